@@ -1,0 +1,33 @@
+# FusionLens: the two commands a new user needs.
+#   make run   install missing Debian packages, build, open the app on its built-in demo
+#   make test  the same, then the whole test suite through ctest
+PRESET ?= release
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps configure build run test cli clean bench format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET)
+
+build: configure
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+run: build
+	@bash scripts/run-gui.sh
+
+test: build
+	@ctest --preset $(PRESET) -j $(JOBS)
+
+bench: build
+	@bash bench/run_bench.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.h' '*.cpp')
+
+clean:
+	@rm -rf build

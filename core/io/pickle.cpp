@@ -1,0 +1,950 @@
+#include "core/io/pickle.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+
+#include "core/common/error.h"
+
+namespace fl {
+
+namespace {
+
+using Kind = PickleValue::Kind;
+
+/// What an allow-listed global does when called (REDUCE / NEWOBJ).
+enum class Callable {
+  NotCallable,  // storage classes: only ever an argument of a persistent id
+  OrderedDict,
+  RebuildTensorV2,
+  RebuildTensor,
+  RebuildParameter,
+  RebuildParameterWithState,
+  TorchSize,
+  TorchDevice,
+  Set,
+  FrozenSet,
+  CodecsEncode,
+};
+
+struct AllowedGlobal {
+  const char* module;
+  const char* name;
+  Callable callable;
+  at::ScalarType storageType;  // for the storage classes
+};
+
+// The whole allow-list. Everything a state_dict pickle needs, nothing that runs code.
+constexpr AllowedGlobal kAllowed[] = {
+    {"collections", "OrderedDict", Callable::OrderedDict, at::kFloat},
+    {"torch._utils", "_rebuild_tensor_v2", Callable::RebuildTensorV2, at::kFloat},
+    {"torch._utils", "_rebuild_tensor", Callable::RebuildTensor, at::kFloat},
+    {"torch._utils", "_rebuild_parameter", Callable::RebuildParameter, at::kFloat},
+    {"torch._utils", "_rebuild_parameter_with_state", Callable::RebuildParameterWithState,
+     at::kFloat},
+    {"torch", "Size", Callable::TorchSize, at::kFloat},
+    {"torch", "device", Callable::TorchDevice, at::kFloat},
+    {"builtins", "set", Callable::Set, at::kFloat},
+    {"builtins", "frozenset", Callable::FrozenSet, at::kFloat},
+    {"_codecs", "encode", Callable::CodecsEncode, at::kFloat},
+    {"torch", "FloatStorage", Callable::NotCallable, at::kFloat},
+    {"torch", "DoubleStorage", Callable::NotCallable, at::kDouble},
+    {"torch", "HalfStorage", Callable::NotCallable, at::kHalf},
+    {"torch", "BFloat16Storage", Callable::NotCallable, at::kBFloat16},
+    {"torch", "LongStorage", Callable::NotCallable, at::kLong},
+    {"torch", "IntStorage", Callable::NotCallable, at::kInt},
+    {"torch", "ShortStorage", Callable::NotCallable, at::kShort},
+    {"torch", "CharStorage", Callable::NotCallable, at::kChar},
+    {"torch", "ByteStorage", Callable::NotCallable, at::kByte},
+    {"torch", "BoolStorage", Callable::NotCallable, at::kBool},
+};
+
+/// Python 2 module names that protocol <= 2 pickles use for Python 3 builtins.
+std::string normalizeModule(const std::string& module) {
+  if (module == "__builtin__") return "builtins";
+  if (module == "copy_reg") return "copyreg";
+  return module;
+}
+
+const AllowedGlobal* findAllowed(const std::string& module, const std::string& name) {
+  for (const auto& g : kAllowed)
+    if (module == g.module && name == g.name) return &g;
+  return nullptr;
+}
+
+const AllowedGlobal* findAllowed(const std::string& fullName) {
+  for (const auto& g : kAllowed)
+    if (fullName == std::string(g.module) + "." + g.name) return &g;
+  return nullptr;
+}
+
+// Opcodes (Lib/pickle.py names).
+enum Op : uint8_t {
+  MARK = '(',
+  STOP = '.',
+  POP = '0',
+  POP_MARK = '1',
+  DUP = '2',
+  FLOAT = 'F',
+  INT = 'I',
+  BININT = 'J',
+  BININT1 = 'K',
+  LONG = 'L',
+  BININT2 = 'M',
+  NONE = 'N',
+  PERSID = 'P',
+  BINPERSID = 'Q',
+  REDUCE = 'R',
+  STRING = 'S',
+  BINSTRING = 'T',
+  SHORT_BINSTRING = 'U',
+  UNICODE = 'V',
+  BINUNICODE = 'X',
+  APPEND = 'a',
+  BUILD = 'b',
+  GLOBAL = 'c',
+  DICT = 'd',
+  EMPTY_DICT = '}',
+  APPENDS = 'e',
+  GET = 'g',
+  BINGET = 'h',
+  INST = 'i',
+  LONG_BINGET = 'j',
+  LIST = 'l',
+  EMPTY_LIST = ']',
+  OBJ = 'o',
+  PUT = 'p',
+  BINPUT = 'q',
+  LONG_BINPUT = 'r',
+  SETITEM = 's',
+  TUPLE = 't',
+  EMPTY_TUPLE = ')',
+  SETITEMS = 'u',
+  BINFLOAT = 'G',
+  PROTO = 0x80,
+  NEWOBJ = 0x81,
+  EXT1 = 0x82,
+  EXT2 = 0x83,
+  EXT4 = 0x84,
+  TUPLE1 = 0x85,
+  TUPLE2 = 0x86,
+  TUPLE3 = 0x87,
+  NEWTRUE = 0x88,
+  NEWFALSE = 0x89,
+  LONG1 = 0x8a,
+  LONG4 = 0x8b,
+  BINBYTES = 'B',
+  SHORT_BINBYTES = 'C',
+  SHORT_BINUNICODE = 0x8c,
+  BINUNICODE8 = 0x8d,
+  BINBYTES8 = 0x8e,
+  EMPTY_SET = 0x8f,
+  ADDITEMS = 0x90,
+  FROZENSET = 0x91,
+  NEWOBJ_EX = 0x92,
+  STACK_GLOBAL = 0x93,
+  MEMOIZE = 0x94,
+  FRAME = 0x95,
+  BYTEARRAY8 = 0x96,
+  NEXT_BUFFER = 0x97,
+  READONLY_BUFFER = 0x98,
+};
+
+constexpr size_t kMaxLine = 64 * 1024;  // text opcodes (GLOBAL, INT, ...) are short
+constexpr int kMaxDims = 64;
+
+class Unpickler {
+ public:
+  Unpickler(const uint8_t* data, size_t size, const std::string& where,
+            const PickleStorageLoader& loader)
+      : data_(data), size_(size), where_(where), loader_(loader) {}
+
+  ~Unpickler() {
+    // Containers may reference each other in cycles (hostile input) or nest very deeply;
+    // emptying every container we made releases them without recursion or leaks. On
+    // success only the unreachable ones are emptied (see validate()).
+    if (!succeeded_) {
+      for (auto& c : containers_) {
+        c->items.clear();
+        c->entries.clear();
+      }
+    }
+  }
+
+  PickleValuePtr run() {
+    while (true) {
+      if (pos_ >= size_) fail("pickle ends without a STOP opcode (truncated)");
+      op_pos_ = pos_;
+      const uint8_t op = data_[pos_++];
+      if (op == STOP) break;
+      step(op);
+    }
+    PickleValuePtr result = pop("STOP");
+    validate(result);
+    succeeded_ = true;
+    return result;
+  }
+
+ private:
+  // ---- errors -------------------------------------------------------------------------
+  [[noreturn]] void fail(const std::string& what) const {
+    throwInput(where_ + ": " + what + " (pickle byte " + std::to_string(op_pos_) + ")");
+  }
+
+  // ---- reading ------------------------------------------------------------------------
+  const uint8_t* take(uint64_t n, const char* what) {
+    if (n > size_ - pos_) {
+      fail(std::string(what) + " needs " + std::to_string(n) + " bytes but only " +
+           std::to_string(size_ - pos_) + " remain");
+    }
+    const uint8_t* p = data_ + pos_;
+    pos_ += size_t(n);
+    return p;
+  }
+  uint64_t readLe(int bytes, const char* what) {
+    const uint8_t* p = take(uint64_t(bytes), what);
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+  }
+  std::string line(const char* what) {
+    const size_t limit = std::min(size_, pos_ + kMaxLine);
+    for (size_t i = pos_; i < limit; ++i) {
+      if (data_[i] == '\n') {
+        std::string s(reinterpret_cast<const char*>(data_ + pos_), i - pos_);
+        pos_ = i + 1;
+        return s;
+      }
+    }
+    fail(std::string(what) + " argument has no end of line");
+  }
+  int64_t parseInt(std::string text, const char* what) {
+    if (!text.empty() && text.back() == 'L') text.pop_back();  // Python 2 long
+    int64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec == std::errc::result_out_of_range)
+      fail(std::string(what) + " integer does not fit in 64 bits");
+    if (ec != std::errc() || ptr != text.data() + text.size() || text.empty())
+      fail(std::string(what) + " has a malformed integer '" + text.substr(0, 40) + "'");
+    return v;
+  }
+
+  // ---- stack --------------------------------------------------------------------------
+  size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
+  void push(PickleValuePtr v) { stack_.push_back(std::move(v)); }
+  PickleValuePtr pop(const char* op) {
+    if (stack_.size() <= fence()) fail(std::string("stack underflow in ") + op);
+    PickleValuePtr v = std::move(stack_.back());
+    stack_.pop_back();
+    return v;
+  }
+  PickleValuePtr& top(const char* op) {
+    if (stack_.size() <= fence()) fail(std::string("stack underflow in ") + op);
+    return stack_.back();
+  }
+  std::vector<PickleValuePtr> popMark(const char* op) {
+    if (marks_.empty()) fail(std::string(op) + " without a MARK");
+    const size_t mark = marks_.back();
+    marks_.pop_back();
+    std::vector<PickleValuePtr> items(std::make_move_iterator(stack_.begin() + mark),
+                                      std::make_move_iterator(stack_.end()));
+    stack_.resize(mark);
+    return items;
+  }
+
+  // ---- values -------------------------------------------------------------------------
+  PickleValuePtr make(Kind kind) {
+    auto v = std::make_shared<PickleValue>();
+    v->kind = kind;
+    if (kind == Kind::List || kind == Kind::Tuple || kind == Kind::Set || kind == Kind::Dict)
+      containers_.push_back(v);
+    return v;
+  }
+  PickleValuePtr makeInt(int64_t i) {
+    auto v = make(Kind::Int);
+    v->integer = i;
+    return v;
+  }
+  PickleValuePtr makeBool(bool b) {
+    auto v = make(Kind::Bool);
+    v->boolean = b;
+    return v;
+  }
+  PickleValuePtr makeText(Kind kind, const uint8_t* p, uint64_t n) {
+    auto v = make(kind);
+    v->text.assign(reinterpret_cast<const char*>(p), size_t(n));
+    return v;
+  }
+  PickleValuePtr makeTuple(std::vector<PickleValuePtr> items) {
+    auto v = make(Kind::Tuple);
+    v->items = std::move(items);
+    return v;
+  }
+
+  void setItem(PickleValue& dict, PickleValuePtr key, PickleValuePtr value) {
+    if (dict.kind != Kind::Dict) fail("SETITEM on a " + dict.typeName() + " (not a dict)");
+    std::string id;
+    if (key->kind == Kind::String)
+      id = "s" + key->text;
+    else if (key->kind == Kind::Int)
+      id = "i" + std::to_string(key->integer);
+    else
+      fail("dict key of type " + key->typeName() + " is not supported (only str and int)");
+    auto& index = dict_index_[&dict];
+    const auto [it, inserted] = index.emplace(std::move(id), dict.entries.size());
+    if (inserted)
+      dict.entries.emplace_back(std::move(key), std::move(value));
+    else
+      dict.entries[it->second].second = std::move(value);  // Python keeps the first position
+  }
+  void append(PickleValue& target, PickleValuePtr item, const char* op) {
+    const bool toSet = std::strcmp(op, "ADDITEMS") == 0;
+    if (toSet ? target.kind == Kind::Set : target.kind == Kind::List)
+      target.items.push_back(std::move(item));
+    else
+      fail(std::string(op) + " on a " + target.typeName() + " is not supported");
+  }
+
+  PickleValuePtr global(std::string module, const std::string& name) {
+    module = normalizeModule(module);
+    if (!findAllowed(module, name))
+      fail("pickle global '" + module + "." + name + "' is not allowed");
+    auto v = make(Kind::Global);
+    v->text = module + "." + name;
+    return v;
+  }
+
+  // ---- the allow-listed callables, emulated ---------------------------------------------
+  static std::string kindName(Kind k) {
+    PickleValue v;
+    v.kind = k;
+    return v.typeName();
+  }
+  void expectKind(const PickleValuePtr& v, Kind k, const std::string& fn, const char* arg) {
+    if (v->kind != k)
+      fail(fn + "() argument '" + arg + "' is a " + v->typeName() + ", expected " + kindName(k));
+  }
+  std::vector<int64_t> intTuple(const PickleValuePtr& v, const std::string& fn, const char* arg) {
+    if (v->kind != Kind::Tuple && v->kind != Kind::List)
+      fail(fn + "() argument '" + arg + "' is a " + v->typeName() + ", expected a tuple");
+    if (v->items.size() > size_t(kMaxDims))
+      fail(fn + "() argument '" + arg + "' has too many dims");
+    std::vector<int64_t> out;
+    for (const auto& x : v->items) {
+      if (x->kind != Kind::Int) fail(fn + "() argument '" + arg + "' holds a " + x->typeName());
+      out.push_back(x->integer);
+    }
+    return out;
+  }
+
+  PickleValuePtr rebuildTensor(const std::string& fn, const std::vector<PickleValuePtr>& args,
+                               size_t minArgs, size_t maxArgs) {
+    if (args.size() < minArgs || args.size() > maxArgs)
+      fail(fn + "() takes " + std::to_string(minArgs) + " arguments, got " +
+           std::to_string(args.size()));
+    expectKind(args[0], Kind::Storage, fn, "storage");
+    expectKind(args[1], Kind::Int, fn, "storage_offset");
+    const at::Tensor& storage = args[0]->tensor;
+    const int64_t offset = args[1]->integer;
+    const std::vector<int64_t> size = intTuple(args[2], fn, "size");
+    const std::vector<int64_t> stride = intTuple(args[3], fn, "stride");
+    if (size.size() != stride.size())
+      fail(fn + "(): size has " + std::to_string(size.size()) + " dims but stride has " +
+           std::to_string(stride.size()));
+    if (offset < 0) fail(fn + "(): negative storage offset " + std::to_string(offset));
+    // The highest element index the view touches must lie inside the storage.
+    using Wide = __int128;
+    Wide last = offset;
+    bool empty = false;
+    for (size_t i = 0; i < size.size(); ++i) {
+      if (size[i] < 0 || stride[i] < 0) fail(fn + "(): negative size or stride");
+      if (size[i] == 0)
+        empty = true;
+      else
+        last += Wide(size[i] - 1) * Wide(stride[i]);
+    }
+    const int64_t numel = storage.numel();
+    if (empty ? Wide(offset) > Wide(numel) : last >= Wide(numel)) {
+      std::string shape;
+      for (size_t i = 0; i < size.size(); ++i) shape += (i ? ", " : "") + std::to_string(size[i]);
+      fail(fn + "(): a tensor of shape [" + shape + "] at offset " + std::to_string(offset) +
+           " reaches past its storage of " + std::to_string(numel) + " elements");
+    }
+    auto v = make(Kind::Tensor);
+    v->tensor = storage.as_strided(size, stride, offset);
+    return v;
+  }
+
+  PickleValuePtr call(const PickleValuePtr& fnValue, const PickleValuePtr& argsValue,
+                      const char* op) {
+    if (fnValue->kind != Kind::Global)
+      fail(std::string(op) + " on a " + fnValue->typeName() +
+           " (only allow-listed globals may be called)");
+    if (argsValue->kind != Kind::Tuple)
+      fail(std::string(op) + " arguments are a " + argsValue->typeName() + ", not a tuple");
+    const std::string& fn = fnValue->text;
+    const AllowedGlobal* g = findAllowed(fn);
+    if (!g) fail("pickle global '" + fn + "' is not allowed");  // unreachable: checked at GLOBAL
+    const auto& args = argsValue->items;
+    switch (g->callable) {
+      case Callable::NotCallable:
+        fail("pickle global '" + fn + "' cannot be called");
+      case Callable::OrderedDict: {
+        if (!args.empty()) fail(fn + "() with arguments is not supported");
+        auto d = make(Kind::Dict);
+        d->ordered = true;
+        return d;
+      }
+      case Callable::RebuildTensorV2:
+        return rebuildTensor(fn, args, 6, 7);
+      case Callable::RebuildTensor:
+        return rebuildTensor(fn, args, 4, 4);
+      case Callable::RebuildParameter:
+      case Callable::RebuildParameterWithState: {
+        const size_t want = g->callable == Callable::RebuildParameter ? 3 : 4;
+        if (args.size() != want) fail(fn + "() takes " + std::to_string(want) + " arguments");
+        expectKind(args[0], Kind::Tensor, fn, "data");
+        auto v = make(Kind::Tensor);
+        v->tensor = args[0]->tensor;  // requires_grad, hooks and Python state do not matter here
+        return v;
+      }
+      case Callable::TorchSize: {
+        if (args.size() != 1) fail(fn + "() takes 1 argument");
+        return makeTuple(std::vector<PickleValuePtr>(args[0]->items.begin(), args[0]->items.end()));
+      }
+      case Callable::TorchDevice: {
+        if (args.empty() || args.size() > 2 || args[0]->kind != Kind::String ||
+            (args.size() == 2 && args[1]->kind != Kind::Int))
+          fail(fn + "() takes (str) or (str, int)");
+        auto v = make(Kind::String);
+        v->text = args[0]->text + (args.size() == 2 ? ":" + std::to_string(args[1]->integer) : "");
+        return v;
+      }
+      case Callable::Set:
+      case Callable::FrozenSet: {
+        auto v = make(Kind::Set);
+        if (args.size() > 1) fail(fn + "() takes at most 1 argument");
+        if (!args.empty()) {
+          const auto& src = args[0];
+          if (src->kind != Kind::List && src->kind != Kind::Tuple && src->kind != Kind::Set)
+            fail(fn + "() of a " + src->typeName() + " is not supported");
+          v->items = src->items;
+        }
+        return v;
+      }
+      case Callable::CodecsEncode: {
+        // Protocol 2 pickles bytes as _codecs.encode(str, 'latin1').
+        if (args.size() != 2 || args[0]->kind != Kind::String || args[1]->kind != Kind::String ||
+            (args[1]->text != "latin1" && args[1]->text != "latin-1"))
+          fail(fn + "() is only supported as encode(str, 'latin1')");
+        auto v = make(Kind::Bytes);
+        v->text = latin1(args[0]->text);
+        return v;
+      }
+    }
+    fail("unreachable");
+  }
+
+  /// UTF-8 -> Latin-1 bytes (code points above 255 are an error).
+  std::string latin1(const std::string& utf8) {
+    std::string out;
+    for (size_t i = 0; i < utf8.size();) {
+      const auto c = uint8_t(utf8[i]);
+      if (c < 0x80) {
+        out.push_back(char(c));
+        ++i;
+      } else if ((c & 0xE0) == 0xC0 && i + 1 < utf8.size()) {
+        const unsigned cp = ((c & 0x1Fu) << 6) | (uint8_t(utf8[i + 1]) & 0x3Fu);
+        if (cp > 0xFF) fail("_codecs.encode(): character beyond latin1");
+        out.push_back(char(cp));
+        i += 2;
+      } else {
+        fail("_codecs.encode(): character beyond latin1");
+      }
+    }
+    return out;
+  }
+
+  PickleValuePtr persistentLoad(const PickleValuePtr& pid) {
+    if (pid->kind != Kind::Tuple || pid->items.size() != 5 || pid->items[0]->kind != Kind::String ||
+        pid->items[0]->text != "storage") {
+      fail("persistent id is a " + pid->typeName() +
+           ", not ('storage', type, key, location, numel)");
+    }
+    const auto& it = pid->items;
+    if (it[1]->kind != Kind::Global || (it[2]->kind != Kind::String && it[2]->kind != Kind::Int) ||
+        it[3]->kind != Kind::String || it[4]->kind != Kind::Int) {
+      fail("malformed storage persistent id");
+    }
+    const AllowedGlobal* g = findAllowed(it[1]->text);
+    if (!g || g->callable != Callable::NotCallable)
+      fail("persistent id names '" + it[1]->text + "', not a storage type");
+    PickleStorageRef ref;
+    ref.key = it[2]->kind == Kind::String ? it[2]->text : std::to_string(it[2]->integer);
+    ref.dtype = g->storageType;
+    ref.location = it[3]->text;
+    ref.numel = it[4]->integer;
+    if (ref.numel < 0) fail("storage '" + ref.key + "' has a negative size");
+
+    auto cached = storages_.find(ref.key);
+    if (cached == storages_.end()) {
+      if (!loader_)
+        fail("pickle refers to storage '" + ref.key + "' but no storage loader was given");
+      at::Tensor t = loader_(ref);
+      if (!t.defined() || t.dim() != 1 || t.numel() != ref.numel || t.scalar_type() != ref.dtype ||
+          !t.is_contiguous()) {
+        throw Error(ErrorKind::Internal,
+                    where_ + ": storage loader returned a wrong tensor for '" + ref.key + "'");
+      }
+      cached = storages_.emplace(ref.key, t).first;
+    } else if (cached->second.numel() != ref.numel || cached->second.scalar_type() != ref.dtype) {
+      fail("storage '" + ref.key + "' is described twice with different types or sizes");
+    }
+    auto v = make(Kind::Storage);
+    v->tensor = cached->second;
+    return v;
+  }
+
+  // ---- the opcode loop ------------------------------------------------------------------
+  void step(uint8_t op) {
+    switch (op) {
+      case PROTO: {
+        const uint8_t version = *take(1, "PROTO");
+        if (version > 5) fail("pickle protocol " + std::to_string(version) + " is not supported");
+        return;
+      }
+      case FRAME:
+        readLe(8, "FRAME");  // framing is only a read-ahead hint
+        return;
+      case MARK:
+        marks_.push_back(stack_.size());
+        return;
+      case POP:
+        if (!marks_.empty() && marks_.back() == stack_.size())
+          marks_.pop_back();
+        else
+          pop("POP");
+        return;
+      case POP_MARK:
+        popMark("POP_MARK");
+        return;
+      case DUP:
+        push(top("DUP"));
+        return;
+
+      case NONE:
+        push(make(Kind::None));
+        return;
+      case NEWTRUE:
+        push(makeBool(true));
+        return;
+      case NEWFALSE:
+        push(makeBool(false));
+        return;
+      case BININT1:
+        push(makeInt(int64_t(readLe(1, "BININT1"))));
+        return;
+      case BININT2:
+        push(makeInt(int64_t(readLe(2, "BININT2"))));
+        return;
+      case BININT:
+        push(makeInt(int64_t(int32_t(uint32_t(readLe(4, "BININT"))))));
+        return;
+      case LONG1:
+      case LONG4: {
+        const uint64_t n = op == LONG1 ? readLe(1, "LONG1") : readLe(4, "LONG4");
+        if (op == LONG4 && n > 0x7FFFFFFF) fail("LONG4 with a negative length");
+        const uint8_t* p = take(n, op == LONG1 ? "LONG1" : "LONG4");
+        if (n > 8) fail("integer of " + std::to_string(n) + " bytes does not fit in 64 bits");
+        uint64_t v = 0;
+        for (int i = int(n) - 1; i >= 0; --i) v = (v << 8) | p[i];
+        if (n > 0 && n < 8 && (p[n - 1] & 0x80)) v |= ~uint64_t(0) << (8 * n);  // sign-extend
+        push(makeInt(int64_t(v)));
+        return;
+      }
+      case INT: {
+        const std::string s = line("INT");
+        if (s == "01")
+          push(makeBool(true));
+        else if (s == "00")
+          push(makeBool(false));
+        else
+          push(makeInt(parseInt(s, "INT")));
+        return;
+      }
+      case LONG:
+        push(makeInt(parseInt(line("LONG"), "LONG")));
+        return;
+      case FLOAT: {
+        const std::string s = line("FLOAT");
+        double d = 0;
+        const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+        if (ec != std::errc() || ptr != s.data() + s.size() || s.empty())
+          fail("FLOAT has a malformed number");
+        auto v = make(Kind::Float);
+        v->real = d;
+        push(v);
+        return;
+      }
+      case BINFLOAT: {
+        const uint8_t* p = take(8, "BINFLOAT");
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];  // big-endian
+        auto v = make(Kind::Float);
+        std::memcpy(&v->real, &bits, 8);
+        push(v);
+        return;
+      }
+
+      case SHORT_BINUNICODE:
+        pushText(Kind::String, 1, "SHORT_BINUNICODE");
+        return;
+      case BINUNICODE:
+        pushText(Kind::String, 4, "BINUNICODE");
+        return;
+      case BINUNICODE8:
+        pushText(Kind::String, 8, "BINUNICODE8");
+        return;
+      case SHORT_BINSTRING:
+        pushText(Kind::String, 1, "SHORT_BINSTRING");
+        return;
+      case BINSTRING:
+        pushText(Kind::String, 4, "BINSTRING");
+        return;
+      case SHORT_BINBYTES:
+        pushText(Kind::Bytes, 1, "SHORT_BINBYTES");
+        return;
+      case BINBYTES:
+        pushText(Kind::Bytes, 4, "BINBYTES");
+        return;
+      case BINBYTES8:
+        pushText(Kind::Bytes, 8, "BINBYTES8");
+        return;
+      case BYTEARRAY8:
+        pushText(Kind::Bytes, 8, "BYTEARRAY8");
+        return;
+
+      case EMPTY_LIST:
+        push(make(Kind::List));
+        return;
+      case EMPTY_DICT:
+        push(make(Kind::Dict));
+        return;
+      case EMPTY_SET:
+        push(make(Kind::Set));
+        return;
+      case EMPTY_TUPLE:
+        push(makeTuple({}));
+        return;
+      case TUPLE:
+        push(makeTuple(popMark("TUPLE")));
+        return;
+      case TUPLE1:
+      case TUPLE2:
+      case TUPLE3: {
+        const size_t n = size_t(op - TUPLE1 + 1);
+        std::vector<PickleValuePtr> items(n);
+        for (size_t i = n; i-- > 0;) items[i] = pop(opName(op));
+        push(makeTuple(std::move(items)));
+        return;
+      }
+      case LIST: {
+        auto v = make(Kind::List);
+        v->items = popMark("LIST");
+        push(v);
+        return;
+      }
+      case FROZENSET: {
+        auto v = make(Kind::Set);
+        v->items = popMark("FROZENSET");
+        push(v);
+        return;
+      }
+      case DICT: {
+        std::vector<PickleValuePtr> items = popMark("DICT");
+        if (items.size() % 2) fail("DICT with an odd number of items");
+        auto d = make(Kind::Dict);
+        for (size_t i = 0; i < items.size(); i += 2) setItem(*d, items[i], items[i + 1]);
+        push(d);
+        return;
+      }
+      case APPEND: {
+        PickleValuePtr item = pop("APPEND");
+        append(*top("APPEND"), std::move(item), "APPEND");
+        return;
+      }
+      case APPENDS:
+      case ADDITEMS: {
+        const char* name = op == APPENDS ? "APPENDS" : "ADDITEMS";
+        std::vector<PickleValuePtr> items = popMark(name);
+        PickleValuePtr& target = top(name);
+        for (auto& item : items) append(*target, std::move(item), name);
+        return;
+      }
+      case SETITEM: {
+        PickleValuePtr value = pop("SETITEM");
+        PickleValuePtr key = pop("SETITEM");
+        setItem(*top("SETITEM"), std::move(key), std::move(value));
+        return;
+      }
+      case SETITEMS: {
+        std::vector<PickleValuePtr> items = popMark("SETITEMS");
+        if (items.size() % 2) fail("SETITEMS with an odd number of items");
+        PickleValuePtr& target = top("SETITEMS");
+        for (size_t i = 0; i < items.size(); i += 2) setItem(*target, items[i], items[i + 1]);
+        return;
+      }
+
+      case GET:
+        memoGet(uint64_t(parseInt(line("GET"), "GET")));
+        return;
+      case BINGET:
+        memoGet(readLe(1, "BINGET"));
+        return;
+      case LONG_BINGET:
+        memoGet(readLe(4, "LONG_BINGET"));
+        return;
+      case PUT: {
+        const int64_t key = parseInt(line("PUT"), "PUT");
+        if (key < 0) fail("PUT with a negative memo key");
+        memo_[uint64_t(key)] = top("PUT");
+        return;
+      }
+      case BINPUT: {
+        const uint64_t key = readLe(1, "BINPUT");
+        memo_[key] = top("BINPUT");
+        return;
+      }
+      case LONG_BINPUT: {
+        const uint64_t key = readLe(4, "LONG_BINPUT");
+        memo_[key] = top("LONG_BINPUT");
+        return;
+      }
+      case MEMOIZE: {
+        const uint64_t key = memo_.size();
+        memo_[key] = top("MEMOIZE");
+        return;
+      }
+
+      case GLOBAL: {
+        const std::string module = line("GLOBAL");
+        const std::string name = line("GLOBAL");
+        push(global(module, name));
+        return;
+      }
+      case STACK_GLOBAL: {
+        PickleValuePtr name = pop("STACK_GLOBAL");
+        PickleValuePtr module = pop("STACK_GLOBAL");
+        if (module->kind != Kind::String || name->kind != Kind::String)
+          fail("STACK_GLOBAL needs two strings");
+        push(global(module->text, name->text));
+        return;
+      }
+      case INST: {
+        // INST names its class inline and calls it: only allow-listed ones.
+        const std::string module = line("INST");
+        const std::string name = line("INST");
+        PickleValuePtr cls = global(module, name);
+        PickleValuePtr args = makeTuple(popMark("INST"));
+        push(call(cls, args, "INST"));
+        return;
+      }
+      case OBJ: {
+        std::vector<PickleValuePtr> items = popMark("OBJ");
+        if (items.empty()) fail("stack underflow in OBJ");
+        PickleValuePtr cls = items.front();
+        items.erase(items.begin());
+        push(call(cls, makeTuple(std::move(items)), "OBJ"));
+        return;
+      }
+      case REDUCE: {
+        PickleValuePtr args = pop("REDUCE");
+        PickleValuePtr fn = pop("REDUCE");
+        push(call(fn, args, "REDUCE"));
+        return;
+      }
+      case NEWOBJ: {
+        PickleValuePtr args = pop("NEWOBJ");
+        PickleValuePtr cls = pop("NEWOBJ");
+        push(call(cls, args, "NEWOBJ"));
+        return;
+      }
+      case NEWOBJ_EX: {
+        PickleValuePtr kwargs = pop("NEWOBJ_EX");
+        PickleValuePtr args = pop("NEWOBJ_EX");
+        PickleValuePtr cls = pop("NEWOBJ_EX");
+        if (kwargs->kind != Kind::Dict || !kwargs->entries.empty())
+          fail("NEWOBJ_EX with keyword arguments is not supported");
+        push(call(cls, args, "NEWOBJ_EX"));
+        return;
+      }
+      case BUILD: {
+        PickleValuePtr state = pop("BUILD");
+        PickleValuePtr& target = top("BUILD");
+        // state_dict() sets OrderedDict._metadata and tensor subclasses carry Python
+        // attributes: both are object attributes, never entries, so they are dropped.
+        if (target->kind != Kind::Dict && target->kind != Kind::Tensor)
+          fail("BUILD on a " + target->typeName() + " is not supported");
+        return;
+      }
+      case PERSID: {
+        const std::string id = line("PERSID");
+        fail("text persistent id '" + id.substr(0, 40) + "' is not supported");
+      }
+      case BINPERSID: {
+        PickleValuePtr pid = pop("BINPERSID");
+        push(persistentLoad(pid));
+        return;
+      }
+
+      case STRING:
+      case UNICODE:
+        fail(std::string("protocol-0 opcode ") + opName(op) + " is not supported");
+      case EXT1:
+      case EXT2:
+      case EXT4:
+        fail("extension-registry opcodes (EXT1/2/4) are not allowed");
+      case NEXT_BUFFER:
+      case READONLY_BUFFER:
+        fail("out-of-band buffers are not supported");
+      default: {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02x", op);
+        fail(std::string("unknown pickle opcode ") + hex + " (not a pickle, or a damaged one)");
+      }
+    }
+  }
+
+  /// A length-prefixed string or bytes opcode; the length is checked against what remains.
+  void pushText(Kind kind, int lengthBytes, const char* name) {
+    const uint64_t n = readLe(lengthBytes, name);
+    push(makeText(kind, take(n, name), n));
+  }
+
+  void memoGet(uint64_t key) {
+    const auto it = memo_.find(key);
+    if (it == memo_.end()) fail("memo key " + std::to_string(key) + " was never stored");
+    push(it->second);
+  }
+
+  static const char* opName(uint8_t op) {
+    switch (op) {
+      case TUPLE1:
+        return "TUPLE1";
+      case TUPLE2:
+        return "TUPLE2";
+      case TUPLE3:
+        return "TUPLE3";
+      case STRING:
+        return "STRING";
+      case UNICODE:
+        return "UNICODE";
+      default:
+        return "opcode";
+    }
+  }
+
+  /// Rejects cycles and nesting deeper than kPickleMaxDepth; then empties the containers the
+  /// result does not reach, so garbage cycles left in the memo cannot leak.
+  void validate(const PickleValuePtr& root) {
+    std::unordered_map<const PickleValue*, int> height;  // -1 while on the current path
+    measure(root.get(), 1, height);
+    for (auto& c : containers_) {
+      if (!height.count(c.get())) {
+        c->items.clear();
+        c->entries.clear();
+      }
+    }
+  }
+  int measure(const PickleValue* v, int depth,
+              std::unordered_map<const PickleValue*, int>& height) {
+    if (depth > kPickleMaxDepth)
+      fail("containers nest deeper than " + std::to_string(kPickleMaxDepth) + " levels");
+    const auto it = height.find(v);
+    if (it != height.end()) {
+      if (it->second < 0) fail("the pickle holds a reference cycle (not supported)");
+      if (depth + it->second - 1 > kPickleMaxDepth)
+        fail("containers nest deeper than " + std::to_string(kPickleMaxDepth) + " levels");
+      return it->second;
+    }
+    height[v] = -1;
+    int h = 0;
+    for (const auto& c : v->items) h = std::max(h, measure(c.get(), depth + 1, height));
+    for (const auto& [k, val] : v->entries) {
+      h = std::max(h, measure(k.get(), depth + 1, height));
+      h = std::max(h, measure(val.get(), depth + 1, height));
+    }
+    height[v] = h + 1;
+    return h + 1;
+  }
+
+  const uint8_t* data_;
+  size_t size_;
+  const std::string& where_;
+  const PickleStorageLoader& loader_;
+  size_t pos_ = 0;
+  size_t op_pos_ = 0;
+  bool succeeded_ = false;
+  std::vector<PickleValuePtr> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PickleValuePtr> memo_;
+  std::vector<PickleValuePtr> containers_;
+  std::unordered_map<const PickleValue*, std::unordered_map<std::string, size_t>> dict_index_;
+  std::unordered_map<std::string, at::Tensor> storages_;
+};
+
+}  // namespace
+
+std::string PickleValue::typeName() const {
+  switch (kind) {
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return "str";
+    case Kind::Bytes:
+      return "bytes";
+    case Kind::List:
+      return "list";
+    case Kind::Tuple:
+      return "tuple";
+    case Kind::Set:
+      return "set";
+    case Kind::Dict:
+      return ordered ? "OrderedDict" : "dict";
+    case Kind::Tensor:
+      return "tensor";
+    case Kind::Storage:
+      return "storage";
+    case Kind::Global:
+      return "global " + text;
+  }
+  return "?";
+}
+
+PickleValuePtr PickleValue::get(const std::string& key) const {
+  for (const auto& [k, v] : entries)
+    if (k->kind == Kind::String && k->text == key) return v;
+  return nullptr;
+}
+
+bool isPickleGlobalAllowed(const std::string& module, const std::string& name) {
+  return findAllowed(normalizeModule(module), name) != nullptr;
+}
+
+PickleValuePtr unpickle(const uint8_t* data, size_t size, const std::string& where,
+                        const PickleStorageLoader& loader) {
+  return Unpickler(data, size, where, loader).run();
+}
+
+}  // namespace fl

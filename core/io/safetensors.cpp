@@ -1,0 +1,246 @@
+#include "core/io/safetensors.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+#include "core/common/error.h"
+
+namespace fl {
+
+namespace {
+
+using Json = nlohmann::ordered_json;  // keeps the header's order: "file order"
+
+/// The reference implementation refuses headers above 100 MB; so do we.
+constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;
+constexpr const char* kMetadataKey = "__metadata__";
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  throwInput(where + ": " + what);
+}
+
+struct DtypeName {
+  const char* name;
+  at::ScalarType type;
+};
+constexpr DtypeName kDtypes[] = {
+    {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf},  {"BF16", at::kBFloat16},
+    {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
+    {"U8", at::kByte},    {"BOOL", at::kBool},
+};
+
+bool hostIsLittleEndian() {
+  const uint16_t probe = 1;
+  uint8_t first;
+  std::memcpy(&first, &probe, 1);
+  return first == 1;
+}
+
+void byteSwap(uint8_t* data, size_t count, size_t itemSize) {
+  for (size_t i = 0; i < count; ++i) {
+    uint8_t* e = data + i * itemSize;
+    for (size_t a = 0, b = itemSize - 1; a < b; ++a, --b) std::swap(e[a], e[b]);
+  }
+}
+
+using ReadAt = std::function<void(uint64_t offset, void* dst, size_t n)>;
+
+NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where) {
+  if (total < 8) fail(where, "not a safetensors file (" + std::to_string(total) + " bytes)");
+  uint8_t lenBytes[8];
+  read(0, lenBytes, 8);
+  uint64_t headerLen = 0;
+  for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | lenBytes[i];
+  if (headerLen > kMaxHeaderBytes) {
+    fail(where, "header claims " + std::to_string(headerLen) +
+                    " bytes (more than 100 MB: not a safetensors file?)");
+  }
+  if (8 + headerLen > total) {
+    fail(where, "header ends at byte " + std::to_string(8 + headerLen) + " beyond the file (" +
+                    std::to_string(total) + " bytes)");
+  }
+  std::string text(headerLen, '\0');
+  read(8, text.data(), text.size());
+  const Json header = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object())
+    fail(where, "header is not a JSON object (not a safetensors file?)");
+
+  const uint64_t dataStart = 8 + headerLen;
+  const uint64_t dataSize = total - dataStart;
+  NamedTensors out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const Json& info = it.value();
+    if (name == kMetadataKey) {
+      if (!info.is_object()) fail(where, "'__metadata__' is not an object");
+      continue;
+    }
+    const std::string what = "tensor '" + name + "'";
+    if (!info.is_object()) fail(where, what + " has no description object");
+    const auto dt = info.find("dtype");
+    const auto sh = info.find("shape");
+    const auto off = info.find("data_offsets");
+    if (dt == info.end() || !dt->is_string() || sh == info.end() || !sh->is_array() ||
+        off == info.end() || !off->is_array() || off->size() != 2) {
+      fail(where, what + " lacks a valid 'dtype', 'shape' or 'data_offsets'");
+    }
+    const std::string dtypeName = dt->get<std::string>();
+    at::ScalarType type = at::kFloat;
+    bool known = false;
+    for (const auto& d : kDtypes) {
+      if (dtypeName == d.name) {
+        type = d.type;
+        known = true;
+      }
+    }
+    if (!known) {
+      fail(where, what + " has unsupported dtype '" + dtypeName +
+                      "' (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
+    }
+    std::vector<int64_t> shape;
+    uint64_t numel = 1;
+    for (const Json& d : *sh) {
+      if (!d.is_number_unsigned()) fail(where, what + " has a shape entry that is not a size");
+      const uint64_t v = d.get<uint64_t>();
+      if (v > uint64_t(std::numeric_limits<int64_t>::max()) ||
+          (v != 0 && numel > std::numeric_limits<uint64_t>::max() / v)) {
+        fail(where, what + " has an absurd shape");
+      }
+      numel *= v;
+      shape.push_back(int64_t(v));
+    }
+    if (!(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
+      fail(where, what + " has data_offsets that are not sizes");
+    const uint64_t begin = (*off)[0].get<uint64_t>();
+    const uint64_t end = (*off)[1].get<uint64_t>();
+    if (begin > end)
+      fail(where, what + " has data_offsets [" + std::to_string(begin) + ", " +
+                      std::to_string(end) + "] that run backwards");
+    if (end > dataSize) {
+      fail(where, what + " ends at byte " + std::to_string(dataStart + end) + " beyond the file (" +
+                      std::to_string(total) + " bytes)");
+    }
+    const size_t itemSize = c10::elementSize(type);
+    if (numel > std::numeric_limits<uint64_t>::max() / itemSize ||
+        numel * itemSize != end - begin) {
+      fail(where, what + " has " + std::to_string(end - begin) + " bytes of data but its shape " +
+                      "and dtype " + dtypeName + " need " +
+                      (numel > std::numeric_limits<uint64_t>::max() / itemSize
+                           ? std::string("more")
+                           : std::to_string(numel * itemSize)));
+    }
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
+    read(dataStart + begin, t.data_ptr(), size_t(end - begin));
+    if (!hostIsLittleEndian() && itemSize > 1)
+      byteSwap(static_cast<uint8_t*>(t.data_ptr()), size_t(numel), itemSize);
+    if (type == at::kBool) {
+      const auto* b = static_cast<const uint8_t*>(t.data_ptr());
+      for (uint64_t i = 0; i < numel; ++i)
+        if (b[i] > 1) fail(where, what + " is BOOL but holds a byte other than 0 or 1");
+    }
+    out.emplace_back(name, std::move(t));
+  }
+  return out;
+}
+
+}  // namespace
+
+NamedTensors parseSafetensors(const uint8_t* data, size_t size, const std::string& where) {
+  return decode(
+      size, [data](uint64_t off, void* dst, size_t n) { std::memcpy(dst, data + off, n); }, where);
+}
+
+NamedTensors readSafetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot open the file for reading");
+  in.seekg(0, std::ios::end);
+  const auto end = in.tellg();
+  if (end < 0) fail(path, "cannot determine the file size");
+  return decode(
+      uint64_t(end),
+      [&](uint64_t off, void* dst, size_t n) {
+        if (n == 0) return;
+        in.clear();
+        in.seekg(std::streamoff(off));
+        in.read(static_cast<char*>(dst), std::streamsize(n));
+        if (size_t(in.gcount()) != n) fail(path, "read error at byte " + std::to_string(off));
+      },
+      path);
+}
+
+void writeSafetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  Json header = Json::object();
+  if (!metadata.empty()) {
+    Json meta = Json::object();
+    for (const auto& [k, v] : metadata) meta[k] = v;
+    header[kMetadataKey] = std::move(meta);
+  }
+  std::vector<at::Tensor> cpu;
+  cpu.reserve(tensors.size());
+  std::set<std::string> seen;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (name == kMetadataKey) throwUsage(path + ": '__metadata__' cannot name a tensor");
+    if (!seen.insert(name).second) throwUsage(path + ": tensor name '" + name + "' is repeated");
+    if (!tensor.defined()) throwUsage(path + ": tensor '" + name + "' is undefined");
+    const char* dtypeName = nullptr;
+    for (const auto& d : kDtypes)
+      if (tensor.scalar_type() == d.type) dtypeName = d.name;
+    if (!dtypeName) {
+      throwInput(path + ": tensor '" + name + "' has dtype " +
+                 std::string(c10::toString(tensor.scalar_type())) +
+                 " which safetensors cannot hold here");
+    }
+    at::Tensor t = tensor.to(at::kCPU).contiguous();
+    const uint64_t bytes = uint64_t(t.numel()) * t.element_size();
+    header[name] = {{"dtype", dtypeName},
+                    {"shape", t.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    cpu.push_back(std::move(t));
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the format wants the data 8-byte aligned
+  uint8_t lenBytes[8];
+  for (int i = 0; i < 8; ++i) lenBytes[i] = uint8_t((uint64_t(text.size()) >> (8 * i)) & 0xFF);
+
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throwInput(path + ": cannot open for writing");
+    out.write(reinterpret_cast<const char*>(lenBytes), 8);
+    out.write(text.data(), std::streamsize(text.size()));
+    for (const at::Tensor& t : cpu) {
+      const size_t bytes = size_t(t.numel()) * t.element_size();
+      const auto* raw = static_cast<const uint8_t*>(t.data_ptr());
+      std::vector<uint8_t> swapped;
+      if (!hostIsLittleEndian() && t.element_size() > 1) {
+        swapped.assign(raw, raw + bytes);
+        byteSwap(swapped.data(), size_t(t.numel()), t.element_size());
+        raw = swapped.data();
+      }
+      out.write(reinterpret_cast<const char*>(raw), std::streamsize(bytes));
+    }
+    out.flush();
+    if (!out) {
+      out.close();
+      std::remove(tmp.c_str());
+      throwInput(path + ": write failed (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throwInput(path + ": cannot replace the file");
+  }
+}
+
+}  // namespace fl

@@ -1,0 +1,92 @@
+#pragma once
+/// A read-only zip reader for the archives torch.save writes (and .npz files).
+///
+/// Supports STORED and DEFLATE entries and zip64. Every offset and size in the archive is
+/// checked against the file before anything is allocated or read, CRC-32 is verified, and
+/// a decompressed entry may not exceed a cap (zip-bomb guard). Encrypted, multi-disk and
+/// otherwise exotic archives are refused with a one-line fl::Error(Input).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace fl {
+
+/// One file inside a zip archive, as its central directory describes it.
+struct ZipEntry {
+  std::string name;
+  uint16_t method = 0;  ///< 0 STORED, 8 DEFLATE (others are refused when read)
+  uint16_t flags = 0;   ///< general purpose bit flags (bit 0: encrypted)
+  uint32_t crc32 = 0;
+  uint64_t compressedSize = 0;
+  uint64_t uncompressedSize = 0;
+  uint64_t localHeaderOffset = 0;  ///< where the entry's local header starts
+};
+
+/// A zip archive opened from a file (read lazily, entry by entry) or a memory buffer.
+/// Reads are const but not thread-safe: use one ZipArchive per thread.
+class ZipArchive {
+ public:
+  /// Default cap on one decompressed entry: 16 GiB (larger than any real state_dict
+  /// storage we expect, small enough to stop a zip bomb from eating the machine).
+  static constexpr uint64_t kDefaultMaxEntryBytes = uint64_t{16} << 30;
+
+  /// Opens a zip file and reads its central directory. `path` also names the archive in
+  /// error messages. Throws fl::Error(Input).
+  static ZipArchive open(const std::string& path);
+
+  /// Opens a zip held in memory (the buffer is moved in). `where` names it in errors.
+  static ZipArchive fromBuffer(std::vector<uint8_t> bytes, const std::string& where);
+
+  /// Same, copying `size` bytes from `data`.
+  static ZipArchive fromMemory(const uint8_t* data, size_t size, const std::string& where);
+
+  ZipArchive(ZipArchive&&) noexcept;
+  ZipArchive& operator=(ZipArchive&&) noexcept;
+  ~ZipArchive();
+
+  /// The entries in central-directory order.
+  const std::vector<ZipEntry>& entries() const { return entries_; }
+
+  /// The entry called `name`, or nullptr.
+  const ZipEntry* find(const std::string& name) const;
+  bool contains(const std::string& name) const { return find(name) != nullptr; }
+
+  /// Reads and (if needed) inflates an entry; throws if it is missing, damaged, larger than
+  /// maxEntryBytes(), or its data disagrees with its declared sizes or CRC.
+  std::vector<uint8_t> read(const std::string& name) const;
+  std::vector<uint8_t> read(const ZipEntry& entry) const;
+
+  /// Reads an entry straight into caller memory of exactly entry.uncompressedSize bytes
+  /// (e.g. a freshly allocated tensor), with the same checks as read().
+  void readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) const;
+
+  /// The name used in error messages (the path, or the `where` given).
+  const std::string& where() const { return where_; }
+  /// Size of the whole archive in bytes.
+  uint64_t size() const;
+
+  uint64_t maxEntryBytes() const { return max_entry_bytes_; }
+  void setMaxEntryBytes(uint64_t bytes) { max_entry_bytes_ = bytes; }
+
+  /// The backing bytes: a file or a buffer (internal, public only for the .cpp's helpers).
+  class Source;
+
+ private:
+  ZipArchive(std::unique_ptr<Source> source, std::string where);
+  void readDirectory();
+  uint64_t dataOffset(const ZipEntry& entry) const;
+
+  std::unique_ptr<Source> source_;
+  std::string where_;
+  std::vector<ZipEntry> entries_;
+  std::unordered_map<std::string, size_t> index_;
+  uint64_t max_entry_bytes_ = kDefaultMaxEntryBytes;
+};
+
+/// True when `data` starts like a zip archive ("PK\x03\x04", or "PK\x05\x06" when empty).
+bool looksLikeZip(const uint8_t* data, size_t size);
+
+}  // namespace fl

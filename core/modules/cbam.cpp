@@ -1,0 +1,130 @@
+#include "core/modules/cbam.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/linear.h>
+
+#include "core/modules/descriptor_util.h"
+#include "core/modules/module_instance.h"
+#include "core/modules/probe.h"
+#include "core/modules/spatial_attention.h"
+
+namespace fl {
+
+namespace nn = torch::nn;
+
+CbamChannelGateImpl::CbamChannelGateImpl(const CbamChannelGateOptions& options) : options(options) {
+  reset();
+}
+
+void CbamChannelGateImpl::reset() {
+  const int64_t c = options.channels();
+  const int64_t hid = c / options.reduction();
+  mlp = register_module(
+      "mlp", nn::Sequential(nn::Flatten(), nn::Linear(c, hid), nn::ReLU(), nn::Linear(hid, c)));
+}
+
+torch::Tensor CbamChannelGateImpl::forward(const torch::Tensor& x) {
+  const auto avg = at::adaptive_avg_pool2d(x, {1, 1});
+  const auto max = std::get<0>(at::adaptive_max_pool2d(x, {1, 1}));
+  return torch::sigmoid(mlp->forward(avg) + mlp->forward(max));
+}
+
+CbamBasicConvImpl::CbamBasicConvImpl(const CbamBasicConvOptions& options) : options(options) {
+  reset();
+}
+
+void CbamBasicConvImpl::reset() {
+  const int64_t k = options.kernel_size();
+  conv = register_module("conv",
+                         nn::Conv2d(nn::Conv2dOptions(2, 1, k).padding((k - 1) / 2).bias(false)));
+  bn = register_module("bn", nn::BatchNorm2d(nn::BatchNormOptions(1).eps(1e-5).momentum(0.01)));
+}
+
+torch::Tensor CbamBasicConvImpl::forward(const torch::Tensor& x) {
+  return bn->forward(conv->forward(x));
+}
+
+CbamSpatialGateImpl::CbamSpatialGateImpl(const CbamBasicConvOptions& options) : options(options) {
+  reset();
+}
+
+void CbamSpatialGateImpl::reset() { spatial = register_module("spatial", CbamBasicConv(options)); }
+
+torch::Tensor CbamSpatialGateImpl::forward(const torch::Tensor& x) {
+  return torch::sigmoid(spatial->forward(maxMeanPool(x)));
+}
+
+CbamImpl::CbamImpl(const CbamOptions& options) : options(options) { reset(); }
+
+void CbamImpl::reset() {
+  channel_gate = register_module(
+      "ChannelGate",
+      CbamChannelGate(CbamChannelGateOptions(options.channels()).reduction(options.reduction())));
+  spatial_gate = register_module(
+      "SpatialGate", CbamSpatialGate(CbamBasicConvOptions().kernel_size(options.kernel_size())));
+}
+
+torch::Tensor CbamImpl::forward(const torch::Tensor& x) {
+  const auto cw = channel_gate->forward(x);  // [B,C]
+  const auto x1 = x * cw.unsqueeze(-1).unsqueeze(-1);
+  const auto sw = spatial_gate->forward(x1);  // [B,1,H,W]
+  if (probe::active()) {
+    probe::record("channel_weight", cw);
+    probe::record("spatial_weight", sw);
+  }
+  return x1 * sw;
+}
+
+ModuleDescriptor cbamDescriptor() {
+  ModuleDescriptor d;
+  d.id = "cbam";
+  d.displayName = "CBAM (convolutional block attention module)";
+  d.category = ModuleCategory::ChannelSpatial;
+  d.summary =
+      "Channel gate from avg+max pooled MLP, then a spatial gate from a conv over "
+      "channel max and mean, applied in sequence";
+  d.citation =
+      "Woo et al., CBAM: Convolutional Block Attention Module, ECCV 2018, "
+      "arXiv:1807.06521 (keys of Jongchan/attention-module)";
+  d.inputs = {{"x", "feature map [B,C,H,W]"}};
+  d.outputs = {"output"};
+  d.params = {
+      desc::intParam("reduction", 16, 1, 4096, "MLP reduction: hidden width = C // reduction"),
+      desc::intParam("kernel_size", 7, 1, 255, "odd spatial conv kernel size (padding (k-1)/2)"),
+  };
+  d.probes = {
+      desc::probe("channel_weight", ProbeKind::ChannelWeights, "[B,C]", 0, 1,
+                  "channel gate Mc = sigmoid(MLP(avg) + MLP(max))"),
+      desc::probe("spatial_weight", ProbeKind::SpatialMap, "[B,1,H,W]", 0, 1,
+                  "spatial gate Ms on the channel-gated features"),
+  };
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
+    std::string err = desc::checkNchwInputs(d, shapes);
+    if (err.empty() && p.getInt("kernel_size") % 2 == 0) {
+      err = "cbam: kernel_size " + std::to_string(p.getInt("kernel_size")) +
+            " is even; the spatial map would not be H x W. Use an odd size (e.g. --set "
+            "kernel_size=7)";
+    }
+    if (err.empty()) {
+      err = desc::checkReduction(d.id, shapes[0][1], p.getInt("reduction"), "reduction");
+    }
+    return err;
+  };
+  d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
+    const auto& s = shapes[0];
+    // input, x1, output; channel pools, spatial maps
+    return desc::f32Bytes(3 * desc::numel(s) + 6 * s[0] * s[2] * s[3] + 8 * s[0] * s[1]);
+  };
+  d.make = [](const Params& p, const std::vector<Shape>& shapes) {
+    Cbam m(CbamOptions(shapes[0][1])
+               .reduction(p.getInt("reduction"))
+               .kernel_size(p.getInt("kernel_size")));
+    return makeInstance(m, [](Cbam& mod, const std::vector<at::Tensor>& in) {
+      return std::vector<at::Tensor>{mod->forward(in[0])};
+    });
+  };
+  return d;
+}
+
+}  // namespace fl

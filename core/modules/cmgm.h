@@ -1,0 +1,118 @@
+#pragma once
+/// CMGM, the cross-model grafting module of PGNet:
+/// Xie, Xia, et al., "Pyramid Grafting Network for One-Stage High Resolution Saliency
+/// Detection", CVPR 2022 (arXiv 2204.05041); seed 003, official `iCVTEAM/PGNet:src/PGNet.py`
+/// (`class Grafting`). modules.md §8.
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/modules/descriptor.h"
+
+namespace fl {
+
+/// faithful: PGNet's hard-coded sizes, C must be 64 and num_heads 8. generalized:
+/// LayerNorm(C), conv2 with C channels, conv/bn with num_heads channels (same keys at 64/8).
+enum class CmgmMode { Faithful, Generalized };
+
+struct CmgmOptions {
+  explicit CmgmOptions(int64_t dim) : dim_(dim) {}
+  TORCH_ARG(int64_t, dim);            ///< channels C of x and y
+  TORCH_ARG(int64_t, num_heads) = 8;  ///< h; the heads are the channels of conv/bn
+  TORCH_ARG(bool, qkv_bias) = true;   ///< bias of the k and qv Linear layers
+  TORCH_ARG(double, qk_scale) = 0.0;  ///< 0 = (C/h)^-0.5
+  TORCH_ARG(CmgmMode, mode) = CmgmMode::Faithful;
+  /// Peak bytes one forward may use (0 = unlimited). Over the full computation the module
+  /// runs chunked: output.0 from query chunks; cam (output.1) and the `attention` probe only
+  /// when they fit (cam from row chunks), else withheld (see warnings()).
+  TORCH_ARG(int64_t, memory_budget) = 0;
+};
+
+/// "" when the options can be built (faithful: C == 64 and h == 8; C % h == 0), else a
+/// one-line message with a fix.
+std::string cmgmOptionsError(const CmgmOptions& options);
+
+/// Memory arithmetic of one CMGM forward (bytes, float32), shared by the descriptor's
+/// estimates and the module's plan. A = one [B,h,N,N] attention tensor.
+struct CmgmMemory {
+  int64_t batch = 0, channels = 0, heads = 0, n = 0;  ///< N = H*W
+  int64_t fixedBytes = 0;   ///< inputs, LayerNorms, k/q/v, proj, conv2, output.0, lse
+  int64_t rowBytes = 0;     ///< one query row of the output pass: logits, softmax, attn@v
+  int64_t camRowBytes = 0;  ///< one row of the chunked cam pass: rows, columns, conv, BN
+  int64_t attentionBytes() const { return 4 * batch * heads * n * n; }
+  /// Attention-sized peak of the direct (unchunked) computation with cam and probe.
+  int64_t directAttentionBytes(bool probe) const;
+  int64_t fullBytes() const { return fixedBytes + directAttentionBytes(true); }
+  int64_t minBytes() const { return fixedBytes + rowBytes; }  ///< output.0 only, 1 row chunks
+};
+
+CmgmMemory cmgmMemory(const CmgmOptions& options, const Shape& shape);
+
+/// How a forward runs under a budget (CmgmImpl::plan).
+struct CmgmPlan {
+  bool direct = true;    ///< one pass, everything as in the reference
+  int64_t rows = 0;      ///< query rows per chunk of the output pass
+  bool cam = true;       ///< output.1 produced
+  int64_t camRows = 0;   ///< rows per chunk of the cam pass (chunked only)
+  bool probe = true;     ///< full attention probe recorded (when a probe scope is open)
+};
+
+/// The plan for `mem` under `budget` bytes (0 = unlimited); `probeWanted` when a probe scope
+/// is open. Never fails: below minBytes() it still returns 1-row chunks and no cam/probe.
+CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted);
+
+class CmgmImpl : public torch::nn::Cloneable<CmgmImpl> {
+ public:
+  explicit CmgmImpl(const CmgmOptions& options);
+  void reset() override;
+  /// x (CNN), y (Transformer) [B,C,H,W] -> {output.0 [B,C,H,W], cam [B,h,N,N]}:
+  /// attn = softmax(q k^T * scale) with q, v from LN(x) and k from LN(y) (N = H*W);
+  /// o = proj(attn v) + x tokens; output.0 = conv2(o) + o;
+  /// cam = ReLU(BN(conv3x3(attn + attn^T))) with the heads as channels.
+  /// Probe: attention [B,h,N,N]. Under options.memory_budget the cam may be an undefined
+  /// tensor and the probe withheld; warnings() says so.
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& y);
+  /// Attention rows of the query pixels `queries` (flat indices into H*W of x):
+  /// [B,h,Q,N], equal to those rows of the full attention.
+  torch::Tensor attentionRows(const torch::Tensor& x, const torch::Tensor& y,
+                              const std::vector<int64_t>& queries);
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  CmgmOptions options;
+  // Registration order = the reference's state_dict order (the parameter-free `act` omitted).
+  torch::nn::Linear k{nullptr};
+  torch::nn::Linear qv{nullptr};
+  torch::nn::Linear proj{nullptr};
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::LayerNorm lnx{nullptr};
+  torch::nn::LayerNorm lny{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+  /// 0 conv3x3, 1 BN, 2 ReLU, 3 conv3x3, 4 BN, 5 ReLU
+  torch::nn::Sequential conv2{nullptr};
+
+ private:
+  struct Projected {
+    torch::Tensor tokens;  ///< x as [B,N,C] (the residual, before LayerNorm)
+    torch::Tensor q;       ///< [B,h,N,d] from x
+    torch::Tensor k;       ///< [B,h,N,d] from y
+    torch::Tensor v;       ///< [B,h,N,d] from x
+  };
+  Projected project(const torch::Tensor& x, const torch::Tensor& y);
+  double scale() const;
+  torch::Tensor camFromAttention(torch::Tensor attn);
+  torch::Tensor camChunked(const Projected& p, const torch::Tensor& lse, int64_t rows);
+  std::vector<std::string> warnings_;
+};
+TORCH_MODULE(Cmgm);
+
+ModuleDescriptor cmgmDescriptor();
+
+}  // namespace fl

@@ -1,0 +1,74 @@
+#pragma once
+/// ModuleDescriptor: everything the UI and the CLI need to know about a module without
+/// running it (architecture.md, "Modules, registry, probes"). Deliberately free of torch
+/// headers so that UI translation units stay light.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/modules/params.h"
+#include "core/modules/probe.h"
+
+namespace fl {
+
+/// A tensor shape, e.g. {B, C, H, W}.
+using Shape = std::vector<int64_t>;
+
+std::string shapeText(const Shape& shape);  ///< "[1, 64, 32, 32]"
+
+struct ModuleInstance;  // module_instance.h (needs torch)
+
+/// A named input of a module, e.g. aff's "x" and "residual".
+struct InputSpec {
+  std::string name;
+  std::string help;
+};
+
+/// A probe the module records, with its natural value range ([0,1] for a sigmoid gate);
+/// lo/hi are NaN when the values are unbounded.
+struct ProbeSpec {
+  std::string name;
+  ProbeKind kind = ProbeKind::FeatureMap;
+  std::string shape;  ///< symbolic, e.g. "[B,C,H,W]"
+  double lo = std::numeric_limits<double>::quiet_NaN();
+  double hi = std::numeric_limits<double>::quiet_NaN();
+  std::string help;
+  bool bounded() const { return !std::isnan(lo) && !std::isnan(hi); }
+};
+
+/// Groups modules in the UI's module list.
+enum class ModuleCategory { Channel, Spatial, ChannelSpatial, Fusion, CrossAttention };
+const char* moduleCategoryName(ModuleCategory category);
+
+struct ModuleDescriptor {
+  std::string id;           ///< stable id used by the CLI and session files, e.g. "aff"
+  std::string displayName;  ///< e.g. "AFF (Attentional Feature Fusion)"
+  ModuleCategory category = ModuleCategory::Channel;
+  std::string summary;      ///< one line for the UI
+  std::string citation;     ///< paper, venue, year, arXiv/doi
+  std::vector<InputSpec> inputs;
+  std::vector<std::string> outputs;  ///< "output" or "output.0", "output.1", ...
+  std::vector<ParamSpec> params;
+  std::vector<ProbeSpec> probes;
+
+  /// Returns "" when the input shapes are acceptable for these parameters, otherwise a
+  /// one-line message that says what is wrong and how to fix it. Called before building.
+  std::function<std::string(const Params&, const std::vector<Shape>&)> check;
+  /// Estimated peak memory of one forward pass in bytes (inputs, activations, probes).
+  std::function<int64_t(const Params&, const std::vector<Shape>&)> memoryBytes;
+  /// Optional, for modules that can trade completeness for memory (osra and cmgm compute
+  /// attention in query chunks): the smallest peak in bytes they can run within, producing
+  /// at least the first output. run() refuses only above this and hands the budget to the
+  /// instance (ModuleInstance::setMemoryBudget). Unset: memoryBytes is the requirement.
+  std::function<int64_t(const Params&, const std::vector<Shape>&)> minMemoryBytes;
+  /// Builds the module for these parameters and (checked) input shapes.
+  std::function<std::shared_ptr<ModuleInstance>(const Params&, const std::vector<Shape>&)> make;
+
+  const ProbeSpec* findProbe(const std::string& name) const;
+};
+
+}  // namespace fl

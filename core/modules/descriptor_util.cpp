@@ -1,0 +1,124 @@
+#include "core/modules/descriptor_util.h"
+
+#include <limits>
+
+namespace fl::desc {
+
+ParamSpec intParam(const std::string& name, int64_t def, int64_t min, int64_t max,
+                   const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::Int;
+  p.defaultValue = std::to_string(def);
+  p.min = static_cast<double>(min);
+  p.max = static_cast<double>(max);
+  p.help = help;
+  return p;
+}
+
+ParamSpec floatParam(const std::string& name, double def, double min, double max,
+                     const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::Float;
+  p.defaultValue = std::to_string(def);
+  p.min = min;
+  p.max = max;
+  p.help = help;
+  return p;
+}
+
+ParamSpec boolParam(const std::string& name, bool def, const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::Bool;
+  p.defaultValue = def ? "true" : "false";
+  p.help = help;
+  return p;
+}
+
+ParamSpec choiceParam(const std::string& name, const std::vector<std::string>& choices,
+                      const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::Choice;
+  p.choices = choices;
+  p.defaultValue = choices.front();
+  p.help = help;
+  return p;
+}
+
+ParamSpec intListParam(const std::string& name, const std::string& def, int64_t min,
+                       int64_t max, const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::IntList;
+  p.defaultValue = def;
+  p.min = static_cast<double>(min);
+  p.max = static_cast<double>(max);
+  p.help = help;
+  return p;
+}
+
+ProbeSpec probe(const std::string& name, ProbeKind kind, const std::string& shape, double lo,
+                double hi, const std::string& help) {
+  ProbeSpec p;
+  p.name = name;
+  p.kind = kind;
+  p.shape = shape;
+  p.lo = lo;
+  p.hi = hi;
+  p.help = help;
+  return p;
+}
+
+ProbeSpec unboundedProbe(const std::string& name, ProbeKind kind, const std::string& shape,
+                         const std::string& help) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  return probe(name, kind, shape, nan, nan, help);
+}
+
+std::string checkNchwInputs(const ModuleDescriptor& d, const std::vector<Shape>& shapes) {
+  if (shapes.size() != d.inputs.size()) {
+    std::string names;
+    for (const auto& in : d.inputs) names += (names.empty() ? "" : ", ") + in.name;
+    return d.id + " takes " + std::to_string(d.inputs.size()) + " input(s) (" + names +
+           "), got " + std::to_string(shapes.size());
+  }
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& s = shapes[i];
+    if (s.size() != 4) {
+      return d.id + ": input '" + d.inputs[i].name + "' has shape " + shapeText(s) +
+             "; expected 4 dimensions [B, C, H, W]";
+    }
+    for (int64_t v : s) {
+      if (v <= 0) {
+        return d.id + ": input '" + d.inputs[i].name + "' has an empty dimension " +
+               shapeText(s);
+      }
+    }
+    if (i > 0 && s != shapes[0]) {
+      return d.id + ": input '" + d.inputs[i].name + "' has shape " + shapeText(s) +
+             " but '" + d.inputs[0].name + "' has " + shapeText(shapes[0]) +
+             "; fusion inputs must have the same shape";
+    }
+  }
+  return "";
+}
+
+std::string checkReduction(const std::string& moduleId, int64_t channels, int64_t reduction,
+                           const std::string& paramName) {
+  if (channels / reduction >= 1) return "";
+  return moduleId + ": " + std::to_string(channels) + " channels / " + paramName + " " +
+         std::to_string(reduction) + " leaves no hidden channels; set " + paramName + " <= " +
+         std::to_string(channels) + " (--set " + paramName + "=" + std::to_string(channels) +
+         ") or use more channels";
+}
+
+int64_t numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t v : shape) n *= v;
+  return n;
+}
+
+}  // namespace fl::desc

@@ -1,0 +1,84 @@
+#include "core/modules/ms_cam.h"
+
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/pooling.h>
+
+#include "core/modules/descriptor_util.h"
+#include "core/modules/module_instance.h"
+#include "core/modules/probe.h"
+
+namespace fl {
+
+namespace nn = torch::nn;
+
+nn::Sequential makeLocalAttention(int64_t channels, int64_t inter) {
+  return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(channels, inter, 1)),
+                        nn::BatchNorm2d(inter), nn::ReLU(),
+                        nn::Conv2d(nn::Conv2dOptions(inter, channels, 1)),
+                        nn::BatchNorm2d(channels));
+}
+
+nn::Sequential makeGlobalAttention(int64_t channels, int64_t inter) {
+  return nn::Sequential(nn::AdaptiveAvgPool2d(1),
+                        nn::Conv2d(nn::Conv2dOptions(channels, inter, 1)),
+                        nn::BatchNorm2d(inter), nn::ReLU(),
+                        nn::Conv2d(nn::Conv2dOptions(inter, channels, 1)),
+                        nn::BatchNorm2d(channels));
+}
+
+MsCamImpl::MsCamImpl(const MsCamOptions& options) : options(options) { reset(); }
+
+void MsCamImpl::reset() {
+  const int64_t inter = options.channels() / options.r();
+  local_att = register_module("local_att", makeLocalAttention(options.channels(), inter));
+  global_att = register_module("global_att", makeGlobalAttention(options.channels(), inter));
+}
+
+torch::Tensor MsCamImpl::forward(const torch::Tensor& x) {
+  const auto xl = local_att->forward(x);
+  const auto xg = global_att->forward(x);
+  const auto wei = torch::sigmoid(xl + xg);
+  if (probe::active()) {
+    probe::record("weight", wei);
+    probe::record("local", xl);
+    probe::record("global", xg.flatten(1));
+  }
+  return x * wei;
+}
+
+ModuleDescriptor msCamDescriptor() {
+  ModuleDescriptor d;
+  d.id = "ms-cam";
+  d.displayName = "MS-CAM (multi-scale channel attention)";
+  d.category = ModuleCategory::Channel;
+  d.summary = "Channel attention from a point-wise local branch plus a global (GAP) branch";
+  d.citation = "Dai et al., Attentional Feature Fusion, WACV 2021, arXiv:2009.14082";
+  d.inputs = {{"x", "feature map [B,C,H,W]"}};
+  d.outputs = {"output"};
+  d.params = {desc::intParam("r", 4, 1, 4096, "channel reduction: hidden width = C // r")};
+  d.probes = {
+      desc::probe("weight", ProbeKind::Gate, "[B,C,H,W]", 0, 1, "sigmoid(L(x) + G(x))"),
+      desc::unboundedProbe("local", ProbeKind::FeatureMap, "[B,C,H,W]", "local logits L(x)"),
+      desc::unboundedProbe("global", ProbeKind::ChannelWeights, "[B,C]", "global logits G(x)"),
+  };
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
+    std::string err = desc::checkNchwInputs(d, shapes);
+    if (err.empty()) err = desc::checkReduction(d.id, shapes[0][1], p.getInt("r"), "r");
+    return err;
+  };
+  d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
+    // input, two branch activations, weight, output and three probe copies
+    return desc::f32Bytes(8 * desc::numel(shapes[0]));
+  };
+  d.make = [](const Params& p, const std::vector<Shape>& shapes) {
+    MsCam m(MsCamOptions(shapes[0][1]).r(p.getInt("r")));
+    return makeInstance(m, [](MsCam& mod, const std::vector<at::Tensor>& in) {
+      return std::vector<at::Tensor>{mod->forward(in[0])};
+    });
+  };
+  return d;
+}
+
+}  // namespace fl

@@ -1,0 +1,41 @@
+#pragma once
+/// MS-CAM, the multi-scale channel attention module of
+/// Dai, Gieseke, Oehmcke, Wu, Barnard, "Attentional Feature Fusion", WACV 2021
+/// (arXiv 2009.14082); seed 001, open-aff `aff_pytorch/aff_net/fusion.py`.
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/pimpl.h>
+
+#include "core/modules/descriptor.h"
+
+namespace fl {
+
+/// Local (point-wise) branch L: Conv1x1(C->inter) BN ReLU Conv1x1(inter->C) BN, state_dict
+/// indices 0,1,(2),3,4. [B,C,H,W] -> [B,C,H,W] logits.
+torch::nn::Sequential makeLocalAttention(int64_t channels, int64_t inter);
+/// Global branch G: GAP then the same stack, indices (0),1,2,(3),4,5. [B,C,H,W] -> [B,C,1,1].
+torch::nn::Sequential makeGlobalAttention(int64_t channels, int64_t inter);
+
+struct MsCamOptions {
+  explicit MsCamOptions(int64_t channels) : channels_(channels) {}
+  TORCH_ARG(int64_t, channels);
+  TORCH_ARG(int64_t, r) = 4;  ///< channel reduction: inter = channels / r
+};
+
+class MsCamImpl : public torch::nn::Cloneable<MsCamImpl> {
+ public:
+  explicit MsCamImpl(const MsCamOptions& options);
+  void reset() override;
+  /// x [B,C,H,W] -> x * sigmoid(L(x) + G(x)).
+  /// Probes: weight [B,C,H,W], local = L(x) [B,C,H,W], global = G(x) [B,C].
+  torch::Tensor forward(const torch::Tensor& x);
+
+  MsCamOptions options;
+  torch::nn::Sequential local_att{nullptr};
+  torch::nn::Sequential global_att{nullptr};
+};
+TORCH_MODULE(MsCam);
+
+ModuleDescriptor msCamDescriptor();
+
+}  // namespace fl

@@ -1,0 +1,275 @@
+#include "core/modules/osra.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "core/common/error.h"
+#include "core/modules/attention_rows.h"
+#include "core/modules/descriptor_util.h"
+#include "core/modules/module_instance.h"
+#include "core/modules/probe.h"
+
+namespace fl {
+
+namespace nn = torch::nn;
+
+// ---- OsraConvBn ----------------------------------------------------------------------------
+
+OsraConvBnImpl::OsraConvBnImpl(int64_t channels, int64_t kernel, int64_t stride,
+                               int64_t padding, bool gelu)
+    : channels(channels), kernel(kernel), stride(stride), padding(padding), gelu(gelu) {
+  reset();
+}
+
+void OsraConvBnImpl::reset() {
+  conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(channels, channels, kernel)
+                                                .stride(stride)
+                                                .padding(padding)
+                                                .groups(channels)
+                                                .bias(false)));
+  bn = register_module("bn", nn::BatchNorm2d(channels));
+}
+
+torch::Tensor OsraConvBnImpl::forward(const torch::Tensor& x) {
+  auto y = bn->forward(conv->forward(x));
+  return gelu ? at::gelu(y) : y;  // exact (erf) GELU, as nn.GELU()
+}
+
+// ---- sizes and memory ----------------------------------------------------------------------
+
+int64_t osraReducedSize(int64_t size, int64_t srRatio) {
+  if (srRatio <= 1) return size;
+  const int64_t k = srRatio + 3;
+  const int64_t pad = k / 2;
+  return (size + 2 * pad - k) / srRatio + 1;
+}
+
+OsraMemory osraMemory(const OsraOptions& options, const Shape& shape) {
+  OsraMemory m;
+  m.batch = shape.at(0);
+  m.channels = shape.at(1);
+  m.heads = std::max<int64_t>(1, options.num_heads());
+  m.n = shape.at(2) * shape.at(3);
+  m.nk = osraReducedSize(shape.at(2), options.sr_ratio()) *
+         osraReducedSize(shape.at(3), options.sr_ratio());
+  const int64_t d = std::max<int64_t>(1, m.channels / m.heads);
+  const int64_t bcn = m.batch * m.channels * m.n;
+  const int64_t bcnk = m.batch * m.channels * m.nk;
+  // input x, q, the contiguous q copy inside matmul, the head outputs, the [B,C,H,W] result;
+  // sr/local_conv/kv maps (kv has 2C channels) with their transients.
+  m.fixedBytes = desc::f32Bytes(5 * bcn + 6 * bcnk);
+  // per query row, over batch and heads: the q@k^T logits and their softmax (Nk each), the
+  // attn@v row and a q row copy (d each). The full probe copy is made after the logits are
+  // freed, so the unchunked peak is fixed + N rows (the probe replaces the logits).
+  m.rowBytes = desc::f32Bytes(m.batch * m.heads * (2 * m.nk + 2 * d));
+  return m;
+}
+
+// ---- Osra ----------------------------------------------------------------------------------
+
+OsraImpl::OsraImpl(const OsraOptions& options) : options(options) { reset(); }
+
+void OsraImpl::reset() {
+  const int64_t c = options.dim();
+  const int64_t r = options.sr_ratio();
+  TORCH_CHECK(options.num_heads() >= 1 && c % options.num_heads() == 0, "osra: dim ", c,
+              " must be divisible by num_heads ", options.num_heads());
+  TORCH_CHECK(r >= 1, "osra: sr_ratio must be >= 1, got ", r);
+  // Registration order = the reference's state_dict order: q, kv, sr, local_conv.
+  q = register_module("q", nn::Conv2d(nn::Conv2dOptions(c, c, 1)));
+  kv = register_module("kv", nn::Conv2d(nn::Conv2dOptions(c, 2 * c, 1)));
+  sr = nullptr;
+  if (r > 1) {
+    const int64_t k = r + 3;
+    if (options.variant() == OsraVariant::Seed) {
+      // 0 dwconv k x k / r, 1 BN, 2 ReLU (placeholder index), 3 dwconv 1x1, 4 BN
+      sr = register_module(
+          "sr", nn::Sequential(
+                    nn::Conv2d(nn::Conv2dOptions(c, c, k).stride(r).padding(k / 2).groups(c).bias(
+                        false)),
+                    nn::BatchNorm2d(c), nn::ReLU(),
+                    nn::Conv2d(nn::Conv2dOptions(c, c, 1).groups(c).bias(false)),
+                    nn::BatchNorm2d(c)));
+    } else {
+      // mmcv ConvModule pair: sr.0.{conv,bn} + GELU, sr.1.{conv,bn}
+      sr = register_module("sr", nn::Sequential(OsraConvBn(c, k, r, k / 2, /*gelu=*/true),
+                                                OsraConvBn(c, 1, 1, 0, /*gelu=*/false)));
+    }
+  }
+  local_conv =
+      register_module("local_conv", nn::Conv2d(nn::Conv2dOptions(c, c, 3).padding(1).groups(c)));
+}
+
+double OsraImpl::scale() const {
+  const double d = static_cast<double>(options.dim() / options.num_heads());
+  return options.qk_scale() != 0.0 ? options.qk_scale() : std::pow(d, -0.5);
+}
+
+OsraImpl::Projected OsraImpl::project(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.dim(), "osra: expected x [B,",
+              options.dim(), ",H,W], got ", x.sizes());
+  const int64_t b = x.size(0), c = x.size(1);
+  const int64_t h = options.num_heads(), d = c / h;
+  Projected p;
+  p.q = q->forward(x).reshape({b, h, d, -1}).transpose(-1, -2);  // [B,h,N,d]
+  const auto kv0 = sr ? sr->forward(x) : x;                       // [B,C,H',W']
+  const auto kv1 = local_conv->forward(kv0) + kv0;
+  const auto kvs = kv->forward(kv1).chunk(2, /*dim=*/1);  // k = first C channels, v = last C
+  p.k = kvs[0].reshape({b, h, d, -1});                     // [B,h,d,Nk]
+  p.v = kvs[1].reshape({b, h, d, -1}).transpose(-1, -2);   // [B,h,Nk,d]
+  return p;
+}
+
+torch::Tensor OsraImpl::forward(const torch::Tensor& x) {
+  warnings_.clear();
+  const auto p = project(x);
+  const int64_t b = x.size(0), c = x.size(1), hgt = x.size(2), wid = x.size(3);
+  const OsraMemory mem = osraMemory(options, x.sizes().vec());
+  const int64_t budget = options.memory_budget();
+  // Unchunked when the full estimate fits; otherwise chunks sized from the usable budget.
+  const int64_t rows =
+      budget <= 0 || mem.fullBytes() <= budget
+          ? mem.n
+          : std::max<int64_t>(1, std::min(mem.n - 1, attn::rowsPerChunk(
+                                                        attn::usableBytes(budget) - mem.fixedBytes,
+                                                        mem.rowBytes, mem.n)));
+  const double s = scale();
+
+  torch::Tensor out;  // [B,h,N,d]
+  if (rows >= mem.n) {
+    const auto attn = at::softmax(at::matmul(p.q, p.k).mul_(s), -1);  // [B,h,N,Nk]
+    if (probe::active()) probe::record("attention", attn);
+    out = at::matmul(attn, p.v);
+  } else {
+    // Softmax is per row, so query chunks give exactly the rows of the full computation.
+    out = at::empty({b, options.num_heads(), mem.n, c / options.num_heads()}, x.options());
+    for (int64_t r0 = 0; r0 < mem.n; r0 += rows) {
+      const int64_t n = std::min(rows, mem.n - r0);
+      const auto attn = at::softmax(at::matmul(p.q.narrow(2, r0, n), p.k).mul_(s), -1);
+      out.narrow(2, r0, n).copy_(at::matmul(attn, p.v));
+    }
+    warnings_.push_back(
+        "osra: the full attention [" + std::to_string(b) + ", " +
+        std::to_string(options.num_heads()) + ", " + std::to_string(mem.n) + ", " +
+        std::to_string(mem.nk) + "] needs about " + attn::bytesText(mem.fullBytes()) +
+        " with the rest of the run, over the memory budget of " + attn::bytesText(budget) +
+        "; computed the output in " + attn::chunkText(mem.n, rows) +
+        " and did not record the 'attention' probe (inspect chosen query pixels with "
+        "attention rows, downsample the input, or raise --max-memory)");
+  }
+  return out.transpose(-1, -2).reshape({b, c, hgt, wid});
+}
+
+torch::Tensor OsraImpl::attentionRows(const torch::Tensor& x,
+                                      const std::vector<int64_t>& queries) {
+  const auto p = project(x);
+  const int64_t n = x.size(2) * x.size(3);
+  const auto idx = attn::queryIndexTensor(queries, n, "osra", x.device());
+  const auto qsel = p.q.index_select(2, idx);  // [B,h,Q,d]
+  const int64_t nq = qsel.size(2);
+  const OsraMemory mem = osraMemory(options, x.sizes().vec());
+  const int64_t budget = options.memory_budget();
+  const int64_t resultBytes = desc::f32Bytes(mem.batch * mem.heads * nq * mem.nk);  // result
+  const int64_t avail = budget > 0 ? attn::usableBytes(budget) - mem.fixedBytes - resultBytes
+                                   : std::numeric_limits<int64_t>::max();
+  const int64_t rows = attn::rowsPerChunk(avail, mem.rowBytes, nq);
+  const double s = scale();
+  if (rows >= nq) return at::softmax(at::matmul(qsel, p.k).mul_(s), -1);
+  auto result = at::empty({qsel.size(0), qsel.size(1), nq, p.k.size(-1)}, x.options());
+  for (int64_t r0 = 0; r0 < nq; r0 += rows) {
+    const int64_t m = std::min(rows, nq - r0);
+    result.narrow(2, r0, m).copy_(at::softmax(at::matmul(qsel.narrow(2, r0, m), p.k).mul_(s), -1));
+  }
+  return result;
+}
+
+// ---- descriptor ----------------------------------------------------------------------------
+
+namespace {
+
+OsraOptions osraOptions(const Params& p, int64_t channels) {
+  return OsraOptions(channels)
+      .num_heads(p.getInt("num_heads"))
+      .sr_ratio(p.getInt("sr_ratio"))
+      .qk_scale(p.getFloat("qk_scale"))
+      .variant(p.getChoice("variant") == "transxnet" ? OsraVariant::TransXNet
+                                                     : OsraVariant::Seed);
+}
+
+/// Largest divisor of `channels` that is <= `heads` (>= 1).
+int64_t headsThatDivide(int64_t channels, int64_t heads) {
+  for (int64_t h = std::min(heads, channels); h > 1; --h) {
+    if (channels % h == 0) return h;
+  }
+  return 1;
+}
+
+}  // namespace
+
+ModuleDescriptor osraDescriptor() {
+  ModuleDescriptor d;
+  d.id = "osra";
+  d.displayName = "OSRA (overlapping spatial reduction attention)";
+  d.category = ModuleCategory::CrossAttention;
+  d.summary =
+      "Multi-head self-attention whose keys/values come from an overlapping strided "
+      "depthwise-conv reduction of the input";
+  d.citation = "Lou et al., TransXNet, arXiv:2310.19380 (2023), IEEE TNNLS (seed 002 OSRAttention)";
+  d.inputs = {{"x", "feature map [B,C,H,W], C divisible by num_heads"}};
+  d.outputs = {"output"};
+  d.params = {
+      desc::intParam("num_heads", 8, 1, 4096, "attention heads h; C must be divisible by h"),
+      desc::intParam("sr_ratio", 2, 1, 64,
+                     "key/value spatial reduction: depthwise conv k = sr+3, stride sr; 1 = none"),
+      desc::floatParam("qk_scale", 0.0, 0.0, 1e6,
+                       "logit scale; 0 = head_dim^-0.5 (the seed's default)"),
+      desc::choiceParam("variant", {"seed", "transxnet"},
+                        "seed: ReLU in sr, keys sr.0/1/3/4; transxnet: GELU (official), keys "
+                        "sr.0.conv, sr.0.bn, sr.1.conv, sr.1.bn"),
+  };
+  d.probes = {desc::probe("attention", ProbeKind::AttentionMatrix, "[B,heads,H*W,H'*W']", 0, 1,
+                          "softmax(q k^T * scale): rows are query pixels of x, columns the "
+                          "reduced key grid H'xW'; withheld when the full matrix does not fit "
+                          "the memory budget")};
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
+    std::string err = desc::checkNchwInputs(d, shapes);
+    if (!err.empty()) return err;
+    const int64_t c = shapes[0][1], h = p.getInt("num_heads");
+    if (c % h != 0) {
+      const int64_t fix = headsThatDivide(c, h);
+      return "osra: C = " + std::to_string(c) + " channels are not divisible by num_heads = " +
+             std::to_string(h) + " (each head takes C / num_heads channels); use a divisor of " +
+             std::to_string(c) + ", e.g. --set num_heads=" + std::to_string(fix) +
+             ", or give x a multiple of " + std::to_string(h) + " channels";
+    }
+    return std::string();
+  };
+  d.memoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
+    return osraMemory(osraOptions(p, shapes[0][1]), shapes[0]).fullBytes();
+  };
+  d.minMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
+    return osraMemory(osraOptions(p, shapes[0][1]), shapes[0]).minBytes();
+  };
+  d.make = [](const Params& p, const std::vector<Shape>& shapes) {
+    Osra m(osraOptions(p, shapes[0][1]));
+    auto inst = makeInstance(m, [](Osra& mod, const std::vector<at::Tensor>& in) {
+      return std::vector<at::Tensor>{mod->forward(in.at(0))};
+    });
+    inst->setMemoryBudget = [m](int64_t bytes) mutable { m->options.memory_budget(bytes); };
+    inst->warnings = [m]() { return m->warnings(); };
+    inst->queryRows = [m](const std::vector<at::Tensor>& in,
+                          const std::vector<int64_t>& queries) mutable {
+      if (in.size() != 1) throwInput("osra: attention rows take one input (x)");
+      return m->attentionRows(in[0], queries);
+    };
+    return inst;
+  };
+  return d;
+}
+
+}  // namespace fl

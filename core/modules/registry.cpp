@@ -1,0 +1,52 @@
+#include "core/modules/registry.h"
+
+#include "core/common/error.h"
+
+namespace fl {
+
+std::string shapeText(const Shape& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+const char* moduleCategoryName(ModuleCategory category) {
+  switch (category) {
+    case ModuleCategory::Channel: return "channel";
+    case ModuleCategory::Spatial: return "spatial";
+    case ModuleCategory::ChannelSpatial: return "channel+spatial";
+    case ModuleCategory::Fusion: return "fusion";
+    case ModuleCategory::CrossAttention: return "cross-attention";
+  }
+  return "?";
+}
+
+const ProbeSpec* ModuleDescriptor::findProbe(const std::string& name) const {
+  for (const auto& p : probes) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+void ModuleRegistry::add(ModuleDescriptor descriptor) {
+  if (find(descriptor.id) != nullptr) {
+    throw Error(ErrorKind::Internal, "module id registered twice: " + descriptor.id);
+  }
+  modules_.push_back(std::move(descriptor));
+}
+
+const ModuleDescriptor* ModuleRegistry::find(const std::string& id) const {
+  for (const auto& d : modules_) {
+    if (d.id == id) return &d;
+  }
+  return nullptr;
+}
+
+const ModuleDescriptor& ModuleRegistry::get(const std::string& id) const {
+  if (const auto* d = find(id)) return *d;
+  std::string known;
+  for (const auto& d : modules_) known += (known.empty() ? "" : ", ") + d.id;
+  throwUsage("unknown module '" + id + "' (known: " + known + ")");
+}
+
+}  // namespace fl

@@ -1,0 +1,84 @@
+#include "core/run/memory.h"
+
+#include <sys/resource.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/common/error.h"
+
+namespace fl {
+
+int64_t availableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+int64_t defaultMemoryBudget() {
+  const int64_t avail = availableMemoryBytes();
+  const int64_t floor = int64_t{256} << 20;
+  if (avail <= 0) return int64_t{4} << 30;
+  const auto budget = static_cast<int64_t>(static_cast<double>(avail) * 0.6);
+  return budget < floor ? floor : budget;
+}
+
+int64_t peakRssBytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+std::string formatBytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (std::fabs(v) >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[64];
+  if (u == 0) {
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, v < 10 ? "%.2f %s" : (v < 100 ? "%.1f %s" : "%.0f %s"), v,
+                  units[u]);
+  }
+  return buf;
+}
+
+int64_t parseBytes(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !std::isfinite(v) || v <= 0) {
+    throwUsage("'" + text + "' is not a memory size (e.g. 512M, 4G)");
+  }
+  std::string unit(end);
+  for (auto& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  double mult = 1;
+  if (unit.empty() || unit == "B") {
+    mult = 1;
+  } else if (unit == "K" || unit == "KB" || unit == "KIB") {
+    mult = 1024.0;
+  } else if (unit == "M" || unit == "MB" || unit == "MIB") {
+    mult = 1024.0 * 1024;
+  } else if (unit == "G" || unit == "GB" || unit == "GIB") {
+    mult = 1024.0 * 1024 * 1024;
+  } else if (unit == "T" || unit == "TB" || unit == "TIB") {
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  } else {
+    throwUsage("'" + text + "' has an unknown unit (use K, M, G or T)");
+  }
+  return static_cast<int64_t>(v * mult);
+}
+
+}  // namespace fl

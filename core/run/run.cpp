@@ -1,0 +1,181 @@
+#include "core/run/run.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/modules/module_instance.h"
+#include "core/run/memory.h"
+
+namespace fl {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double msSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+torch::Device resolveDevice(DeviceChoice choice) {
+  if (choice == DeviceChoice::Cpu) return torch::kCPU;
+  if (choice == DeviceChoice::Cuda) {
+    if (!cudaAvailable()) {
+      throw Error(ErrorKind::Device,
+                  "--device cuda: no CUDA device is usable (this LibTorch was built without "
+                  "CUDA, or no GPU is present); use --device cpu, or build against a CUDA "
+                  "LibTorch (README, 'CUDA')");
+    }
+    return torch::Device(torch::kCUDA, 0);
+  }
+  return cudaAvailable() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
+
+void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult& res) {
+  const auto start = Clock::now();
+  const ModuleDescriptor& desc = registry.get(req.moduleId);
+  res.moduleId = desc.id;
+  res.outputNames = desc.outputs;
+  const Params params = resolveParams(desc.id, desc.params, req.params);
+
+  std::vector<Shape> shapes;
+  std::vector<at::Tensor> inputs;
+  for (size_t i = 0; i < req.inputs.size(); ++i) {
+    const at::Tensor& t = req.inputs[i];
+    if (!t.defined()) throwInput(desc.id + ": input " + std::to_string(i + 1) + " is empty");
+    if (!t.is_floating_point()) {
+      throwInput(desc.id + ": input " + std::to_string(i + 1) + " has dtype " +
+                 std::string(c10::toString(t.scalar_type())) + "; expected floating point");
+    }
+    shapes.push_back(t.sizes().vec());
+    inputs.push_back(t.to(at::kFloat).contiguous());
+  }
+  if (const std::string err = desc.check(params, shapes); !err.empty()) throwInput(err);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!at::isfinite(inputs[i]).all().item<bool>()) {
+      res.warnings.push_back("input '" + desc.inputs[i].name + "' contains NaN or Inf values");
+    }
+  }
+
+  res.estimatedBytes = desc.memoryBytes(params, shapes);
+  const int64_t budget = req.maxMemoryBytes > 0 ? req.maxMemoryBytes : defaultMemoryBudget();
+  // Modules that can compute attention in query chunks (osra, cmgm) need only their minimum.
+  const int64_t required = desc.minMemoryBytes
+                               ? std::min(res.estimatedBytes, desc.minMemoryBytes(params, shapes))
+                               : res.estimatedBytes;
+  if (required > budget) {
+    std::string need = formatBytes(res.estimatedBytes);
+    if (required < res.estimatedBytes) {
+      need += " (at least " + formatBytes(required) + " when computed in query chunks)";
+    }
+    throw Error(ErrorKind::Memory,
+                desc.id + ": this run needs about " + need +
+                    " but the memory budget is " + formatBytes(budget) +
+                    "; use smaller inputs (downsample H and W) or raise the budget with "
+                    "--max-memory");
+  }
+
+  const torch::Device device = resolveDevice(req.device);
+  res.device = device.str();
+
+  torch::NoGradGuard noGrad;  // guards are thread-local: set here, on the running thread
+  torch::manual_seed(req.seed);
+  std::shared_ptr<ModuleInstance> inst = desc.make(params, shapes);
+  if (inst->setMemoryBudget) inst->setMemoryBudget(budget);  // chunks over it, see warnings
+
+  const auto loadStart = Clock::now();
+  std::shared_ptr<const NamedTensors> weights = req.weights;
+  std::string where = "weights";
+  if (!weights && !req.weightsPath.empty()) {
+    weights = std::make_shared<NamedTensors>(readStateDict(req.weightsPath));
+    where = req.weightsPath;
+  }
+  if (weights) res.weights = loadStateDict(*inst->module, *weights, where);
+  res.loadMs = msSince(loadStart);
+
+  inst->module->eval();
+  inst->module->to(device);
+  for (auto& t : inputs) t = t.to(device);
+
+  const auto fwdStart = Clock::now();
+  probe::Scope scope;
+  std::vector<at::Tensor> outputs = inst->forward(inputs);
+  if (device.is_cuda()) torch::cuda::synchronize();
+  res.forwardMs = msSince(fwdStart);
+
+  if (inst->warnings) {
+    for (const auto& w : inst->warnings()) res.warnings.push_back(w);
+  }
+  res.outputNames.clear();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (!outputs[i].defined()) continue;  // withheld over the memory budget (see warnings)
+    res.outputNames.push_back(desc.outputs.at(i));
+    res.outputs.push_back(outputs[i].detach().to(at::kCPU).contiguous());
+  }
+  const probe::Records records = scope.take();
+  for (const ProbeSpec& spec : desc.probes) {
+    const auto it = records.find(spec.name);
+    if (it == records.end()) continue;  // a probe may be withheld (e.g. over budget)
+    res.probes.push_back({spec.name, spec.kind, it->second.to(at::kFloat), spec.lo, spec.hi});
+  }
+  res.totalMs = msSince(start);
+  res.ok = true;
+}
+
+}  // namespace
+
+DeviceChoice parseDevice(const std::string& text) {
+  if (text == "auto") return DeviceChoice::Auto;
+  if (text == "cpu") return DeviceChoice::Cpu;
+  if (text == "cuda") return DeviceChoice::Cuda;
+  throwUsage("--device '" + text + "' is not one of auto, cpu, cuda");
+}
+
+bool cudaAvailable() { return torch::cuda::is_available(); }
+
+const ProbeResult* RunResult::findProbe(const std::string& name) const {
+  for (const auto& p : probes) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+RunResult run(const ModuleRegistry& registry, const RunRequest& request) {
+  RunResult res;
+  res.requestId = request.requestId;
+  try {
+    runChecked(registry, request, res);
+  } catch (const Error& e) {
+    res = RunResult{};
+    res.requestId = request.requestId;
+    res.moduleId = request.moduleId;
+    res.errorKind = e.kind();
+    res.error = e.what();
+  } catch (const c10::Error& e) {
+    res = RunResult{};
+    res.requestId = request.requestId;
+    res.moduleId = request.moduleId;
+    res.errorKind = ErrorKind::Input;
+    res.error = request.moduleId + ": LibTorch refused the run: " + firstLine(e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    res = RunResult{};
+    res.requestId = request.requestId;
+    res.moduleId = request.moduleId;
+    res.errorKind = ErrorKind::Memory;
+    res.error = request.moduleId + ": out of memory; use smaller inputs";
+  } catch (const std::exception& e) {
+    res = RunResult{};
+    res.requestId = request.requestId;
+    res.moduleId = request.moduleId;
+    res.errorKind = ErrorKind::Internal;
+    res.error = request.moduleId + ": " + firstLine(e.what());
+  }
+  return res;
+}
+
+}  // namespace fl

@@ -1,0 +1,68 @@
+#pragma once
+/// Running a module: an immutable RunRequest in, a RunResult out, never an exception
+/// (architecture.md, "Running work"). Plain C++: the CLI, the GUI's worker thread and
+/// the tests call it the same way.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/common/error.h"
+#include "core/io/state_dict.h"
+#include "core/modules/probe.h"
+#include "core/modules/registry.h"
+
+namespace fl {
+
+enum class DeviceChoice { Auto, Cpu, Cuda };
+DeviceChoice parseDevice(const std::string& text);  ///< "auto" | "cpu" | "cuda"; throws Usage
+bool cudaAvailable();
+
+struct RunRequest {
+  uint64_t requestId = 0;
+  std::string moduleId;
+  std::map<std::string, std::string> params;  ///< name -> text, as --set KEY=VALUE
+  /// Weights: a file to read, or an already-read state_dict (takes precedence), or
+  /// neither: a deterministic init seeded with `seed`.
+  std::string weightsPath;
+  std::shared_ptr<const NamedTensors> weights;
+  uint64_t seed = 0;
+  std::vector<at::Tensor> inputs;  ///< in descriptor input order, NCHW
+  DeviceChoice device = DeviceChoice::Auto;
+  int64_t maxMemoryBytes = 0;  ///< 0 = defaultMemoryBudget()
+};
+
+struct ProbeResult {
+  std::string name;
+  ProbeKind kind = ProbeKind::FeatureMap;
+  at::Tensor value;  ///< CPU float32
+  double lo = 0, hi = 0;  ///< natural range (NaN when unbounded)
+};
+
+struct RunResult {
+  uint64_t requestId = 0;
+  bool ok = false;
+  ErrorKind errorKind = ErrorKind::Internal;
+  std::string error;  ///< one line, when !ok
+  std::string moduleId;
+  std::vector<std::string> outputNames;
+  std::vector<at::Tensor> outputs;  ///< CPU float32
+  std::vector<ProbeResult> probes;  ///< in descriptor order
+  WeightsReport weights;            ///< empty when no weights were given
+  std::string device;               ///< "cpu" or "cuda:0"
+  int64_t estimatedBytes = 0;
+  double loadMs = 0, forwardMs = 0, totalMs = 0;
+  std::vector<std::string> warnings;
+
+  const ProbeResult* findProbe(const std::string& name) const;
+};
+
+/// Validates the request (module, parameters, shapes, memory budget, weights), builds the
+/// module, runs it in eval mode without autograd on the requested device, and returns
+/// outputs and probes. Any failure is returned as !ok with a one-line message.
+RunResult run(const ModuleRegistry& registry, const RunRequest& request);
+
+}  // namespace fl

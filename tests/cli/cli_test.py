@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""End-to-end tests of fusionlens-cli.
+
+  cli_test.py reference MODULE    every reference case of MODULE through `run`, checked
+                                  against the Python reference (check_result.py)
+  cli_test.py error NAME          one bad-input case: exit status 2, one stderr line
+  cli_test.py ok NAME             one success case (list, info, bench, ...)
+
+Environment: FL_CLI (the binary), FL_SOURCE_DIR, FL_REFERENCE_CASES.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+CLI = os.environ.get("FL_CLI", "build/bin/fusionlens-cli")
+SRC = os.environ.get("FL_SOURCE_DIR", ".")
+CASES = os.environ.get("FL_REFERENCE_CASES", "")
+PY = "/usr/bin/python3"
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def npy(tmp, name, array):
+    path = os.path.join(tmp, name)
+    np.save(path, array)
+    return path
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def save_state_dict(tmp, name, code):
+    """Writes a state_dict with torch.save from a small Python snippet defining `sd`."""
+    path = os.path.join(tmp, name)
+    script = "import torch, collections\n" + code + f"\ntorch.save(sd, {path!r})\n"
+    subprocess.run([PY, "-c", script], check=True)
+    return path
+
+
+def aff_state_dict_code(c=16, r=4, extra="", drop=None, reshape=None):
+    """An aff state_dict for c channels, optionally with a key dropped, added or reshaped."""
+    return f"""
+import sys
+sys.path.insert(0, {os.path.join(SRC, 'tests', 'reference')!r})
+import fl_reference
+m = fl_reference.build('aff', {{'r': '{r}', 'scale': '1'}}, [(1, {c}, 5, 5), (1, {c}, 5, 5)])
+sd = m.state_dict()
+{'del sd[%r]' % drop if drop else ''}
+{'sd[%r] = torch.zeros(%r)' % reshape if reshape else ''}
+{extra}
+"""
+
+
+# --- error cases: each returns (args, substrings expected in stderr) ------------------
+
+def error_cases(tmp):
+    """name -> a function building (args, substrings expected on stderr); fixtures that
+    need torch are made only for the case that runs."""
+    x = npy(tmp, "x.npy", rand(1, 16, 5, 7))
+    r = npy(tmp, "r.npy", rand(1, 16, 5, 7, seed=1))
+    other = npy(tmp, "other.npy", rand(1, 16, 6, 7))
+    five_d = npy(tmp, "five.npy", rand(1, 1, 16, 5, 7))
+    c3 = npy(tmp, "c3.npy", rand(1, 3, 5, 7))
+    bools = npy(tmp, "bools.npy", np.ones((5, 7), dtype=bool))
+    garbage = os.path.join(tmp, "garbage.npy")
+    with open(garbage, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00\xff\xffnot a header at all")
+    empty = os.path.join(tmp, "empty.npy")
+    open(empty, "wb").close()
+    text = os.path.join(tmp, "notes.txt")
+    with open(text, "w") as f:
+        f.write("hello")
+    out = os.path.join(tmp, "out.safetensors")
+    good = ["run", "--module", "aff", "--input", x, "--input", r, "--save", out]
+    return {
+        "no_arguments": lambda: ([], ["Usage"]),
+        "unknown_command": lambda: (["frobnicate"], ["unknown command 'frobnicate'"]),
+        "unknown_module": lambda: (["run", "--module", "nope", "--input", x, "--save", out],
+                           ["unknown module 'nope'", "aff"]),
+        "info_unknown_module": lambda: (["info", "nope"], ["unknown module 'nope'"]),
+        "info_missing_module": lambda: (["info"], ["missing MODULE"]),
+        "missing_module": lambda: (["run", "--input", x, "--save", out], ["missing --module"]),
+        "missing_save": lambda: (["run", "--module", "eca", "--input", x], ["missing --save"]),
+        "save_not_safetensors": lambda: (["run", "--module", "eca", "--input", x, "--save",
+                                  os.path.join(tmp, "o.npy")], [".safetensors"]),
+        "wrong_input_count": lambda: (["run", "--module", "aff", "--input", x, "--save", out],
+                              ["aff takes 2 --input", "x, residual", "got 1"]),
+        "missing_input_file": lambda: (["run", "--module", "eca", "--input", os.path.join(tmp, "no.npy"),
+                                "--save", out], ["no.npy", "no such file"]),
+        "unsupported_input_format": lambda: (["run", "--module", "eca", "--input", text, "--save", out],
+                                     ["notes.txt", "unsupported"]),
+        "corrupt_npy": lambda: (["run", "--module", "eca", "--input", garbage, "--save", out],
+                        ["garbage.npy"]),
+        "empty_npy": lambda: (["run", "--module", "eca", "--input", empty, "--save", out], ["empty.npy"]),
+        "boolean_input": lambda: (["run", "--module", "eca", "--input", bools, "--save", out],
+                          ["bools.npy", "boolean"]),
+        "five_dim_input": lambda: (["run", "--module", "eca", "--input", five_d, "--save", out],
+                           ["five.npy", "[H,W], [C,H,W] or [B,C,H,W]"]),
+        "fusion_shape_mismatch": lambda: (["run", "--module", "aff", "--input", x, "--input", other,
+                                   "--save", out], ["residual", "[1, 16, 6, 7]", "same shape"]),
+        "unknown_parameter": lambda: (good + ["--set", "k=3"], ["no parameter 'k'", "known: r, scale"]),
+        "parameter_out_of_range": lambda: (good + ["--set", "r=0"], ["parameter 'r'", "out of range"]),
+        "parameter_not_number": lambda: (good + ["--set", "r=four"], ["parameter 'r'", "not an integer"]),
+        "set_without_equals": lambda: (good + ["--set", "r"], ["not KEY=VALUE"]),
+        "reduction_too_large": lambda: (["run", "--module", "ms-cam", "--input", c3, "--save", out],
+                                ["3 channels", "r 4", "--set r=3"]),
+        "even_kernel": lambda: (["run", "--module", "eca", "--set", "kernel_size=4", "--input", x,
+                         "--save", out], ["kernel_size 4", "odd"]),
+        "missing_weights_file": lambda: (good + ["--weights", os.path.join(tmp, "none.pt")],
+                                 ["none.pt", "no such file"]),
+        "weights_missing_key": lambda: (good + ["--weights", save_state_dict(
+            tmp, "missing.pt", aff_state_dict_code(drop="local_att.0.bias"))],
+                                ["missing", "local_att.0.bias"]),
+        "weights_unexpected_key": lambda: (good + ["--weights", save_state_dict(
+            tmp, "unexpected.pt", aff_state_dict_code(extra="sd['extra.weight'] = torch.ones(3)"))],
+                                   ["unexpected", "extra.weight"]),
+        "weights_shape_mismatch": lambda: (good + ["--weights", save_state_dict(
+            tmp, "mismatch.pt", aff_state_dict_code(c=8))], ["local_att.0.weight", "[2, 8, 1, 1]"]),
+        "weights_malicious_pickle": lambda: (good + ["--weights", malicious_pickle(tmp)],
+                                     ["evil.pt", "system"]),
+        "weights_not_a_checkpoint": lambda: (good + ["--weights", text], ["notes.txt"]),
+        "bad_device": lambda: (good + ["--device", "tpu"], ["--device 'tpu'"]),
+        "memory_budget": lambda: (good + ["--max-memory", "1K"], ["memory budget", "--max-memory"]),
+        "bad_memory_size": lambda: (good + ["--max-memory", "lots"], ["'lots'", "memory size"]),
+        "bad_seed": lambda: (good + ["--seed", "x1"], ["--seed 'x1'"]),
+        "unknown_option": lambda: (good + ["--frobnicate"], ["unknown option '--frobnicate'"]),
+        "bench_bad_shape": lambda: (["bench", "--shape", "1,2,3"], ["B,C,H,W"]),
+        "bench_unknown_module": lambda: (["bench", "--module", "nope"], ["unknown module 'nope'"]),
+    }
+
+
+def malicious_pickle(tmp):
+    """A torch.save archive whose pickle calls os.system: must be refused, never run."""
+    path = os.path.join(tmp, "evil.pt")
+    marker = os.path.join(tmp, "pwned")
+    script = f"""
+import os, torch
+class Evil:
+    def __reduce__(self):
+        return (os.system, ({'touch ' + marker!r},))
+torch.save({{'local_att.0.weight': Evil()}}, {path!r})
+"""
+    subprocess.run([PY, "-c", script], check=True)
+    return path
+
+
+def run_error(name):
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = error_cases(tmp)
+        if name not in cases:
+            fail(f"unknown error case {name}")
+        args, expected = cases[name]()
+        p = cli(*args)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        print("$ fusionlens-cli", " ".join(args))
+        print("exit", p.returncode, "stderr:", p.stderr.strip()[:2000])
+        if p.returncode != 2:
+            fail(f"exit status {p.returncode}, expected 2")
+        if name != "no_arguments" and len(lines) != 1:
+            fail(f"expected one stderr line, got {len(lines)}")
+        for s in expected:
+            if s not in p.stderr:
+                fail(f"stderr lacks {s!r}")
+        if os.path.exists(os.path.join(tmp, "pwned")):
+            fail("the malicious pickle ran code")
+        if os.path.exists(os.path.join(tmp, "out.safetensors")):
+            fail("a failed run wrote its output file")
+    print("ok")
+
+
+# --- success cases -------------------------------------------------------------------
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        assert v["dtype"] == "F32", v
+        out[k] = np.frombuffer(data[8 + n + a:8 + n + b], dtype="<f4").reshape(v["shape"])
+    return out, header.get("__metadata__", {})
+
+
+def ok_cases():
+    # One line: tests/cli/CMakeLists.txt reads the names from it.
+    return ["list", "list_json", "info", "info_json", "help", "version", "run_seeded_deterministic", "run_image_shapes", "bench", "bench_json", "cuda_or_clear_error"]
+
+
+def run_ok(name):
+    with tempfile.TemporaryDirectory() as tmp:
+        if name == "list":
+            p = cli("list")
+            expect(p.returncode == 0, p.stderr)
+            for mid in ["ms-cam", "aff", "iaff", "eca", "spatial-attention"]:
+                expect(mid in p.stdout, f"list lacks {mid}")
+        elif name == "list_json":
+            p = cli("list", "--json")
+            mods = json.loads(p.stdout)
+            ids = [m["id"] for m in mods]
+            expect(len(ids) == len(set(ids)) and "aff" in ids, ids)
+            aff = next(m for m in mods if m["id"] == "aff")
+            expect(aff["inputs"] == ["x", "residual"] and aff["probes"] == ["weight"], aff)
+        elif name == "info":
+            p = cli("info", "iaff")
+            expect(p.returncode == 0, p.stderr)
+            for s in ["use_global_att2", "weight2", "arXiv:2009.14082", "residual"]:
+                expect(s in p.stdout, f"info lacks {s}")
+        elif name == "info_json":
+            j = json.loads(cli("info", "eca", "--json").stdout)
+            expect(j["params"][0]["name"] == "kernel_size" and j["params"][0]["default"] == "7", j)
+            expect(j["probes"][0] == {"name": "channel_weight", "kind": "channel_weights",
+                                      "shape": "[B,C]", "range": [0.0, 1.0],
+                                      "help": j["probes"][0]["help"]}, j)
+        elif name == "help":
+            p = cli("--help")
+            expect(p.returncode == 0 and "fusionlens-cli run --module ID" in p.stdout, p.stdout)
+        elif name == "version":
+            p = cli("--version")
+            expect(p.returncode == 0 and p.stdout.startswith("fusionlens-cli "), p.stdout)
+        elif name == "run_seeded_deterministic":
+            x = npy(tmp, "x.npy", rand(2, 8, 5, 7))
+            r = npy(tmp, "r.npy", rand(2, 8, 5, 7, seed=3))
+            outs = []
+            for i, seed in enumerate(["4", "4", "5"]):
+                o = os.path.join(tmp, f"o{i}.safetensors")
+                p = cli("run", "--module", "iaff", "--seed", seed, "--input", x, "--input", r,
+                        "--save", o, "--device", "cpu")
+                expect(p.returncode == 0, p.stderr)
+                outs.append(read_safetensors(o))
+            t0, meta = outs[0]
+            expect(sorted(t0) == ["output", "probe.weight", "probe.weight2"], sorted(t0))
+            expect(t0["output"].shape == (2, 8, 5, 7), t0["output"].shape)
+            expect(meta.get("module") == "iaff" and meta.get("seed") == "4", meta)
+            expect(all(np.array_equal(t0[k], outs[1][0][k]) for k in t0), "same seed differs")
+            expect(not np.array_equal(t0["output"], outs[2][0]["output"]), "seed is ignored")
+            w = t0["probe.weight"]
+            expect(w.min() > 0 and w.max() < 1, "gate outside (0,1)")
+        elif name == "run_image_shapes":
+            # [H,W] and [C,H,W] inputs become [1,1,H,W] and [1,C,H,W]
+            x = npy(tmp, "x.npy", rand(6, 9, 11))
+            o = os.path.join(tmp, "o.safetensors")
+            p = cli("run", "--module", "spatial-attention", "--input", x, "--save", o)
+            expect(p.returncode == 0, p.stderr)
+            t, _ = read_safetensors(o)
+            expect(t["output"].shape == (1, 6, 9, 11), t["output"].shape)
+            expect(t["probe.spatial_weight"].shape == (1, 1, 9, 11), t["probe.spatial_weight"].shape)
+        elif name == "bench":
+            p = cli("bench", "--module", "eca", "--shape", "1,16,8,8", "--iters", "3")
+            expect(p.returncode == 0 and "eca" in p.stdout and "median" in p.stdout, p.stdout)
+        elif name == "bench_json":
+            p = cli("bench", "--module", "all", "--shape", "1,16,8,8", "--iters", "2",
+                    "--threads", "1", "--json")
+            expect(p.returncode == 0, p.stderr)
+            rows = json.loads(p.stdout)
+            ids = json.loads(cli("list", "--json").stdout)
+            expect(len(rows) == len(ids), "bench all misses modules")
+            for row in rows:
+                if "error" not in row:
+                    expect(row["median_ms"] >= row["min_ms"] > 0 and row["threads"] == 1, row)
+        elif name == "cuda_or_clear_error":
+            x = npy(tmp, "x.npy", rand(1, 8, 5, 7))
+            o = os.path.join(tmp, "o.safetensors")
+            p = cli("run", "--module", "eca", "--device", "cuda", "--input", x, "--save", o)
+            if p.returncode == 0:
+                expect(os.path.exists(o), "no output")
+            else:
+                expect(p.returncode == 2 and "CUDA" in p.stderr, p.stderr)
+        else:
+            fail(f"unknown ok case {name}")
+    print("ok")
+
+
+def expect(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+# --- reference cases through the CLI ------------------------------------------------
+
+def run_reference(module):
+    with open(os.path.join(CASES, "manifest.json")) as f:
+        manifest = json.load(f)
+    cases = [c for c in manifest["cases"] if c["module"] == module]
+    expect(len(cases) >= 2, f"fewer than two reference cases for {module}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in cases:
+            out = os.path.join(tmp, c["name"] + ".safetensors")
+            args = ["run", "--module", module, "--device", "cpu",
+                    "--weights", os.path.join(CASES, c["weights"]), "--save", out]
+            for k, v in c["params"].items():
+                args += ["--set", f"{k}={v}"]
+            for i in c["inputs"]:
+                args += ["--input", os.path.join(CASES, i)]
+            p = cli(*args)
+            expect(p.returncode == 0, f"{c['name']}: exit {p.returncode}: {p.stderr}")
+            chk = subprocess.run([PY, os.path.join(SRC, "tests", "reference", "check_result.py"),
+                                  "--manifest", os.path.join(CASES, "manifest.json"),
+                                  "--case", c["name"], "--result", out],
+                                 capture_output=True, text=True)
+            print(chk.stdout)
+            expect(chk.returncode == 0, f"{c['name']}: {chk.stdout} {chk.stderr}")
+    print("ok")
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        sys.exit(2)
+    kind, name = sys.argv[1], sys.argv[2]
+    {"error": run_error, "ok": run_ok, "reference": run_reference}[kind](name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+// core::run: results instead of exceptions, seeded init, eval mode, budgets, weights.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "core/io/state_dict.h"
+#include "core/modules/module_instance.h"
+#include "core/modules/registry.h"
+#include "core/run/memory.h"
+#include "core/run/run.h"
+
+namespace fl {
+namespace {
+
+const ModuleRegistry& registry() {
+  static const ModuleRegistry r = [] {
+    ModuleRegistry reg;
+    registerBuiltinModules(reg);
+    return reg;
+  }();
+  return r;
+}
+
+RunRequest affRequest(int64_t b = 1) {
+  RunRequest req;
+  req.moduleId = "aff";
+  req.device = DeviceChoice::Cpu;
+  req.inputs = {at::randn({b, 8, 5, 7}), at::randn({b, 8, 5, 7})};
+  return req;
+}
+
+TEST(Run, ReturnsOutputsAndProbesInDescriptorOrder) {
+  RunRequest req = affRequest();
+  req.requestId = 42;
+  const RunResult res = run(registry(), req);
+  ASSERT_TRUE(res.ok) << res.error;
+  EXPECT_EQ(res.requestId, 42u);
+  EXPECT_EQ(res.device, "cpu");
+  ASSERT_EQ(res.outputs.size(), 1u);
+  EXPECT_EQ(res.outputs[0].sizes().vec(), (std::vector<int64_t>{1, 8, 5, 7}));
+  ASSERT_EQ(res.probes.size(), 1u);
+  EXPECT_EQ(res.probes[0].name, "weight");
+  EXPECT_EQ(res.probes[0].kind, ProbeKind::Gate);
+  // out = x*w + r*(1-w) with the recorded gate
+  const auto& w = res.probes[0].value;
+  EXPECT_TRUE(at::allclose(res.outputs[0], req.inputs[0] * w + req.inputs[1] * (1 - w), 1e-5, 1e-6));
+  EXPECT_FALSE(at::GradMode::is_enabled() && res.outputs[0].requires_grad());
+}
+
+TEST(Run, SeededInitIsDeterministicAndSeedMatters) {
+  RunRequest a = affRequest(), b = a, c = a;
+  a.seed = b.seed = 7;
+  c.seed = 8;
+  const auto ra = run(registry(), a), rb = run(registry(), b), rc = run(registry(), c);
+  ASSERT_TRUE(ra.ok && rb.ok && rc.ok);
+  EXPECT_TRUE(at::equal(ra.outputs[0], rb.outputs[0]));
+  EXPECT_FALSE(at::equal(ra.outputs[0], rc.outputs[0]));
+}
+
+TEST(Run, RunsInEvalModeWithB1) {
+  // BatchNorm on the 1x1 global branch fails in train mode at B=1; eval uses running stats.
+  const RunResult res = run(registry(), affRequest(1));
+  EXPECT_TRUE(res.ok) << res.error;
+}
+
+TEST(Run, ErrorsAreResultsNotExceptions) {
+  RunRequest req = affRequest();
+  req.inputs.pop_back();
+  RunResult res = run(registry(), req);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.errorKind, ErrorKind::Input);
+  EXPECT_NE(res.error.find("takes 2 input(s)"), std::string::npos) << res.error;
+
+  req = affRequest();
+  req.moduleId = "nope";
+  res = run(registry(), req);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.errorKind, ErrorKind::Usage);
+
+  req = affRequest();
+  req.params["r"] = "0";
+  res = run(registry(), req);
+  EXPECT_FALSE(res.ok);
+  EXPECT_NE(res.error.find("parameter 'r'"), std::string::npos);
+}
+
+TEST(Run, MemoryBudgetRefusesBeforeRunning) {
+  RunRequest req = affRequest();
+  req.maxMemoryBytes = 1024;
+  const RunResult res = run(registry(), req);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.errorKind, ErrorKind::Memory);
+  EXPECT_NE(res.error.find("memory budget is 1.00 KiB"), std::string::npos) << res.error;
+  EXPECT_NE(res.error.find("--max-memory"), std::string::npos);
+}
+
+TEST(Run, LoadsAPreparedStateDictStrictly) {
+  // Weights taken from one seeded instance reproduce its outputs in another run.
+  RunRequest a = affRequest();
+  a.seed = 3;
+  const RunResult ra = run(registry(), a);
+  const ModuleDescriptor& d = registry().get("aff");
+  torch::manual_seed(3);
+  auto inst = d.make(resolveParams("aff", d.params, {}), {{1, 8, 5, 7}, {1, 8, 5, 7}});
+  RunRequest b = a;
+  b.seed = 99;
+  b.weights = std::make_shared<NamedTensors>(moduleStateDict(*inst->module));
+  const RunResult rb = run(registry(), b);
+  ASSERT_TRUE(rb.ok) << rb.error;
+  EXPECT_EQ(rb.weights.matched.size(), 28u);
+  EXPECT_TRUE(at::equal(ra.outputs[0], rb.outputs[0]));
+
+  auto partial = std::make_shared<NamedTensors>(moduleStateDict(*inst->module));
+  partial->pop_back();
+  b.weights = partial;
+  const RunResult rc = run(registry(), b);
+  EXPECT_FALSE(rc.ok);
+  EXPECT_EQ(rc.errorKind, ErrorKind::Weights);
+  EXPECT_NE(rc.error.find("global_att.5.num_batches_tracked"), std::string::npos) << rc.error;
+}
+
+TEST(Run, CudaRequestIsClearWithoutCuda) {
+  if (cudaAvailable()) GTEST_SKIP() << "CUDA present: covered by the gpu-labelled tests";
+  RunRequest req = affRequest();
+  req.device = DeviceChoice::Cuda;
+  const RunResult res = run(registry(), req);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.errorKind, ErrorKind::Device);
+  EXPECT_NE(res.error.find("CUDA"), std::string::npos);
+}
+
+TEST(Memory, FormatsAndParsesSizes) {
+  EXPECT_EQ(formatBytes(17), "17 B");
+  EXPECT_EQ(formatBytes(1536), "1.50 KiB");
+  EXPECT_EQ(formatBytes(int64_t{300} << 20), "300 MiB");
+  EXPECT_EQ(parseBytes("2G"), int64_t{2} << 30);
+  EXPECT_EQ(parseBytes("512MiB"), int64_t{512} << 20);
+  EXPECT_EQ(parseBytes("100"), 100);
+  EXPECT_THROW(parseBytes("lots"), Error);
+  EXPECT_THROW(parseBytes("5X"), Error);
+  EXPECT_GT(defaultMemoryBudget(), int64_t{255} << 20);
+}
+
+}  // namespace
+}  // namespace fl

@@ -1,0 +1,764 @@
+"""Independent Python reference implementations of the FusionLens modules.
+
+Written from the maths in docs/spec ``modules.md`` (sections 1-10) and the module table in
+``architecture.md``; it is the ground truth the C++ (LibTorch) modules are checked against
+(tolerance 1e-5).  Every class:
+
+* has a state_dict whose keys, shapes and order are identical to the seed / official classes
+  (Sequential indices included, so parameter-less ReLU / pooling / Identity placeholders sit in
+  the Sequentials where the originals have them);
+* is used in eval mode only;
+* returns ``(outputs, probes)`` from ``forward``: ``outputs`` a tuple of NCHW float32 tensors,
+  ``probes`` a dict ``name -> tensor`` with the names of architecture.md.
+
+``build(module_id, params, input_shapes)`` makes one from CLI-style string parameters.
+
+Run with Debian's interpreter: ``/usr/bin/python3`` (torch 1.13).
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# --------------------------------------------------------------------------------------------
+# Parameter specs (name -> (kind, default string)).  Kinds: int, float, bool, str, intlist.
+# The strings are what ``fusionlens-cli run --set KEY=VALUE`` would receive.
+# --------------------------------------------------------------------------------------------
+
+MODULE_IDS = [
+    "ms-cam", "aff", "iaff", "cafm", "gated-fusion", "msf", "mfe", "safm", "osra",
+    "cbam-joint", "cmgm", "eca", "spatial-attention", "se", "cbam",
+]
+
+INPUT_NAMES = {
+    "ms-cam": ["x"],
+    "aff": ["x", "residual"],
+    "iaff": ["x", "residual"],
+    "cafm": ["f1", "f2"],
+    "gated-fusion": ["x1", "x2"],
+    "msf": ["x0", "x1", "x2", "x3"],
+    "mfe": ["x"],
+    "safm": ["x"],
+    "osra": ["x"],
+    "cbam-joint": ["x"],
+    "cmgm": ["x", "y"],
+    "eca": ["x"],
+    "spatial-attention": ["x"],
+    "se": ["x"],
+    "cbam": ["x"],
+}
+
+OUTPUT_COUNT = {m: 1 for m in MODULE_IDS}
+OUTPUT_COUNT.update({"cafm": 2, "cbam-joint": 2, "cmgm": 2})
+
+PROBE_NAMES = {
+    "ms-cam": ["weight", "local", "global"],
+    "aff": ["weight"],
+    "iaff": ["weight", "weight2"],
+    "cafm": ["cross", "spatial1", "spatial2"],
+    "gated-fusion": ["gate"],
+    "msf": ["scale_weights"],
+    "mfe": ["scale_weights"],
+    "safm": ["modulation"],
+    "osra": ["attention"],
+    "cbam-joint": ["channel_weight", "spatial_weight"],
+    "cmgm": ["attention"],
+    "eca": ["channel_weight"],
+    "spatial-attention": ["spatial_weight"],
+    "se": ["channel_weight"],
+    "cbam": ["channel_weight", "spatial_weight"],
+}
+
+PARAM_SPECS = {
+    "ms-cam": {"r": ("int", "4")},
+    "aff": {"r": ("int", "4"), "scale": ("float", "1")},
+    "iaff": {"r": ("int", "4"), "use_global_att2": ("bool", "false")},
+    "cafm": {"hidden": ("int", "64")},
+    "gated-fusion": {},
+    "msf": {},
+    "mfe": {"atrous_rates": ("intlist", "2,4,8"), "se_variant": ("str", "seed")},
+    "safm": {"n_levels": ("int", "4")},
+    "osra": {"num_heads": ("int", "8"), "sr_ratio": ("int", "2"), "qk_scale": ("float", "0"),
+             "variant": ("str", "seed")},
+    "cbam-joint": {"reduction": ("int", "8"), "kernel_size": ("int", "7")},
+    "cmgm": {"num_heads": ("int", "8"), "qk_scale": ("float", "0"), "qkv_bias": ("bool", "true"),
+             "mode": ("str", "faithful")},
+    "eca": {"kernel_size": ("int", "7")},
+    "spatial-attention": {"kernel_size": ("int", "7")},
+    "se": {"reduction": ("int", "16")},
+    "cbam": {"reduction": ("int", "16"), "kernel_size": ("int", "7")},
+}
+
+
+def _parse(kind, text):
+    if not isinstance(text, str):  # allow python values too
+        if kind == "intlist":
+            return [int(v) for v in text]
+        return {"int": int, "float": float, "bool": bool, "str": str}[kind](text)
+    t = text.strip()
+    if kind == "int":
+        return int(t)
+    if kind == "float":
+        return float(t)
+    if kind == "bool":
+        low = t.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("not a boolean: %r" % text)
+    if kind == "intlist":
+        return [int(v) for v in t.replace(" ", "").split(",") if v != ""]
+    return t
+
+
+def full_params(module_id, params=None):
+    """All parameters of ``module_id`` as strings, defaults filled in (manifest form)."""
+    spec = PARAM_SPECS[module_id]
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(spec))
+    if unknown:
+        raise ValueError("%s: unknown parameter(s) %s" % (module_id, ", ".join(unknown)))
+    return {k: str(params.get(k, d)) for k, (_, d) in spec.items()}
+
+
+def parsed_params(module_id, params=None):
+    spec = PARAM_SPECS[module_id]
+    full = full_params(module_id, params)
+    return {k: _parse(spec[k][0], v) for k, v in full.items()}
+
+
+def _qk_scale(qk_scale, head_dim):
+    # 0 (the CLI default) means "not given": head_dim ** -0.5, like the seeds' `qk_scale or ...`.
+    return qk_scale if qk_scale else head_dim ** -0.5
+
+
+# --------------------------------------------------------------------------------------------
+# 2. MS-CAM, AFF, iAFF
+# --------------------------------------------------------------------------------------------
+
+def _local_att(C, inter):
+    # indices: 0 conv, 1 BN, 2 ReLU, 3 conv, 4 BN
+    return nn.Sequential(nn.Conv2d(C, inter, 1), nn.BatchNorm2d(inter), nn.ReLU(),
+                         nn.Conv2d(inter, C, 1), nn.BatchNorm2d(C))
+
+
+def _global_att(C, inter):
+    # indices: 0 GAP, 1 conv, 2 BN, 3 ReLU, 4 conv, 5 BN
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(C, inter, 1), nn.BatchNorm2d(inter),
+                         nn.ReLU(), nn.Conv2d(inter, C, 1), nn.BatchNorm2d(C))
+
+
+def _check_inter(C, r):
+    if r < 1 or C // r < 1:
+        raise ValueError("C // r must be >= 1 (C=%d, r=%d)" % (C, r))
+    return C // r
+
+
+class MSCAM(nn.Module):
+    """out = x * sigmoid(L(x) + G(x))."""
+
+    def __init__(self, channels, r=4):
+        super().__init__()
+        inter = _check_inter(channels, r)
+        self.local_att = _local_att(channels, inter)
+        self.global_att = _global_att(channels, inter)
+
+    def forward(self, x):
+        xl = self.local_att(x)          # (B,C,H,W) logits
+        xg = self.global_att(x)         # (B,C,1,1) logits
+        wei = torch.sigmoid(xl + xg)
+        out = x * wei
+        return (out,), {"weight": wei, "local": xl, "global": xg.flatten(1)}
+
+
+class AFF(nn.Module):
+    """out = scale * (x*w + residual*(1-w)), w = sigmoid(L(x+res) + G(x+res))."""
+
+    def __init__(self, channels, r=4, scale=1.0):
+        super().__init__()
+        inter = _check_inter(channels, r)
+        self.scale = float(scale)
+        self.local_att = _local_att(channels, inter)
+        self.global_att = _global_att(channels, inter)
+
+    def forward(self, x, residual):
+        xa = x + residual
+        wei = torch.sigmoid(self.local_att(xa) + self.global_att(xa))
+        out = x * wei + residual * (1 - wei)
+        if self.scale != 1.0:
+            out = self.scale * out
+        return (out,), {"weight": wei}
+
+
+class IAFF(nn.Module):
+    """Two-stage AFF; stage 2 uses global_att (seed/open-aff bug) unless use_global_att2."""
+
+    def __init__(self, channels, r=4, use_global_att2=False):
+        super().__init__()
+        inter = _check_inter(channels, r)
+        self.use_global_att2 = bool(use_global_att2)
+        self.local_att = _local_att(channels, inter)
+        self.global_att = _global_att(channels, inter)
+        self.local_att2 = _local_att(channels, inter)
+        self.global_att2 = _global_att(channels, inter)
+
+    def forward(self, x, residual):
+        xa = x + residual
+        wei = torch.sigmoid(self.local_att(xa) + self.global_att(xa))
+        xi = x * wei + residual * (1 - wei)
+        g2 = self.global_att2 if self.use_global_att2 else self.global_att
+        wei2 = torch.sigmoid(self.local_att2(xi) + g2(xi))
+        out = x * wei2 + residual * (1 - wei2)
+        return (out,), {"weight": wei, "weight2": wei2}
+
+
+# --------------------------------------------------------------------------------------------
+# 1. CAFM
+# --------------------------------------------------------------------------------------------
+
+class CAFM(nn.Module):
+    """Cross-attention fusion (AMGCFN). Outputs f*(1+s) in (B,C,H,W) layout."""
+
+    def __init__(self, channels, hidden=64):
+        super().__init__()
+        C, Hd = channels, hidden
+        # registration order = official order
+        self.conv1_spatial = nn.Conv2d(2, 1, 3, stride=1, padding=1)
+        self.conv2_spatial = nn.Conv2d(1, 1, 3, stride=1, padding=1)
+        self.avg1 = nn.Conv2d(C, Hd, 1)
+        self.avg2 = nn.Conv2d(C, Hd, 1)
+        self.max1 = nn.Conv2d(C, Hd, 1)
+        self.max2 = nn.Conv2d(C, Hd, 1)
+        self.avg11 = nn.Conv2d(Hd, C, 1)
+        self.avg22 = nn.Conv2d(Hd, C, 1)
+        self.max11 = nn.Conv2d(Hd, C, 1)
+        self.max22 = nn.Conv2d(Hd, C, 1)
+
+    @staticmethod
+    def _channel_logits(fr, a_in, a_out, m_in, m_out):
+        B, C, _ = fr.shape
+        avg = fr.mean(dim=-1).reshape(B, C, 1, 1)
+        mx = fr.amax(dim=-1).reshape(B, C, 1, 1)
+        a = a_out(F.relu(a_in(avg))) + m_out(F.relu(m_in(mx)))
+        return a.reshape(B, C, 1)
+
+    def _spatial(self, A, B, C, H, W):
+        A4 = A.reshape(B, C, H, W)
+        desc = torch.cat([A4.mean(dim=1, keepdim=True), A4.amax(dim=1, keepdim=True)], dim=1)
+        s = self.conv2_spatial(F.relu(self.conv1_spatial(desc)))
+        return torch.softmax(s.reshape(B, 1, H * W), dim=-1)
+
+    def forward(self, f1, f2):
+        if f1.shape != f2.shape:
+            raise ValueError("cafm: f1 and f2 must have the same shape")
+        B, C, H, W = f1.shape
+        f1r = f1.reshape(B, C, H * W)
+        f2r = f2.reshape(B, C, H * W)
+        a1 = self._channel_logits(f1r, self.avg1, self.avg11, self.max1, self.max11)
+        a2 = self._channel_logits(f2r, self.avg2, self.avg22, self.max2, self.max22)
+        cross = torch.matmul(a1, a2.transpose(1, 2))                      # (B,C,C) rank 1
+        A1 = torch.matmul(torch.softmax(cross, dim=-1), f1r)
+        A2 = torch.matmul(torch.softmax(cross.transpose(1, 2), dim=-1), f2r)
+        s1 = self._spatial(A1, B, C, H, W)                                # (B,1,N)
+        s2 = self._spatial(A2, B, C, H, W)
+        o1 = (f1r * s1 + f1r).reshape(B, C, H, W)
+        o2 = (f2r * s2 + f2r).reshape(B, C, H, W)
+        return (o1, o2), {"cross": cross,
+                          "spatial1": s1.reshape(B, 1, H, W),
+                          "spatial2": s2.reshape(B, 1, H, W)}
+
+
+# --------------------------------------------------------------------------------------------
+# 3. gatedFusion (NCHW adapter around the channels-last seed)
+# --------------------------------------------------------------------------------------------
+
+class GatedFusion(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, dim, bias=True)
+        self.fc2 = nn.Linear(dim, dim, bias=True)
+
+    def forward(self, x1, x2):
+        if x1.shape != x2.shape:
+            raise ValueError("gated-fusion: x1 and x2 must have the same shape")
+        h1 = x1.permute(0, 2, 3, 1)
+        h2 = x2.permute(0, 2, 3, 1)
+        z = torch.sigmoid(self.fc1(h1) + self.fc2(h2))
+        out = z * h1 + (1 - z) * h2
+        return ((out.permute(0, 3, 1, 2).contiguous(),),
+                {"gate": z.permute(0, 3, 1, 2).contiguous()})
+
+
+# --------------------------------------------------------------------------------------------
+# 4. MSFblock / MFEblock
+# --------------------------------------------------------------------------------------------
+
+class _SEConv(nn.Module):
+    """`oneConv` holder: SEk.conv = Sequential(...)."""
+
+    def __init__(self, C, variant):
+        super().__init__()
+        if variant == "seed":        # first oneConv definition: 1x1 conv, no bias
+            self.conv = nn.Sequential(nn.Conv2d(C, C, 1, bias=False))
+        elif variant == "shisrcnet":  # second definition (what official MFEblock really uses)
+            self.conv = nn.Sequential(nn.Conv2d(C, C, 1, bias=True), nn.BatchNorm2d(C), nn.ReLU())
+        else:
+            raise ValueError("se_variant must be 'seed' or 'shisrcnet', got %r" % variant)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def _project(C):
+    return nn.Sequential(nn.Conv2d(C, C, 1, bias=False), nn.BatchNorm2d(C), nn.ReLU())
+
+
+def _selective_fuse(ses, feats):
+    """w = softmax_over_scales(sigmoid(SE_i(GAP(f_i)))); returns (sum_i w_i f_i, w (B,C,S))."""
+    g = [se(f.mean(dim=(2, 3), keepdim=True)) for se, f in zip(ses, feats)]   # (B,C,1,1) each
+    w = torch.softmax(torch.sigmoid(torch.cat(g, dim=2)), dim=2)            # (B,C,S,1)
+    fused = None
+    for i, f in enumerate(feats):
+        term = w[:, :, i:i + 1, :] * f
+        fused = term if fused is None else fused + term
+    return fused, w.squeeze(-1)
+
+
+class MSF(nn.Module):
+    def __init__(self, channels, se_variant="seed"):
+        super().__init__()
+        C = channels
+        self.project = _project(C)
+        self.SE1 = _SEConv(C, se_variant)
+        self.SE2 = _SEConv(C, se_variant)
+        self.SE3 = _SEConv(C, se_variant)
+        self.SE4 = _SEConv(C, se_variant)
+
+    def forward(self, x0, x1, x2, x3):
+        fused, w = _selective_fuse([self.SE1, self.SE2, self.SE3, self.SE4], [x0, x1, x2, x3])
+        return (self.project(fused),), {"scale_weights": w}
+
+
+def _aspp(C, rate):
+    return nn.Sequential(nn.Conv2d(C, C, 3, padding=rate, dilation=rate, bias=False),
+                         nn.BatchNorm2d(C), nn.ReLU())
+
+
+class MFE(nn.Module):
+    def __init__(self, channels, atrous_rates=(2, 4, 8), se_variant="seed"):
+        super().__init__()
+        rates = list(atrous_rates)
+        if len(rates) != 3 or min(rates) < 1:
+            raise ValueError("atrous_rates must hold exactly 3 positive rates, got %r" % (rates,))
+        C = channels
+        self.layer1 = _aspp(C, 1)
+        self.layer2 = _aspp(C, rates[0])
+        self.layer3 = _aspp(C, rates[1])
+        self.layer4 = _aspp(C, rates[2])
+        self.project = _project(C)
+        self.SE1 = _SEConv(C, se_variant)
+        self.SE2 = _SEConv(C, se_variant)
+        self.SE3 = _SEConv(C, se_variant)
+        self.SE4 = _SEConv(C, se_variant)
+
+    def forward(self, x):
+        y0 = self.layer1(x)
+        y1 = self.layer2(y0 + x)
+        y2 = self.layer3(y1 + x)
+        y3 = self.layer4(y2 + x)
+        fused, w = _selective_fuse([self.SE1, self.SE2, self.SE3, self.SE4], [y0, y1, y2, y3])
+        return (self.project(fused + x),), {"scale_weights": w}
+
+
+# --------------------------------------------------------------------------------------------
+# 5. SAFM
+# --------------------------------------------------------------------------------------------
+
+class SAFM(nn.Module):
+    def __init__(self, dim, n_levels=4):
+        super().__init__()
+        if n_levels < 1 or dim % n_levels != 0:
+            raise ValueError("safm: C (%d) must be divisible by n_levels (%d)" % (dim, n_levels))
+        self.n_levels = n_levels
+        c = dim // n_levels
+        self.mfr = nn.ModuleList([nn.Conv2d(c, c, 3, 1, 1, groups=c) for _ in range(n_levels)])
+        self.aggr = nn.Conv2d(dim, dim, 1, 1, 0)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        need = 2 ** (self.n_levels - 1)
+        if H < need or W < need:
+            raise ValueError("safm: H and W must be >= %d" % need)
+        c = C // self.n_levels
+        parts = []
+        for i in range(self.n_levels):
+            xi = x[:, i * c:(i + 1) * c]
+            if i == 0:
+                s = self.mfr[0](xi)
+            else:
+                s = F.adaptive_max_pool2d(xi, (H // 2 ** i, W // 2 ** i))
+                s = self.mfr[i](s)
+                s = F.interpolate(s, size=(H, W), mode="nearest")
+            parts.append(s)
+        m = F.gelu(self.aggr(torch.cat(parts, dim=1)))
+        return (m * x,), {"modulation": m}
+
+
+# --------------------------------------------------------------------------------------------
+# 6. OSRA
+# --------------------------------------------------------------------------------------------
+
+class _ConvModule(nn.Module):
+    """mmcv ConvModule naming: .conv, .bn (+ activation without parameters)."""
+
+    def __init__(self, C, k, stride, padding, act):
+        super().__init__()
+        self.conv = nn.Conv2d(C, C, k, stride=stride, padding=padding, groups=C, bias=False)
+        self.bn = nn.BatchNorm2d(C)
+        self.act = act
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        return self.act(x) if self.act is not None else x
+
+
+class OSRA(nn.Module):
+    def __init__(self, dim, num_heads=8, sr_ratio=2, qk_scale=0.0, variant="seed"):
+        super().__init__()
+        if num_heads < 1 or dim % num_heads != 0:
+            raise ValueError("osra: C (%d) must be divisible by num_heads (%d)" % (dim, num_heads))
+        if sr_ratio < 1:
+            raise ValueError("osra: sr_ratio must be >= 1")
+        if variant not in ("seed", "transxnet"):
+            raise ValueError("osra: variant must be 'seed' or 'transxnet'")
+        self.num_heads = num_heads
+        self.scale = _qk_scale(qk_scale, dim // num_heads)
+        self.q = nn.Conv2d(dim, dim, 1)
+        self.kv = nn.Conv2d(dim, dim * 2, 1)
+        k, s, p = sr_ratio + 3, sr_ratio, (sr_ratio + 3) // 2
+        if sr_ratio == 1:
+            self.sr = nn.Identity()
+        elif variant == "seed":
+            # 0 dwconv, 1 BN, 2 ReLU, 3 dw 1x1, 4 BN
+            self.sr = nn.Sequential(
+                nn.Conv2d(dim, dim, k, stride=s, padding=p, groups=dim, bias=False),
+                nn.BatchNorm2d(dim), nn.ReLU(),
+                nn.Conv2d(dim, dim, 1, groups=dim, bias=False), nn.BatchNorm2d(dim))
+        else:
+            self.sr = nn.Sequential(_ConvModule(dim, k, s, p, nn.GELU()),
+                                    _ConvModule(dim, 1, 1, 0, None))
+        self.local_conv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        h = self.num_heads
+        d = C // h
+        q = self.q(x).reshape(B, h, d, H * W).transpose(-1, -2)          # (B,h,N,d)
+        kv = self.sr(x)
+        kv = self.local_conv(kv) + kv                                    # (B,C,H',W')
+        k, v = torch.chunk(self.kv(kv), 2, dim=1)
+        k = k.reshape(B, h, d, -1)                                       # (B,h,d,N')
+        v = v.reshape(B, h, d, -1).transpose(-1, -2)                     # (B,h,N',d)
+        attn = torch.softmax(torch.matmul(q, k) * self.scale, dim=-1)    # (B,h,N,N')
+        out = torch.matmul(attn, v).transpose(-1, -2).reshape(B, C, H, W)
+        return (out,), {"attention": attn}
+
+
+# --------------------------------------------------------------------------------------------
+# 7. CBAM variant with a joint MLP (seed 002)
+# --------------------------------------------------------------------------------------------
+
+class _JointChannelAttention(nn.Module):
+    """Returns logits se(max) + se(avg), (B,C,1,1)."""
+
+    def __init__(self, C, reduction):
+        super().__init__()
+        hid = _check_inter(C, reduction)
+        self.se = nn.Sequential(nn.Conv2d(C, hid, 1, bias=False), nn.ReLU(),
+                                nn.Conv2d(hid, C, 1, bias=False))
+
+    def forward(self, x):
+        mx = x.amax(dim=(2, 3), keepdim=True)
+        av = x.mean(dim=(2, 3), keepdim=True)
+        return self.se(mx) + self.se(av)
+
+
+class _SpatialLogits(nn.Module):
+    """conv(cat[max_c, mean_c]), bias, padding k//2; logits (B,1,H,W)."""
+
+    def __init__(self, kernel_size):
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd")
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x):
+        desc = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
+        return self.conv(desc)
+
+
+class CBAMJoint(nn.Module):
+    def __init__(self, channel, reduction=8, kernel_size=7, HW=49):
+        super().__init__()
+        self.HW = HW
+        self.ChannelAttention = _JointChannelAttention(channel, reduction)
+        self.SpatialAttention = _SpatialLogits(kernel_size)
+        joint = channel + HW
+        hid = channel // reduction
+        self.MLP = nn.Sequential(nn.Conv2d(joint, hid, 1, bias=False), nn.ReLU(),
+                                 nn.Conv2d(hid, joint, 1, bias=False))
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        if H * W != self.HW:
+            raise ValueError("cbam-joint: H*W (%d) must equal HW (%d)" % (H * W, self.HW))
+        ch = self.ChannelAttention(x).reshape(B, C, 1, 1)
+        sp = self.SpatialAttention(x).reshape(B, H * W, 1, 1)
+        cs = self.MLP(torch.cat([ch, sp], dim=1))                        # (B,C+HW,1,1)
+        cw = torch.sigmoid(cs[:, :C]).reshape(B, C, 1, 1)
+        sw = torch.sigmoid(cs[:, C:]).reshape(B, 1, H, W)
+        return (x * cw, x * sw), {"channel_weight": cw.reshape(B, C), "spatial_weight": sw}
+
+
+# --------------------------------------------------------------------------------------------
+# 8. CMGM (PGNet Grafting)
+# --------------------------------------------------------------------------------------------
+
+class CMGM(nn.Module):
+    def __init__(self, dim, num_heads=8, qkv_bias=True, qk_scale=0.0, mode="faithful"):
+        super().__init__()
+        if mode not in ("faithful", "generalized"):
+            raise ValueError("cmgm: mode must be 'faithful' or 'generalized'")
+        if mode == "faithful" and (dim != 64 or num_heads != 8):
+            raise ValueError("cmgm faithful mode needs C == 64 and num_heads == 8")
+        if num_heads < 1 or dim % num_heads != 0:
+            raise ValueError("cmgm: C must be divisible by num_heads")
+        self.num_heads = num_heads
+        self.scale = _qk_scale(qk_scale, dim // num_heads)
+        h = num_heads
+        self.k = nn.Linear(dim, dim, bias=qkv_bias)
+        self.qv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.conv = nn.Conv2d(h, h, 3, stride=1, padding=1)
+        self.lnx = nn.LayerNorm(dim)
+        self.lny = nn.LayerNorm(dim)
+        self.bn = nn.BatchNorm2d(h)
+        self.conv2 = nn.Sequential(nn.Conv2d(dim, dim, 3, stride=1, padding=1), nn.BatchNorm2d(dim),
+                                   nn.ReLU(), nn.Conv2d(dim, dim, 3, stride=1, padding=1),
+                                   nn.BatchNorm2d(dim), nn.ReLU())
+
+    def forward(self, x, y):
+        if x.shape != y.shape:
+            raise ValueError("cmgm: x and y must have the same shape")
+        B, C, H, W = x.shape
+        N, h = H * W, self.num_heads
+        d = C // h
+        xt = x.reshape(B, C, N).permute(0, 2, 1)                        # (B,N,C) = sc1
+        yt = y.reshape(B, C, N).permute(0, 2, 1)
+        xn = self.lnx(xt)
+        yn = self.lny(yt)
+        k = self.k(yn).reshape(B, N, h, d).permute(0, 2, 1, 3)           # (B,h,N,d) from y
+        qv = self.qv(xn).reshape(B, N, 2, h, d).permute(2, 0, 3, 1, 4)
+        q, v = qv[0], qv[1]                                              # from x
+        attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * self.scale, dim=-1)
+        o = torch.matmul(attn, v).transpose(1, 2).reshape(B, N, C)
+        o = self.proj(o) + xt
+        o = o.permute(0, 2, 1).reshape(B, C, H, W)
+        o = self.conv2(o) + o
+        cam = F.relu(self.bn(self.conv(attn + attn.transpose(-2, -1))))
+        return (o, cam), {"attention": attn}
+
+
+# --------------------------------------------------------------------------------------------
+# 9./10. ECA and SpatialAttention (seed 004, padding fixed to (k-1)//2 == k//2 for odd k)
+# --------------------------------------------------------------------------------------------
+
+class ECA(nn.Module):
+    def __init__(self, kernel_size=7):
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError("eca: kernel_size must be odd")
+        self.conv = nn.Conv1d(1, 1, kernel_size=kernel_size, padding=(kernel_size - 1) // 2)
+
+    def forward(self, x):
+        B, C = x.shape[:2]
+        a = x.mean(dim=(2, 3)).reshape(B, 1, C)
+        m = x.amax(dim=(2, 3)).reshape(B, 1, C)
+        y = torch.sigmoid(self.conv(m) + self.conv(a)).reshape(B, C)
+        return (x * y.reshape(B, C, 1, 1),), {"channel_weight": y}
+
+
+class SpatialAttention(nn.Module):
+    def __init__(self, kernel_size=7):
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError("spatial-attention: kernel_size must be odd")
+        self.conv = nn.Conv2d(2, 1, kernel_size=kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x):
+        desc = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
+        s = torch.sigmoid(self.conv(desc))
+        return (x * s,), {"spatial_weight": s}
+
+
+# --------------------------------------------------------------------------------------------
+# Standard SE (External-Attention-pytorch SEAttention layout)
+# --------------------------------------------------------------------------------------------
+
+class SE(nn.Module):
+    def __init__(self, channel, reduction=16):
+        super().__init__()
+        hid = _check_inter(channel, reduction)
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(nn.Linear(channel, hid, bias=False), nn.ReLU(),
+                                nn.Linear(hid, channel, bias=False), nn.Sigmoid())
+
+    def forward(self, x):
+        B, C = x.shape[:2]
+        s = self.fc(x.mean(dim=(2, 3)))
+        return (x * s.reshape(B, C, 1, 1),), {"channel_weight": s}
+
+
+# --------------------------------------------------------------------------------------------
+# Standard CBAM (Jongchan/attention-module key layout)
+# --------------------------------------------------------------------------------------------
+
+class _ChannelGate(nn.Module):
+    def __init__(self, C, reduction):
+        super().__init__()
+        hid = _check_inter(C, reduction)
+        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(C, hid), nn.ReLU(), nn.Linear(hid, C))
+
+    def forward(self, x):
+        att = self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True))
+        return torch.sigmoid(att)                                        # (B,C)
+
+
+class _BasicConv(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, k, stride=1, padding=(k - 1) // 2, bias=False)
+        self.bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01, affine=True)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))                                     # no ReLU
+
+
+class _SpatialGate(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        if k < 1 or k % 2 == 0:
+            raise ValueError("cbam: kernel_size must be odd")
+        self.spatial = _BasicConv(k)
+
+    def forward(self, x):
+        desc = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
+        return torch.sigmoid(self.spatial(desc))                         # (B,1,H,W)
+
+
+class CBAM(nn.Module):
+    def __init__(self, channel, reduction=16, kernel_size=7):
+        super().__init__()
+        self.ChannelGate = _ChannelGate(channel, reduction)
+        self.SpatialGate = _SpatialGate(kernel_size)
+
+    def forward(self, x):
+        B, C = x.shape[:2]
+        cw = self.ChannelGate(x)
+        x1 = x * cw.reshape(B, C, 1, 1)
+        sw = self.SpatialGate(x1)
+        return (x1 * sw,), {"channel_weight": cw, "spatial_weight": sw}
+
+
+# --------------------------------------------------------------------------------------------
+# Factory
+# --------------------------------------------------------------------------------------------
+
+def build(module_id, params=None, input_shapes=None):
+    """Build the reference for ``module_id`` in eval mode.
+
+    params: dict name -> string (CLI form; python values accepted too); missing ones take the
+    defaults of PARAM_SPECS.  input_shapes: list of NCHW shapes, one per input (in the order of
+    INPUT_NAMES); channels (and, for cbam-joint, HW) are taken from the first one.
+    """
+    if module_id not in PARAM_SPECS:
+        raise ValueError("unknown module id %r" % (module_id,))
+    p = parsed_params(module_id, params)
+    if not input_shapes:
+        raise ValueError("input_shapes is required")
+    shapes = [tuple(int(v) for v in s) for s in input_shapes]
+    if len(shapes) != len(INPUT_NAMES[module_id]):
+        raise ValueError("%s takes %d inputs (%s), got %d" % (
+            module_id, len(INPUT_NAMES[module_id]), ", ".join(INPUT_NAMES[module_id]), len(shapes)))
+    for s in shapes:
+        if len(s) != 4:
+            raise ValueError("inputs must be NCHW, got shape %r" % (s,))
+        if s != shapes[0]:
+            raise ValueError("%s: all inputs must have the same shape" % module_id)
+    C, H, W = shapes[0][1], shapes[0][2], shapes[0][3]
+
+    if module_id == "ms-cam":
+        m = MSCAM(C, p["r"])
+    elif module_id == "aff":
+        m = AFF(C, p["r"], p["scale"])
+    elif module_id == "iaff":
+        m = IAFF(C, p["r"], p["use_global_att2"])
+    elif module_id == "cafm":
+        m = CAFM(C, p["hidden"])
+    elif module_id == "gated-fusion":
+        m = GatedFusion(C)
+    elif module_id == "msf":
+        m = MSF(C)
+    elif module_id == "mfe":
+        m = MFE(C, p["atrous_rates"], p["se_variant"])
+    elif module_id == "safm":
+        m = SAFM(C, p["n_levels"])
+    elif module_id == "osra":
+        m = OSRA(C, p["num_heads"], p["sr_ratio"], p["qk_scale"], p["variant"])
+    elif module_id == "cbam-joint":
+        m = CBAMJoint(C, p["reduction"], p["kernel_size"], H * W)
+    elif module_id == "cmgm":
+        m = CMGM(C, p["num_heads"], p["qkv_bias"], p["qk_scale"], p["mode"])
+    elif module_id == "eca":
+        m = ECA(p["kernel_size"])
+    elif module_id == "spatial-attention":
+        m = SpatialAttention(p["kernel_size"])
+    elif module_id == "se":
+        m = SE(C, p["reduction"])
+    elif module_id == "cbam":
+        m = CBAM(C, p["reduction"], p["kernel_size"])
+    else:  # pragma: no cover
+        raise AssertionError(module_id)
+    return m.eval()
+
+
+def randomize_(model, generator=None):
+    """Randomise every parameter and BatchNorm buffer in place (deterministic given torch's RNG).
+
+    Weights (>=2-D): randn * gain / sqrt(fan_in), gain 1.5, so activations stay O(1) through the
+    deep stacks (MFE, CMGM) and the 1e-5 comparison is meaningful; 1-D parameters (biases, BN
+    and LayerNorm affine): randn * 0.5.  BN: running_mean randn*0.5, running_var U(0.5, 2.0),
+    num_batches_tracked a random int.
+    """
+    with torch.no_grad():
+        for _, prm in model.named_parameters():
+            if prm.dim() >= 2:
+                fan_in = prm[0].numel()
+                prm.copy_(torch.randn(prm.shape, generator=generator) * (1.5 / math.sqrt(fan_in)))
+            else:
+                prm.copy_(torch.randn(prm.shape, generator=generator) * 0.5)
+        for mod in model.modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.copy_(torch.randn(mod.running_mean.shape, generator=generator) * 0.5)
+                mod.running_var.copy_(
+                    torch.rand(mod.running_var.shape, generator=generator) * 1.5 + 0.5)
+                mod.num_batches_tracked.fill_(
+                    int(torch.randint(1, 100000, (1,), generator=generator).item()))
+    return model
+
+
+def param_count(model):
+    return sum(p.numel() for p in model.parameters())
