@@ -10,12 +10,18 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/features/features.h"
+#include "core/io/image.h"
 #include "core/io/safetensors.h"
+#include "core/io/state_dict.h"
 #include "core/io/tensor_file.h"
+#include "core/modules/module_instance.h"
+#include "core/modules/params.h"
 #include "core/modules/registry.h"
 #include "core/run/bench.h"
 #include "core/run/memory.h"
@@ -34,25 +40,43 @@ const char* kUsage = R"(fusionlens-cli: run and inspect attention / feature-fusi
 Usage:
   fusionlens-cli list [--json]
   fusionlens-cli info MODULE [--json]
-  fusionlens-cli run --module ID [--set KEY=VALUE]... [--weights FILE] [--seed N]
-                     --input FILE [--input FILE]... --save OUT.safetensors
+  fusionlens-cli run --module ID [--set KEY=VALUE]... [--weights FILE [--prefix P]] [--seed N]
+                     --input FILE [--input FILE]... [--features SPEC]... [--channels-last]
+                     --save OUT.safetensors
                      [--device auto|cpu|cuda] [--max-memory SIZE] [--threads N] [--quiet]
+  fusionlens-cli inspect FILE [--json]
+                     [--module ID [--set KEY=VALUE]... [--shape B,C,H,W]... [--prefix P]]
   fusionlens-cli bench [--module ID|all] [--shape B,C,H,W] [--iters N] [--threads N] [--json]
   fusionlens-cli --help | --version
 
 run:
   --module ID        a module id from `list` (e.g. aff, eca, ms-cam)
   --set KEY=VALUE    a module parameter (see `info ID`); repeatable
-  --weights FILE     a state_dict: torch.save(model.state_dict(), FILE) (.pt/.pth) or
-                     .safetensors; loading is strict (every key and shape must match).
-                     Without it the module gets a deterministic init seeded by --seed.
+  --weights FILE     a checkpoint (.pt/.pth/.bin/.ckpt from torch.save, or .safetensors):
+                     a state_dict, a nested training checkpoint ({'state_dict': ...},
+                     {'model': ...}, {'params_ema': ...}), DataParallel ('module.') or a
+                     whole network holding the module. Loading is strict (every key and
+                     shape must match). Without it the module gets a deterministic init
+                     seeded by --seed.
+  --prefix P         take the module's tensors from under P (e.g. decoder.GF.); without
+                     it the prefix is detected when exactly one fits
   --seed N           seed for that init (default 0)
-  --input FILE       .npy or .safetensors (FILE:NAME picks a tensor), shape [H,W], [C,H,W]
-                     or [B,C,H,W]; one per module input, in the order `info` lists
+  --input FILE       .npy, .npz, .pt/.pth or .safetensors (FILE:NAME picks one tensor),
+                     shape [H,W], [C,H,W] or [B,C,H,W]; or an image (png, jpg, bmp, tif,
+                     webp) turned into features; one per module input, in `info` order
+  --features SPEC    feature extractor for image inputs: the i-th image uses the i-th
+                     --features, else the last given, else the default
+                     (e.g. filterbank:channels=64,stride=4 | random:channels=64,stride=8,
+                     seed=1 | rgb | torchscript:path=m.pt,output=0)
+  --channels-last    tensor inputs are [H,W,C] / [B,H,W,C] (numpy/OpenCV layout)
   --save OUT         .safetensors with `output` (or output.0, output.1, ...) and
                      `probe.NAME` for every probe
   --device D         auto (CUDA when available), cpu or cuda (default auto)
   --max-memory SIZE  refuse runs estimated above SIZE (e.g. 2G); default 60% of free RAM
+
+inspect: what a tensor file or checkpoint holds (names, shapes, dtypes, nesting); with
+  --module, the weights report against that module built at --shape (one per input, or
+  one for all; default 1,64,32,32): matched, missing, unexpected, mismatched keys.
 
 bench: forward time (median, min over --iters after warm-up) per module at --shape
   (default 1,64,32,32), default parameters, seeded weights.
@@ -83,6 +107,52 @@ int64_t parseInt(const std::string& flag, const std::string& text, int64_t min, 
     usageError(flag + " '" + text + "' is not an integer in [" + std::to_string(min) + ", " +
                std::to_string(max) + "]");
   }
+}
+
+fl::Shape parseShape(const std::string& flag, const std::string& text) {
+  fl::Shape shape;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = text.find(',', start);
+    const std::string part =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    shape.push_back(parseInt(flag, part, 1, 1 << 20));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (shape.size() != 4) usageError(flag + " '" + text + "' is not B,C,H,W");
+  return shape;
+}
+
+/// --prefix P: "" or "." mean the checkpoint's root.
+std::optional<std::string> prefixArg(const std::string& text) { return text; }
+
+/// Reads the --input files: tensor files (optionally channels-last) and images, the i-th
+/// image through the i-th --features spec (else the last one given, else the default).
+std::vector<at::Tensor> readInputs(const std::vector<std::string>& specs,
+                                   const std::vector<std::string>& features, bool channelsLast,
+                                   std::vector<std::string>& warnings) {
+  std::vector<fl::FeatureSpec> parsed;
+  for (const auto& f : features) parsed.push_back(fl::parseFeatureSpec(f));
+  std::vector<at::Tensor> out;
+  size_t images = 0;
+  for (const auto& spec : specs) {
+    if (fl::isImageFile(spec) && std::filesystem::exists(spec)) {
+      const fl::FeatureSpec fs = images < parsed.size() ? parsed[images]
+                                 : !parsed.empty()      ? parsed.back()
+                                                        : fl::parseFeatureSpec(fl::defaultFeatureSpecText());
+      ++images;
+      out.push_back(fl::imageFeatures(spec, fs, &warnings));
+    } else {
+      fl::TensorReadOptions opt;
+      opt.channelsLast = channelsLast;
+      out.push_back(fl::readInputTensor(spec, opt));
+    }
+  }
+  if (!features.empty() && images == 0) {
+    warnings.push_back("--features is ignored: no --input is an image");
+  }
+  return out;
 }
 
 Json probeJson(const fl::ProbeSpec& p) {
@@ -202,11 +272,19 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   fl::RunRequest req;
   std::vector<std::string> inputs;
   std::string save;
+  std::vector<std::string> features;
+  bool channelsLast = false;
   bool quiet = false;
   while (!args.done()) {
     const std::string a = args.next();
     if (a == "--module") {
       req.moduleId = args.value(a);
+    } else if (a == "--prefix") {
+      req.weightsPrefix = prefixArg(args.value(a));
+    } else if (a == "--features") {
+      features.push_back(args.value(a));
+    } else if (a == "--channels-last") {
+      channelsLast = true;
     } else if (a == "--set") {
       const std::string kv = args.value(a);
       const auto eq = kv.find('=');
@@ -247,7 +325,9 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   if (!req.weightsPath.empty() && !std::filesystem::exists(req.weightsPath)) {
     throw Error(ErrorKind::Input, req.weightsPath + ": no such file (--weights)");
   }
-  for (const auto& spec : inputs) req.inputs.push_back(fl::readInputTensor(spec));
+  if (req.weightsPrefix && req.weightsPath.empty()) usageError("--prefix needs --weights FILE");
+  std::vector<std::string> inputWarnings;
+  req.inputs = readInputs(inputs, features, channelsLast, inputWarnings);
 
   const fl::RunResult res = fl::run(registry, req);
   if (!res.ok) throw Error(res.errorKind, res.error);
@@ -268,7 +348,10 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
               << res.totalMs << " ms total\n";
     if (!req.weightsPath.empty()) {
       std::cout << "weights: " << res.weights.matched.size() << " tensors matched from "
-                << req.weightsPath << "\n";
+                << req.weightsPath;
+      if (!res.weights.prefix.empty()) std::cout << " under '" << res.weights.prefix << "'";
+      std::cout << "\n";
+      for (const auto& n : res.weights.notes) std::cout << "  " << n << "\n";
     } else {
       std::cout << "weights: seeded init (seed " << req.seed << ")\n";
     }
@@ -277,7 +360,158 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
     }
     std::cout << "saved " << save << "\n";
   }
+  for (const auto& w : inputWarnings) std::cerr << "warning: " << w << "\n";
   for (const auto& w : res.warnings) std::cerr << "warning: " << w << "\n";
+  return 0;
+}
+
+Json reportJson(const fl::WeightsReport& r) {
+  return Json{{"ok", r.ok()},           {"prefix", r.prefix},         {"notes", r.notes},
+              {"matched", r.matched},   {"missing", r.missing},       {"unexpected", r.unexpected},
+              {"mismatched", r.mismatched}};
+}
+
+int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
+  std::string file, moduleId;
+  std::map<std::string, std::string> params;
+  std::vector<fl::Shape> shapes;
+  std::optional<std::string> prefix;
+  bool json = false;
+  while (!args.done()) {
+    const std::string a = args.next();
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--module") {
+      moduleId = args.value(a);
+    } else if (a == "--set") {
+      const std::string kv = args.value(a);
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) usageError("--set '" + kv + "' is not KEY=VALUE");
+      params[kv.substr(0, eq)] = kv.substr(eq + 1);
+    } else if (a == "--shape") {
+      shapes.push_back(parseShape(a, args.value(a)));
+    } else if (a == "--prefix") {
+      prefix = prefixArg(args.value(a));
+    } else if (!a.empty() && a[0] == '-') {
+      usageError("inspect: unknown option '" + a + "' (see --help)");
+    } else if (file.empty()) {
+      file = a;
+    } else {
+      usageError("inspect: takes one FILE, got '" + file + "' and '" + a + "'");
+    }
+  }
+  if (file.empty()) usageError("inspect: missing FILE");
+  if (moduleId.empty() && (!params.empty() || !shapes.empty() || prefix)) {
+    usageError("inspect: --set, --shape and --prefix need --module ID");
+  }
+  if (!std::filesystem::exists(file)) throw Error(ErrorKind::Input, file + ": no such file");
+
+  Json out{{"file", file}};
+  if (fl::isImageFile(file)) {
+    const fl::Image img = fl::readImage(file);
+    out["format"] = "image";
+    out["width"] = img.sourceWidth;
+    out["height"] = img.sourceHeight;
+    out["channels"] = img.sourceChannels;
+    out["bit_depth"] = img.bitDepth;
+    out["warnings"] = img.warnings;
+    if (!moduleId.empty()) usageError("inspect: --module needs a checkpoint, not an image");
+    if (json) {
+      std::cout << out.dump(2) << "\n";
+    } else {
+      std::cout << file << ": image " << img.sourceWidth << "x" << img.sourceHeight << ", "
+                << img.sourceChannels << " channel(s), " << img.bitDepth
+                << "-bit; use it as --input with --features SPEC (default "
+                << fl::defaultFeatureSpecText() << ")\n";
+    }
+    return 0;
+  }
+
+  fl::Checkpoint cp;
+  const std::string ext = std::filesystem::path(file).extension().string();
+  if (ext == ".npy" || ext == ".npz" || ext == ".NPY" || ext == ".NPZ") {
+    cp.path = file;
+    cp.format = ext == ".npy" || ext == ".NPY" ? "npy" : "npz";
+    cp.rootType = cp.format == "npy" ? "array" : "dict";
+    cp.tensors = fl::readTensorFile(file);
+  } else {
+    cp = fl::readCheckpoint(file);
+  }
+  out["format"] = cp.format;
+  out["root"] = cp.rootType;
+  Json tensors = Json::array();
+  for (const auto& [name, t] : cp.tensors) {
+    tensors.push_back({{"name", name}, {"shape", t.sizes().vec()},
+                       {"dtype", std::string(c10::toString(t.scalar_type()))}});
+  }
+  out["tensors"] = tensors;
+  out["skipped"] = cp.skipped;
+  // The nesting: top-level groups and how many tensors each holds.
+  std::vector<std::pair<std::string, size_t>> groups;
+  for (const auto& [name, t] : cp.tensors) {
+    const auto dot = name.find('.');
+    const std::string top = dot == std::string::npos ? "" : name.substr(0, dot + 1);
+    if (groups.empty() || groups.back().first != top) groups.emplace_back(top, 0);
+    ++groups.back().second;
+  }
+  Json groupsJson = Json::object();
+  for (const auto& [g, n] : groups) groupsJson[g.empty() ? "(top level)" : g] = n;
+  out["groups"] = groupsJson;
+
+  std::optional<fl::WeightsReport> report;
+  if (!moduleId.empty()) {
+    const fl::ModuleDescriptor& d = registry.get(moduleId);
+    const fl::Params p = fl::resolveParams(d.id, d.params, params);
+    if (shapes.empty()) shapes.push_back({1, 64, 32, 32});
+    if (shapes.size() != 1 && shapes.size() != d.inputs.size()) {
+      usageError("inspect: " + d.id + " takes " + std::to_string(d.inputs.size()) +
+                 " inputs; give one --shape for all or one per input, got " +
+                 std::to_string(shapes.size()));
+    }
+    while (shapes.size() < d.inputs.size()) shapes.push_back(shapes.front());
+    if (const std::string err = d.check(p, shapes); !err.empty()) fl::throwInput(err);
+    const auto inst = d.make(p, shapes);
+    const fl::ModuleState ms =
+        fl::extractModuleState(cp.tensors, fl::moduleStateKeys(*inst->module), prefix, file);
+    report = fl::matchStateDict(*inst->module, ms.state);
+    report->prefix = ms.prefix;
+    report->notes = ms.notes;
+    Json r = reportJson(*report);
+    r["module"] = d.id;
+    out["weights"] = r;
+  }
+
+  if (json) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << file << ": " << cp.format << ", root " << cp.rootType << ", "
+            << cp.tensors.size() << " tensor(s)\n";
+  if (groups.size() > 1 || (groups.size() == 1 && !groups.front().first.empty())) {
+    std::cout << "nesting:\n";
+    for (const auto& [g, n] : groups)
+      std::cout << "  " << (g.empty() ? "(top level)" : g) << "  " << n << " tensor(s)\n";
+  }
+  std::cout << "tensors:\n";
+  for (const auto& [name, t] : cp.tensors) {
+    std::cout << "  " << (name.empty() ? "(root)" : name) << " "
+              << fl::shapeText(t.sizes().vec()) << " " << c10::toString(t.scalar_type()) << "\n";
+  }
+  if (!cp.skipped.empty()) {
+    std::cout << "skipped (not tensors):\n";
+    for (const auto& s : cp.skipped) std::cout << "  " << s << "\n";
+  }
+  if (report) {
+    std::cout << "weights report for " << moduleId << " (prefix '" << report->prefix
+              << "'): " << report->matched.size() << " matched, " << report->missing.size()
+              << " missing, " << report->unexpected.size() << " unexpected, "
+              << report->mismatched.size() << " mismatched\n";
+    for (const auto& n : report->notes) std::cout << "  note: " << n << "\n";
+    for (const auto& k : report->missing) std::cout << "  missing: " << k << "\n";
+    for (const auto& k : report->unexpected) std::cout << "  unexpected: " << k << "\n";
+    for (const auto& k : report->mismatched) std::cout << "  mismatched: " << k << "\n";
+    std::cout << (report->ok() ? "loads strictly: yes" : "loads strictly: no") << "\n";
+  }
   return 0;
 }
 
@@ -293,19 +527,7 @@ int cmdBench(Args& args, const fl::ModuleRegistry& registry) {
         opt.moduleIds.push_back(id);
       }
     } else if (a == "--shape") {
-      const std::string text = args.value(a);
-      fl::Shape shape;
-      size_t start = 0;
-      while (start <= text.size()) {
-        const auto comma = text.find(',', start);
-        const std::string part =
-            text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        shape.push_back(parseInt("--shape", part, 1, 1 << 20));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-      if (shape.size() != 4) usageError("--shape '" + text + "' is not B,C,H,W");
-      opt.shape = shape;
+      opt.shape = parseShape(a, args.value(a));
     } else if (a == "--iters") {
       opt.iters = static_cast<int>(parseInt(a, args.value(a), 1, 100000));
     } else if (a == "--threads") {
@@ -376,7 +598,9 @@ int dispatch(int argc, char** argv) {
   if (cmd == "info") return cmdInfo(args, registry);
   if (cmd == "run") return cmdRun(args, registry);
   if (cmd == "bench") return cmdBench(args, registry);
-  usageError("unknown command '" + cmd + "' (commands: list, info, run, bench; see --help)");
+  if (cmd == "inspect") return cmdInspect(args, registry);
+  usageError("unknown command '" + cmd +
+             "' (commands: list, info, run, inspect, bench; see --help)");
 }
 
 }  // namespace

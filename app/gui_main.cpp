@@ -1,16 +1,92 @@
-// fusionlens: the desktop explorer. Wiring only.
+// fusionlens: the desktop explorer. Wiring only: command line -> document and window.
 #include <QApplication>
+#include <QCommandLineParser>
+#include <QTimer>
 
 #include "core/modules/registry.h"
+#include "ui/document.h"
+#include "ui/input_loader.h"
+#include "ui/inputs_panel.h"
 #include "ui/main_window.h"
+#include "ui/module_panel.h"
+#include "ui/run_controller.h"
 
 int main(int argc, char** argv) {
+  QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
   QApplication app(argc, argv);
   QApplication::setApplicationName(QStringLiteral("FusionLens"));
   QApplication::setOrganizationName(QStringLiteral("FusionLens"));
+  QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
+
+  QCommandLineParser parser;
+  parser.setApplicationDescription(QStringLiteral("See what attention and feature-fusion modules do."));
+  parser.addHelpOption();
+  parser.addVersionOption();
+  const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Open the built-in demo (a sample image, CBAM, a run)."));
+  const QCommandLineOption module(QStringLiteral("module"), QStringLiteral("Select a module by id."), QStringLiteral("ID"));
+  const QCommandLineOption set(QStringLiteral("set"), QStringLiteral("A module parameter KEY=VALUE (repeatable)."), QStringLiteral("KEY=VALUE"));
+  const QCommandLineOption weights(QStringLiteral("weights"), QStringLiteral("Load a state_dict for the module."), QStringLiteral("FILE"));
+  const QCommandLineOption features(QStringLiteral("features"), QStringLiteral("Feature source for images, e.g. filterbank:channels=64,stride=4."), QStringLiteral("SPEC"));
+  const QCommandLineOption show(QStringLiteral("show"), QStringLiteral("Tensor to show: probe.NAME, output, input.NAME."), QStringLiteral("TENSOR"));
+  const QCommandLineOption channel(QStringLiteral("channel"), QStringLiteral("Channel to show (default: mean)."), QStringLiteral("N"));
+  const QCommandLineOption head(QStringLiteral("head"), QStringLiteral("Attention head (default: mean)."), QStringLiteral("N"));
+  const QCommandLineOption query(QStringLiteral("query"), QStringLiteral("Query pixel X,Y of an attention view."), QStringLiteral("X,Y"));
+  const QCommandLineOption colormap(QStringLiteral("colormap"), QStringLiteral("Colormap name."), QStringLiteral("NAME"));
+  const QCommandLineOption screenshot(QStringLiteral("screenshot"), QStringLiteral("Save the window to FILE after the first result, then quit."), QStringLiteral("FILE"));
+  parser.addOptions({demo, module, set, weights, features, show, channel, head, query, colormap, screenshot});
+  parser.addPositionalArgument(QStringLiteral("files"), QStringLiteral("Images or tensor files to open."));
+  parser.process(app);
+
   fl::ModuleRegistry registry;
   fl::registerBuiltinModules(registry);
-  fl::ui::MainWindow window(registry);
+  fl::ui::Document document(registry);
+  fl::ui::RunController runner(&document);
+  fl::ui::InputLoader loader;
+  fl::ui::MainWindow window(&document, &runner, &loader);
   window.show();
-  return app.exec();
+
+  if (parser.isSet(demo)) window.openDemo();
+  document.setModule(parser.isSet(module) ? parser.value(module) : QStringLiteral("cbam"));
+  for (const QString& kv : parser.values(set)) {
+    const int eq = kv.indexOf(QLatin1Char('='));
+    if (eq > 0) document.setParam(kv.left(eq).toStdString(), kv.mid(eq + 1).toStdString());
+  }
+  if (parser.isSet(weights)) window.modulePanel()->loadWeights(parser.value(weights));
+  fl::ui::ViewSettings v = document.view();
+  if (parser.isSet(show)) v.tensor = parser.value(show);
+  if (parser.isSet(channel)) v.channel = parser.value(channel).toInt();
+  if (parser.isSet(head)) v.head = parser.value(head).toInt();
+  if (parser.isSet(colormap)) v.colormap = parser.value(colormap);
+  if (parser.isSet(query)) {
+    const QStringList xy = parser.value(query).split(QLatin1Char(','));
+    if (xy.size() == 2) {
+      v.queryX = xy[0].toInt();
+      v.queryY = xy[1].toInt();
+    }
+  }
+  document.setView(v);
+  if (parser.isSet(features)) window.setFeatureSpec(parser.value(features));
+  window.openFiles(parser.positionalArguments());
+
+  if (parser.isSet(screenshot)) {
+    // Wait for the first result after all inputs arrived, let the plots settle, grab, quit.
+    const QString file = parser.value(screenshot);
+    auto* timer = new QTimer(&window);
+    timer->setSingleShot(true);
+    timer->setInterval(800);
+    QObject::connect(&document, &fl::ui::Document::resultChanged, timer, qOverload<>(&QTimer::start));
+    QObject::connect(timer, &QTimer::timeout, &window, [&] {
+      if (runner.busy() || loader.busy()) {
+        timer->start();
+        return;
+      }
+      window.grab().save(file);
+      app.quit();
+    });
+    QTimer::singleShot(120000, &app, [&] { app.exit(3); });  // never hang a script
+  }
+  const int rc = app.exec();
+  runner.waitForIdle();
+  loader.waitForIdle();
+  return rc;
 }

@@ -13,6 +13,7 @@ PACKAGES=(
   xvfb xauth fonts-dejavu-core
 
   poppler-utils
+  clang libclang-rt-14-dev
 )
 
 missing=()

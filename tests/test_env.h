@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "test_paths.h"
+
 namespace fl::test {
 
 inline std::string env(const char* name) {

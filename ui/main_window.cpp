@@ -1,81 +1,229 @@
 #include "ui/main_window.h"
 
+#include <QAction>
 #include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
 #include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
-#include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QStandardPaths>
 #include <QStatusBar>
-#include <QTextBrowser>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "core/common/versions.h"
+#include "core/run/memory.h"
+#include "ui/document.h"
+#include "ui/input_loader.h"
+#include "ui/inputs_panel.h"
+#include "ui/module_panel.h"
+#include "ui/run_controller.h"
+#include "ui/settings.h"
+#include "ui/view_controls.h"
+#include "ui/views/probe_view.h"
+
+// Resources compiled into the static fl_ui library must be registered explicitly.
+static void initFusionLensResources() { Q_INIT_RESOURCE(fusionlens); }
 
 namespace fl::ui {
 
-MainWindow::MainWindow(const ModuleRegistry& registry, QWidget* parent)
-    : QMainWindow(parent), registry_(registry) {
+MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* loader, QWidget* parent)
+    : QMainWindow(parent), document_(document), runner_(runner), loader_(loader) {
+  initFusionLensResources();
   setWindowTitle(QStringLiteral("FusionLens"));
-  resize(1400, 900);
+  setAcceptDrops(true);
+  resize(1500, 950);
 
-  canvas_ = new QLabel(this);
-  canvas_->setAlignment(Qt::AlignCenter);
-  canvas_->setPixmap(QPixmap(QStringLiteral(":/images/fruits.jpg")));
-  setCentralWidget(canvas_);
+  auto* central = new QWidget;
+  auto* layout = new QVBoxLayout(central);
+  layout->setContentsMargins(0, 0, 0, 0);
+  controls_ = new ViewControls(document_);
+  view_ = new ProbeView(document_);
+  layout->addWidget(controls_);
+  layout->addWidget(view_, 1);
+  setCentralWidget(central);
 
-  moduleList_ = new QListWidget(this);
-  for (const auto& d : registry_.all()) {
-    auto* item = new QListWidgetItem(QString::fromStdString(d.displayName), moduleList_);
-    item->setData(Qt::UserRole, QString::fromStdString(d.id));
-    item->setToolTip(QString::fromStdString(d.summary));
-  }
-  auto* modulesDock = new QDockWidget(tr("Modules"), this);
-  modulesDock->setObjectName(QStringLiteral("modulesDock"));
-  modulesDock->setWidget(moduleList_);
-  addDockWidget(Qt::LeftDockWidgetArea, modulesDock);
+  inputsPanel_ = new InputsPanel(document_);
+  auto* inputsDock = new QDockWidget(tr("Inputs"), this);
+  inputsDock->setObjectName(QStringLiteral("inputsDock"));
+  inputsDock->setWidget(inputsPanel_);
+  addDockWidget(Qt::LeftDockWidgetArea, inputsDock);
 
-  moduleInfo_ = new QTextBrowser(this);
-  auto* infoDock = new QDockWidget(tr("Module"), this);
-  infoDock->setObjectName(QStringLiteral("infoDock"));
-  infoDock->setWidget(moduleInfo_);
-  addDockWidget(Qt::RightDockWidgetArea, infoDock);
+  modulePanel_ = new ModulePanel(document_);
+  auto* moduleDock = new QDockWidget(tr("Module"), this);
+  moduleDock->setObjectName(QStringLiteral("moduleDock"));
+  moduleDock->setWidget(modulePanel_);
+  addDockWidget(Qt::RightDockWidgetArea, moduleDock);
 
-  connect(moduleList_, &QListWidget::currentItemChanged, this,
-          [this](QListWidgetItem* item, QListWidgetItem*) {
-            if (item) showModule(item->data(Qt::UserRole).toString());
-          });
+  busy_ = new QProgressBar;
+  busy_->setRange(0, 0);  // indeterminate: a run's progress is unknown
+  busy_->setMaximumWidth(120);
+  busy_->setVisible(false);
+  hover_ = new QLabel;
+  stats_ = new QLabel;
+  statusBar()->addWidget(hover_, 1);
+  statusBar()->addPermanentWidget(stats_);
+  statusBar()->addPermanentWidget(busy_);
 
-  auto* fileMenu = menuBar()->addMenu(tr("&File"));
-  fileMenu->addAction(tr("&Quit"), QKeySequence::Quit, qApp, &QApplication::quit);
-  auto* helpMenu = menuBar()->addMenu(tr("&Help"));
-  helpMenu->addAction(tr("&About FusionLens"), this, [this] {
-    QMessageBox::about(this, tr("About FusionLens"),
-                       tr("FusionLens: see what attention and fusion modules do.\n"
-                          "Qt %1. GPL-3.0-or-later.")
-                           .arg(QString::fromLatin1(qVersion())));
+  buildMenus();
+
+  connect(inputsPanel_, &InputsPanel::openRequested, this, [this] {
+    const QStringList paths = QFileDialog::getOpenFileNames(
+        this, tr("Open images or tensors"), prefs::kLastDirectory.get(),
+        tr("Images and tensors (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.npy *.npz *.pt *.pth *.safetensors);;All files (*)"));
+    if (!paths.isEmpty()) openFiles(paths);
+  });
+  connect(view_, &ProbeView::hovered, hover_, &QLabel::setText);
+  connect(runner_, &RunController::busyChanged, busy_, &QProgressBar::setVisible);
+  connect(runner_, &RunController::started, this, [this](uint64_t id) {
+    stats_->setText(tr("running #%1 ...").arg(id));
+  });
+  connect(document_, &Document::resultChanged, this, [this] {
+    const RunResult* r = document_->result();
+    if (!r) return;
+    stats_->setText(tr("%1 on %2: %3 ms forward, %4 ms total, est. peak %5")
+                        .arg(QString::fromStdString(r->moduleId), QString::fromStdString(r->device))
+                        .arg(r->forwardMs, 0, 'f', 1)
+                        .arg(r->totalMs, 0, 'f', 1)
+                        .arg(QString::fromStdString(formatBytes(r->estimatedBytes))));
+    QString warn;
+    for (const auto& w : r->warnings) warn += QString::fromStdString(w) + QStringLiteral("; ");
+    showMessage(warn, false);
+  });
+  connect(document_, &Document::runFailed, this, [this](const QString& msg) {
+    // Not modal: the message stays in the status bar, the last good picture stays on screen.
+    stats_->setText(tr("run failed"));
+    showMessage(msg, true);
+  });
+  connect(loader_, &InputLoader::loaded, this, [this](const LoadOutcome& o) {
+    if (!o.ok) {
+      showMessage(o.error, true);
+      return;
+    }
+    document_->addInput(o.item);
+    QStringList recent = prefs::kRecentFiles.get();
+    recent.removeAll(o.item.path);
+    recent.prepend(o.item.path);
+    while (recent.size() > prefs::kMaxRecentFiles) recent.removeLast();
+    prefs::kRecentFiles.set(recent);
+    updateRecentMenu();
+    if (!o.warnings.isEmpty()) showMessage(o.warnings.join(QStringLiteral("; ")), false);
   });
 
-  if (moduleList_->count() > 0) moduleList_->setCurrentRow(0);
-  statusBar()->showMessage(tr("%1 modules available").arg(moduleList_->count()));
+  restoreGeometry(prefs::kWindowGeometry.get());
+  restoreState(prefs::kWindowState.get());
 }
 
-void MainWindow::showModule(const QString& id) {
-  const ModuleDescriptor* d = registry_.find(id.toStdString());
-  if (!d) return;
-  QString html = QStringLiteral("<h3>%1</h3><p>%2</p><p><i>%3</i></p><h4>Inputs</h4><ul>")
-                     .arg(QString::fromStdString(d->displayName).toHtmlEscaped(),
-                          QString::fromStdString(d->summary).toHtmlEscaped(),
-                          QString::fromStdString(d->citation).toHtmlEscaped());
-  for (const auto& in : d->inputs) {
-    html += QStringLiteral("<li><b>%1</b>: %2</li>")
-                .arg(QString::fromStdString(in.name), QString::fromStdString(in.help).toHtmlEscaped());
+void MainWindow::buildMenus() {
+  auto* file = menuBar()->addMenu(tr("&File"));
+  auto* open = file->addAction(tr("&Open images or tensors..."), this, [this] { Q_EMIT inputsPanel_->openRequested(); });
+  open->setShortcut(QKeySequence::Open);
+  recentMenu_ = file->addMenu(tr("Open &recent"));
+  updateRecentMenu();
+  auto* weights = file->addAction(tr("Load &weights..."), this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Load weights"), prefs::kLastDirectory.get(),
+        tr("state_dict (*.pt *.pth *.bin *.ckpt *.safetensors);;All files (*)"));
+    if (!path.isEmpty()) modulePanel_->loadWeights(path);
+  });
+  weights->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
+  file->addAction(tr("Open &demo"), this, &MainWindow::openDemo);
+  file->addSeparator();
+  auto* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+  quit->setShortcut(QKeySequence::Quit);
+
+  auto* runMenu = menuBar()->addMenu(tr("&Run"));
+  auto* runNow = runMenu->addAction(tr("&Run now"), runner_, &RunController::runNow);
+  runNow->setShortcut(QKeySequence(Qt::Key_F5));
+  auto* cancel = runMenu->addAction(tr("&Cancel"), runner_, &RunController::cancel);
+  cancel->setShortcut(QKeySequence(Qt::Key_Escape));
+  auto* autoRun = runMenu->addAction(tr("Re-run on &changes"));
+  autoRun->setCheckable(true);
+  autoRun->setChecked(prefs::kAutoRun.get());
+  runner_->setAutoRun(autoRun->isChecked());
+  connect(autoRun, &QAction::toggled, this, [this](bool on) {
+    runner_->setAutoRun(on);
+    prefs::kAutoRun.set(on);
+  });
+
+  auto* viewMenu = menuBar()->addMenu(tr("&View"));
+  for (QDockWidget* dock : findChildren<QDockWidget*>()) viewMenu->addAction(dock->toggleViewAction());
+
+  auto* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About FusionLens"), this, [this] {
+    QMessageBox::about(this, tr("About FusionLens"),
+        tr("<h3>FusionLens %1</h3><p>See what attention and feature-fusion modules do.</p>"
+           "<p>Qt %2<br>LibTorch %3<br>OpenCV %4<br>%5</p><p>GPL-3.0-or-later. QCustomPlot is GPL. "
+           "Sample images: OpenCV samples, Apache-2.0.</p>")
+            .arg(QApplication::applicationVersion(), QString::fromLatin1(qVersion()),
+                 QString::fromStdString(libtorchVersion()), QString::fromStdString(opencvVersion()),
+                 QString::fromStdString(cudaStatus())));
+  });
+}
+
+void MainWindow::updateRecentMenu() {
+  recentMenu_->clear();
+  for (const QString& path : prefs::kRecentFiles.get()) {
+    recentMenu_->addAction(QFileInfo(path).fileName(), this, [this, path] { openFiles({path}); })->setToolTip(path);
   }
-  html += QStringLiteral("</ul><h4>Probes</h4><ul>");
-  for (const auto& p : d->probes) {
-    html += QStringLiteral("<li><b>%1</b> %2: %3</li>")
-                .arg(QString::fromStdString(p.name), QString::fromStdString(p.shape),
-                     QString::fromStdString(p.help).toHtmlEscaped());
+  recentMenu_->setEnabled(!recentMenu_->isEmpty());
+}
+
+void MainWindow::openFiles(const QStringList& paths) {
+  if (paths.isEmpty()) return;
+  prefs::kLastDirectory.set(QFileInfo(paths.front()).absolutePath());
+  loader_->load(paths, inputsPanel_->featureSpec());
+}
+
+void MainWindow::openDemo() {
+  // The sample image ships inside the binary; OpenCV reads files, so copy it out once.
+  const QString dir = QStandardPaths::writableLocation(QStandardPaths::CacheLocation);
+  QDir().mkpath(dir);
+  const QString path = dir + QStringLiteral("/fruits.jpg");
+  if (!QFileInfo::exists(path) && !QFile::copy(QStringLiteral(":/images/fruits.jpg"), path)) {
+    showMessage(tr("The demo image could not be written to %1").arg(path), true);
+    return;
   }
-  html += QStringLiteral("</ul>");
-  moduleInfo_->setHtml(html);
+  document_->setModule(QStringLiteral("cbam"));
+  ViewSettings v = document_->view();
+  v.tensor = QStringLiteral("probe.spatial_weight");
+  v.normalisation = QStringLiteral("minmax");
+  document_->setView(v);
+  openFiles({path});
+}
+
+void MainWindow::setFeatureSpec(const QString& spec) { inputsPanel_->setFeatureSpec(spec); }
+
+void MainWindow::showMessage(const QString& text, bool error) {
+  hover_->setText(text);
+  hover_->setStyleSheet(error ? QStringLiteral("color: #b00020;") : QString());
+  hover_->setToolTip(text);
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  prefs::kWindowGeometry.set(saveGeometry());
+  prefs::kWindowState.set(saveState());
+  runner_->cancel();
+  QMainWindow::closeEvent(event);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+  if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+  QStringList paths;
+  for (const QUrl& url : event->mimeData()->urls()) {
+    if (url.isLocalFile()) paths << url.toLocalFile();
+  }
+  openFiles(paths);
 }
 
 }  // namespace fl::ui

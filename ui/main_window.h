@@ -1,27 +1,59 @@
 #pragma once
-// The FusionLens main window: wires menus, docks and actions; holds no logic of its own.
+// The FusionLens main window: wires menus, docks, the view and the status bar to the
+// document and its controllers. No logic of its own.
 #include <QMainWindow>
 
-#include "core/modules/registry.h"
-
-class QListWidget;
-class QTextBrowser;
 class QLabel;
+class QProgressBar;
+class QMenu;
 
 namespace fl::ui {
+
+class Document;
+class RunController;
+class InputLoader;
+class ModulePanel;
+class InputsPanel;
+class ProbeView;
+class ViewControls;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
-  explicit MainWindow(const ModuleRegistry& registry, QWidget* parent = nullptr);
+  MainWindow(Document* document, RunController* runner, InputLoader* loader, QWidget* parent = nullptr);
+
+  /// Opens files (images through the chosen feature source, or tensor files).
+  void openFiles(const QStringList& paths);
+  /// The built-in demo: a sample image, a module, a run.
+  void openDemo();
+  /// The feature source used for images opened next.
+  void setFeatureSpec(const QString& spec);
+
+  ProbeView* probeView() const { return view_; }
+  ModulePanel* modulePanel() const { return modulePanel_; }
+  ViewControls* viewControls() const { return controls_; }
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+  void dragEnterEvent(QDragEnterEvent* event) override;
+  void dropEvent(QDropEvent* event) override;
 
  private:
-  void showModule(const QString& id);
+  void buildMenus();
+  void updateRecentMenu();
+  void showMessage(const QString& text, bool error);
 
-  const ModuleRegistry& registry_;
-  QListWidget* moduleList_ = nullptr;
-  QTextBrowser* moduleInfo_ = nullptr;
-  QLabel* canvas_ = nullptr;
+  Document* document_;
+  RunController* runner_;
+  InputLoader* loader_;
+  ProbeView* view_;
+  ViewControls* controls_;
+  ModulePanel* modulePanel_;
+  InputsPanel* inputsPanel_;
+  QMenu* recentMenu_ = nullptr;
+  QLabel* stats_;
+  QLabel* hover_;
+  QProgressBar* busy_;
 };
 
 }  // namespace fl::ui

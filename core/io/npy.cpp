@@ -45,6 +45,7 @@ struct NpyDtype {
   at::ScalarType type;
   size_t itemSize;
   const char* descr;  ///< little-endian descr written by writeNpy
+  bool isUnsigned = false;  ///< u2/u4/u8: read as the signed type, widened after (below)
 };
 
 /// Maps the kind+size part of a descr ('f4', 'i8', 'b1', ...) to a torch dtype.
@@ -53,6 +54,8 @@ bool dtypeFromCode(const std::string& code, NpyDtype& out) {
       {at::kFloat, 4, "f4"}, {at::kDouble, 8, "f8"}, {at::kHalf, 2, "f2"},
       {at::kChar, 1, "i1"},  {at::kShort, 2, "i2"},  {at::kInt, 4, "i4"},
       {at::kLong, 8, "i8"},  {at::kByte, 1, "u1"},   {at::kBool, 1, "b1"},
+      // LibTorch 1.13 has no uint16/32/64: widened to int32, int64 and float64.
+      {at::kShort, 2, "u2", true}, {at::kInt, 4, "u4", true}, {at::kLong, 8, "u8", true},
   };
   for (const auto& d : kTable) {
     if (code == d.descr) {
@@ -221,7 +224,7 @@ at::Tensor decode(uint64_t total, const ReadAt& read, const std::string& where) 
   NpyDtype dtype;
   if (!dtypeFromCode(code, dtype)) {
     fail(where, "unsupported dtype '" + descr +
-                    "' (supported: float16/32/64, int8/16/32/64, uint8, bool)");
+                    "' (supported: float16/32/64, int8/16/32/64, uint8/16/32/64, bool)");
   }
   const bool bigEndian = order == '>' && dtype.itemSize > 1;
 
@@ -257,6 +260,16 @@ at::Tensor decode(uint64_t total, const ReadAt& read, const std::string& where) 
     const auto* b = static_cast<const uint8_t*>(t.data_ptr());
     for (uint64_t i = 0; i < numel; ++i)
       if (b[i] > 1) fail(where, "bool array holds a byte other than 0 or 1");
+  }
+  if (dtype.isUnsigned) {
+    if (dtype.itemSize == 2) {
+      t = t.to(at::kInt).bitwise_and(0xFFFF);
+    } else if (dtype.itemSize == 4) {
+      t = t.to(at::kLong).bitwise_and(int64_t{0xFFFFFFFF});
+    } else {
+      at::Tensor d = t.to(at::kDouble);
+      t = at::where(t.lt(0), d + 18446744073709551616.0, d);
+    }
   }
   if (fortran && shape.size() > 1) {
     std::vector<int64_t> perm(shape.size());

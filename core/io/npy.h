@@ -9,7 +9,8 @@
 namespace fl {
 
 /// Reads a .npy file into a contiguous CPU tensor of the file's dtype (float32, float64,
-/// float16, int8..int64, uint8, bool); C and Fortran order; little- and big-endian.
+/// float16, int8..int64, uint8, bool; uint16/32/64 widened to int32/int64/float64); C and
+/// Fortran order; little- and big-endian.
 /// Throws fl::Error(Input) naming the file and the problem; checks every size against the
 /// file before allocating.
 at::Tensor readNpy(const std::string& path);

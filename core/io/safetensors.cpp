@@ -1,5 +1,8 @@
 #include "core/io/safetensors.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -76,6 +79,7 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
   const uint64_t dataStart = 8 + headerLen;
   const uint64_t dataSize = total - dataStart;
   NamedTensors out;
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> ranges;  // to refuse overlaps
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     const Json& info = it.value();
@@ -137,6 +141,7 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
                            ? std::string("more")
                            : std::to_string(numel * itemSize)));
     }
+    ranges.emplace_back(begin, end, name);
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
     read(dataStart + begin, t.data_ptr(), size_t(end - begin));
     if (!hostIsLittleEndian() && itemSize > 1)
@@ -147,6 +152,14 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
         if (b[i] > 1) fail(where, what + " is BOOL but holds a byte other than 0 or 1");
     }
     out.emplace_back(name, std::move(t));
+  }
+  // The format gives every tensor its own bytes; overlapping ranges are a forged file.
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (std::get<0>(ranges[i]) < std::get<1>(ranges[i - 1])) {
+      fail(where, "tensors '" + std::get<2>(ranges[i - 1]) + "' and '" + std::get<2>(ranges[i]) +
+                      "' have overlapping data_offsets");
+    }
   }
   return out;
 }

@@ -71,7 +71,7 @@ std::string describeNonStateDict(const PickleValue& root) {
   return "unexpected content";
 }
 
-NamedTensors readTorchZip(const std::string& path) {
+PickleValuePtr readTorchPickle(const std::string& path) {
   ZipArchive zip = ZipArchive::open(path);
   // The pickle sits at "<folder>/data.pkl"; the folder is "archive" or the file stem.
   const ZipEntry* pkl = nullptr;
@@ -130,7 +130,11 @@ NamedTensors readTorchZip(const std::string& path) {
     }
     return storage;
   };
-  const PickleValuePtr root = unpickle(pickle.data(), pickle.size(), path, loader);
+  return unpickle(pickle.data(), pickle.size(), path, loader);
+}
+
+NamedTensors readTorchZip(const std::string& path) {
+  const PickleValuePtr root = readTorchPickle(path);
 
   bool flat = root->kind == PickleValue::Kind::Dict;
   if (flat) {
@@ -144,9 +148,7 @@ NamedTensors readTorchZip(const std::string& path) {
   return out;
 }
 
-}  // namespace
-
-NamedTensors readStateDict(const std::string& path) {
+bool isTorchZip(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open the file for reading");
   uint8_t head[16] = {};
@@ -154,10 +156,10 @@ NamedTensors readStateDict(const std::string& path) {
   const size_t got = size_t(in.gcount());
   in.close();
 
-  if (looksLikeZip(head, got)) return readTorchZip(path);
+  if (looksLikeZip(head, got)) return true;
   const std::string ext = lowerExtension(path);
   // safetensors: 8-byte little-endian header length, then a JSON object.
-  if (ext == ".safetensors" || (got >= 9 && head[8] == '{')) return readSafetensors(path);
+  if (ext == ".safetensors" || (got >= 9 && head[8] == '{')) return false;
   if (got >= 2 && head[0] == 0x80 && head[1] <= 5) {
     // The pre-1.6 format is a bare pickle stream starting with a magic number.
     fail(path,
@@ -171,6 +173,262 @@ NamedTensors readStateDict(const std::string& path) {
        "content)");
 }
 
+std::string keyText(const PickleValue& k) {
+  return k.kind == PickleValue::Kind::String ? k.text : std::to_string(k.integer);
+}
+
+std::string joinPath(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+void flattenInto(const PickleValue& v, const std::string& path, Checkpoint& out,
+                 std::set<const PickleValue*>& seen) {
+  using K = PickleValue::Kind;
+  switch (v.kind) {
+    case K::Tensor: out.tensors.emplace_back(path, v.tensor); return;
+    case K::Dict:
+      if (!seen.insert(&v).second) return;  // shared subtree: named once
+      for (const auto& [k, item] : v.entries) {
+        if (k->kind != K::String && k->kind != K::Int) {
+          out.skipped.push_back(joinPath(path, "<" + k->typeName() + " key>") + " (" +
+                                item->typeName() + ")");
+          continue;
+        }
+        flattenInto(*item, joinPath(path, keyText(*k)), out, seen);
+      }
+      return;
+    case K::List:
+    case K::Tuple:
+      if (!seen.insert(&v).second) return;
+      for (size_t i = 0; i < v.items.size(); ++i)
+        flattenInto(*v.items[i], joinPath(path, std::to_string(i)), out, seen);
+      return;
+    default: out.skipped.push_back((path.empty() ? "(root)" : path) + " (" + v.typeName() + ")");
+  }
+}
+
+size_t commonDots(const std::string& p) { return size_t(std::count(p.begin(), p.end(), '.')); }
+
+bool endsWithAtDot(const std::string& text, const std::string& tail) {
+  if (tail.empty()) return text.empty();
+  if (text.size() < tail.size() || text.compare(text.size() - tail.size(), tail.size(), tail))
+    return false;
+  return text.size() == tail.size() || text[text.size() - tail.size() - 1] == '.';
+}
+
+/// Rank of a prefix's leading container among the well-known ones (lower wins).
+size_t containerRank(const std::string& prefix) {
+  static const std::vector<std::string> kOrder = {"params_ema", "params", "state_dict",
+                                                  "model_state_dict", "model", "net",
+                                                  "network", "ema"};
+  const std::string first = prefix.substr(0, prefix.find('.'));
+  const auto it = std::find(kOrder.begin(), kOrder.end(), first);
+  return it == kOrder.end() ? kOrder.size() : size_t(it - kOrder.begin());
+}
+
+std::string quotedList(const std::vector<std::string>& items, size_t max = 8) {
+  std::string s;
+  for (size_t i = 0; i < items.size() && i < max; ++i) s += (i ? ", '" : "'") + items[i] + "'";
+  if (items.size() > max) s += ", ... (" + std::to_string(items.size() - max) + " more)";
+  return s;
+}
+
+}  // namespace
+
+NamedTensors readStateDict(const std::string& path) {
+  return isTorchZip(path) ? readTorchZip(path) : readSafetensors(path);
+}
+
+Checkpoint flattenCheckpoint(const PickleValue& root, const std::string& where) {
+  Checkpoint cp;
+  cp.path = where;
+  cp.format = "torch.save";
+  cp.rootType = root.typeName();
+  std::set<const PickleValue*> seen;
+  flattenInto(root, "", cp, seen);
+  return cp;
+}
+
+Checkpoint readCheckpoint(const std::string& path) {
+  if (isTorchZip(path)) {
+    const PickleValuePtr root = readTorchPickle(path);
+    return flattenCheckpoint(*root, path);
+  }
+  Checkpoint cp;
+  cp.path = path;
+  cp.format = "safetensors";
+  cp.rootType = "dict";
+  cp.tensors = readSafetensors(path);
+  return cp;
+}
+
+ModuleState extractModuleState(const NamedTensors& tensors,
+                               const std::vector<std::string>& moduleKeys,
+                               const std::optional<std::string>& prefix,
+                               const std::string& where) {
+  std::optional<std::string> wanted = prefix;
+  if (wanted && *wanted == ".") wanted = std::string();
+  if (wanted && !wanted->empty() && wanted->back() != '.') *wanted += '.';
+
+  // Candidate prefixes: every P with P + moduleKey a file key, P empty or ending in '.'.
+  const std::set<std::string> keys(moduleKeys.begin(), moduleKeys.end());
+  std::map<std::string, std::set<std::string>> candidates;  // prefix -> module keys found
+  for (const auto& [name, t] : tensors) {
+    if (keys.count(name)) candidates[""].insert(name);
+    for (size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+      const std::string rest = name.substr(dot + 1);
+      if (keys.count(rest)) candidates[name.substr(0, dot + 1)].insert(rest);
+    }
+  }
+  std::vector<std::string> allowed;
+  for (const auto& [p, found] : candidates) {
+    if (!wanted || (wanted->empty() ? p.empty() : endsWithAtDot(p, *wanted))) allowed.push_back(p);
+  }
+
+  ModuleState out;
+  std::vector<std::string> full;
+  for (const auto& p : allowed)
+    if (candidates[p].size() == keys.size()) full.push_back(p);
+
+  if (keys.empty()) {
+    out.prefix = wanted.value_or("");
+  } else if (full.size() == 1) {
+    out.prefix = full.front();
+  } else if (full.size() > 1) {
+    std::vector<std::string> best;
+    size_t bestRank = SIZE_MAX;
+    for (const auto& p : full) {
+      const size_t r = containerRank(p);
+      if (r < bestRank) best.clear(), bestRank = r;
+      if (r == bestRank) best.push_back(p);
+    }
+    if (best.size() != 1 || bestRank == containerRank("")) {
+      throw Error(ErrorKind::Weights,
+                  where + ": the module's " + std::to_string(keys.size()) +
+                      " tensors are found under several prefixes: " + quotedList(full) +
+                      "; choose one with --prefix");
+    }
+    out.prefix = best.front();
+    std::vector<std::string> others;
+    for (const auto& p : full)
+      if (p != out.prefix) others.push_back(p);
+    out.notes.push_back("the module's tensors are also under " + quotedList(others) +
+                        "; took '" + out.prefix + "' (pick another with --prefix)");
+  } else {
+    // Nothing holds every key: take the candidate holding most, so the strict load says
+    // exactly which keys are missing and which are unexpected.
+    const std::string* best = nullptr;
+    for (const auto& p : allowed) {
+      if (!best || candidates[p].size() > candidates[*best].size() ||
+          (candidates[p].size() == candidates[*best].size() && commonDots(p) < commonDots(*best)))
+        best = &p;
+    }
+    if (best) {
+      out.prefix = *best;
+    } else if (wanted && wanted->empty()) {
+      out.prefix = "";  // the root, as asked: the strict load reports what is (not) there
+    } else if (wanted) {
+      // No module key under it: still take the (unique) place the prefix names, so the
+      // strict load reports what is there instead of what is not.
+      std::set<std::string> places;
+      for (const auto& [name, t] : tensors) {
+        for (size_t pos = name.find(*wanted); pos != std::string::npos;
+             pos = name.find(*wanted, pos + 1)) {
+          if (pos == 0 || name[pos - 1] == '.') places.insert(name.substr(0, pos + wanted->size()));
+        }
+      }
+      if (places.size() > 1) {
+        throw Error(ErrorKind::Weights,
+                    where + ": --prefix '" + *wanted + "' fits several places: " +
+                        quotedList(std::vector<std::string>(places.begin(), places.end())) +
+                        "; give a longer prefix");
+      }
+      if (places.empty()) {
+        std::set<std::string> tops;
+        for (const auto& [name, t] : tensors) tops.insert(name.substr(0, name.find('.') + 1));
+        throw Error(ErrorKind::Weights,
+                    where + ": no tensor name starts with '" + *wanted +
+                        "' (the file's names start with " +
+                        quotedList(std::vector<std::string>(tops.begin(), tops.end())) +
+                        "; see `fusionlens-cli inspect`)");
+      }
+      out.prefix = *places.begin();
+    } else {
+      std::vector<std::string> names;
+      for (const auto& [name, t] : tensors) names.push_back(name);
+      throw Error(ErrorKind::Weights,
+                  where + ": none of the module's " + std::to_string(keys.size()) +
+                      " tensor names (e.g. '" + moduleKeys.front() +
+                      "') appear in the file under any prefix; the file holds " +
+                      (names.empty() ? std::string("no tensors") : quotedList(names, 4)) +
+                      " (see `fusionlens-cli inspect FILE --module ID`)");
+    }
+  }
+
+  size_t ignored = 0;
+  std::map<std::string, size_t> converted;
+  for (const auto& [name, t] : tensors) {
+    if (name.rfind(out.prefix, 0) != 0 || name.size() == out.prefix.size()) {
+      ++ignored;
+      continue;
+    }
+    out.state.emplace_back(name.substr(out.prefix.size()), t);
+    if (t.defined() && keys.count(out.state.back().first) && t.is_floating_point() &&
+        t.scalar_type() != at::kFloat)
+      ++converted[std::string(c10::toString(t.scalar_type()))];
+  }
+  if (!out.prefix.empty()) {
+    std::string how = "took the module's tensors from under '" + out.prefix + "'";
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t dot = out.prefix.find('.'); dot != std::string::npos;
+         dot = out.prefix.find('.', start)) {
+      parts.push_back(out.prefix.substr(start, dot - start));
+      start = dot + 1;
+    }
+    std::vector<std::string> kinds;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (i == 0 && containerRank(parts[i] + ".") < containerRank(""))
+        kinds.push_back("nested checkpoint '" + parts[i] + "'");
+      else if (parts[i] == "module")
+        kinds.push_back("DataParallel 'module.'");
+    }
+    if (!kinds.empty()) {
+      how += " (";
+      for (size_t i = 0; i < kinds.size(); ++i) how += (i ? ", " : "") + kinds[i];
+      how += ")";
+    }
+    out.notes.insert(out.notes.begin(), how);
+  }
+  if (ignored) {
+    out.notes.push_back("ignored " + std::to_string(ignored) + " other tensor" +
+                        (ignored == 1 ? "" : "s") + " in the file");
+  }
+  for (const auto& [dtype, n] : converted) {
+    out.notes.push_back("converted " + std::to_string(n) + " " + dtype + " tensor" +
+                        (n == 1 ? "" : "s") + " to Float");
+  }
+  return out;
+}
+
+std::vector<std::string> moduleStateKeys(const torch::nn::Module& module) {
+  std::vector<std::string> keys;
+  for (const auto& [name, t] : moduleStateDict(module)) keys.push_back(name);
+  return keys;
+}
+
+WeightsReport loadCheckpoint(torch::nn::Module& module, const std::string& path,
+                             const std::optional<std::string>& prefix) {
+  const Checkpoint cp = readCheckpoint(path);
+  ModuleState ms = extractModuleState(cp.tensors, moduleStateKeys(module), prefix, path);
+  const std::string where =
+      ms.prefix.empty() ? path : path + " (tensors under '" + ms.prefix + "')";
+  WeightsReport report = loadStateDict(module, ms.state, where);
+  report.prefix = ms.prefix;
+  report.notes = std::move(ms.notes);
+  return report;
+}
+
 std::string WeightsReport::summary() const {
   if (ok()) return "";
   std::string s;
@@ -178,7 +436,8 @@ std::string WeightsReport::summary() const {
     if (list.empty()) return;
     if (!s.empty()) s += "; ";
     s += std::to_string(list.size()) + " " + title + ": ";
-    for (size_t i = 0; i < list.size(); ++i) s += (i ? ", " : "") + list[i];
+    for (size_t i = 0; i < list.size() && i < 10; ++i) s += (i ? ", " : "") + list[i];
+    if (list.size() > 10) s += ", ... (" + std::to_string(list.size() - 10) + " more)";
   };
   section("missing", missing);
   section("unexpected", unexpected);

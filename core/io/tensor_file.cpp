@@ -6,8 +6,10 @@
 
 #include "core/common/error.h"
 #include "core/io/npy.h"
+#include "core/io/npz.h"
 #include "core/io/safetensors.h"
-#include "core/modules/descriptor.h"
+#include "core/io/state_dict.h"
+#include "core/io/zip_archive.h"
 
 namespace fl {
 
@@ -17,6 +19,45 @@ std::string lowerExtension(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return ext;
+}
+
+std::string shapeText(const std::vector<int64_t>& sizes) {
+  std::string s = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
+  return s + "]";
+}
+
+bool isTorchExtension(const std::string& ext) {
+  return ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt" || ext == ".tar";
+}
+
+std::string namesOf(const NamedTensors& all) {
+  std::string names;
+  for (size_t i = 0; i < all.size() && i < 12; ++i)
+    names += (i ? ", " : "") + (all[i].first.empty() ? std::string("(root)") : all[i].first);
+  if (all.size() > 12) names += ", ... (" + std::to_string(all.size() - 12) + " more)";
+  return names;
+}
+
+/// Picks `name` out of several tensors (or the only one when `name` is empty).
+at::Tensor pick(const NamedTensors& all, const std::string& path, const std::string& name,
+                const char* what, std::string& where) {
+  if (all.empty()) throwInput(path + ": holds no tensors");
+  if (name.empty()) {
+    if (all.size() != 1) {
+      throwInput(path + ": holds " + std::to_string(all.size()) + " " + what + "; pick one as " +
+                 path + ":NAME (" + namesOf(all) + ")");
+    }
+    if (!all.front().first.empty()) where += ":" + all.front().first;
+    return all.front().second;
+  }
+  for (const auto& [n, v] : all) {
+    if (n == name) {
+      where += ":" + name;
+      return v;
+    }
+  }
+  throwInput(path + ": has no tensor named '" + name + "' (it holds " + namesOf(all) + ")");
 }
 
 }  // namespace
@@ -32,7 +73,35 @@ at::Tensor toNchw(const at::Tensor& t, const std::string& where) {
   }
 }
 
-at::Tensor readInputTensor(const std::string& spec) {
+at::Tensor channelsLastToNchw(const at::Tensor& t, const std::string& where) {
+  switch (t.dim()) {
+    case 2: return t.unsqueeze(0).unsqueeze(0);
+    case 3: return t.permute({2, 0, 1}).unsqueeze(0);
+    case 4: return t.permute({0, 3, 1, 2});
+    default:
+      throwInput(where + ": tensor has shape " + shapeText(t.sizes().vec()) +
+                 "; expected [H,W], [H,W,C] or [B,H,W,C] with --channels-last");
+  }
+}
+
+bool isTensorFile(const std::string& path) {
+  const std::string ext = lowerExtension(path);
+  return ext == ".npy" || ext == ".npz" || ext == ".safetensors" || isTorchExtension(ext);
+}
+
+NamedTensors readTensorFile(const std::string& path) {
+  if (!std::filesystem::exists(path)) throwInput(path + ": no such file");
+  if (std::filesystem::is_directory(path)) throwInput(path + ": is a directory, not a tensor file");
+  const std::string ext = lowerExtension(path);
+  if (ext == ".npy") return {{"", readNpy(path)}};
+  if (ext == ".npz") return readNpz(path);
+  if (ext == ".safetensors") return readSafetensors(path);
+  if (isTorchExtension(ext)) return readCheckpoint(path).tensors;
+  throwInput(path + ": unsupported input format '" + ext +
+             "' (use .npy, .npz, .pt/.pth, .safetensors, or an image with --features)");
+}
+
+at::Tensor readInputTensor(const std::string& spec, const TensorReadOptions& options) {
   std::string path = spec;
   std::string name;
   if (!std::filesystem::exists(path)) {
@@ -51,34 +120,32 @@ at::Tensor readInputTensor(const std::string& spec) {
   if (ext == ".npy") {
     if (!name.empty()) throwInput(path + ": a .npy file holds one array; drop ':" + name + "'");
     t = readNpy(path);
-  } else if (ext == ".safetensors") {
-    NamedTensors all = readSafetensors(path);
-    if (all.empty()) throwInput(path + ": holds no tensors");
+  } else if (ext == ".npz") {
     if (name.empty()) {
-      if (all.size() != 1) {
-        std::string names;
-        for (const auto& [n, v] : all) names += (names.empty() ? "" : ", ") + n;
-        throwInput(path + ": holds " + std::to_string(all.size()) +
-                   " tensors; pick one as " + path + ":NAME (" + names + ")");
+      const std::vector<std::string> names = listNpz(path);
+      if (names.size() != 1) {
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        throwInput(path + ": holds " + std::to_string(names.size()) + " arrays; pick one as " +
+                   path + ":NAME (" + list + ")");
       }
-      t = all.front().second;
-      where += ":" + all.front().first;
-    } else {
-      for (const auto& [n, v] : all) {
-        if (n == name) t = v;
-      }
-      if (!t.defined()) throwInput(path + ": has no tensor named '" + name + "'");
-      where += ":" + name;
+      name = names.front();
     }
+    t = readNpzArray(path, name);
+    where += ":" + name;
+  } else if (ext == ".safetensors") {
+    t = pick(readSafetensors(path), path, name, "tensors", where);
+  } else if (isTorchExtension(ext)) {
+    t = pick(readCheckpoint(path).tensors, path, name, "tensors", where);
   } else {
     throwInput(path + ": unsupported input format '" + ext +
-               "' (use .npy or .safetensors)");
+               "' (use .npy, .npz, .pt/.pth, .safetensors, or an image with --features)");
   }
-  if (!t.is_floating_point()) {
-    if (t.scalar_type() == at::kBool) throwInput(where + ": boolean tensors are not features");
-  }
+  if (t.scalar_type() == at::kBool) throwInput(where + ": boolean tensors are not features");
+  if (at::isComplexType(t.scalar_type())) throwInput(where + ": complex tensors are not features");
   if (t.numel() == 0) throwInput(where + ": tensor is empty " + shapeText(t.sizes().vec()));
-  return toNchw(t, where).to(at::kFloat).contiguous();
+  const at::Tensor nchw = options.channelsLast ? channelsLastToNchw(t, where) : toNchw(t, where);
+  return nchw.to(at::kFloat).contiguous();
 }
 
 }  // namespace fl

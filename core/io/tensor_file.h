@@ -1,18 +1,44 @@
 #pragma once
-/// Opening input tensors for a module: .npy and .safetensors, any of [H,W], [C,H,W] or
-/// [B,C,H,W], returned as NCHW float32.
+/// Opening input tensors for a module, whatever file a PyTorch user has: .npy, .npz,
+/// .pt/.pth (a tensor, or a dict of tensors, read by the restricted unpickler) and
+/// .safetensors, shaped [H,W], [C,H,W] or [B,C,H,W] (or channels-last on request), returned
+/// as NCHW float32.
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
+
+#include "core/io/tensor_io.h"
 
 namespace fl {
 
-/// `spec` is a path, optionally followed by ":NAME" to pick one tensor of a
-/// .safetensors file that holds several. Returns a contiguous CPU float32 [B,C,H,W]
-/// tensor. Throws fl::Error(Input) naming the file and the problem.
-at::Tensor readInputTensor(const std::string& spec);
+/// How readInputTensor() interprets what it reads.
+struct TensorReadOptions {
+  /// The file holds [H,W,C] or [B,H,W,C] (numpy / OpenCV / TensorFlow layout): permuted to
+  /// [1,C,H,W] / [B,C,H,W]. [H,W] is unaffected.
+  bool channelsLast = false;
+};
+
+/// `spec` is a path, optionally followed by ":NAME" to pick one array of an .npz, one tensor
+/// of a .safetensors file or one entry of a .pt dict (dotted path for nested dicts, e.g.
+/// "feats.x"), needed when the file holds several. Returns a contiguous CPU float32
+/// [B,C,H,W] tensor. Throws fl::Error(Input) naming the file and the problem (unreadable,
+/// empty, boolean or complex data, rank other than 2..4).
+at::Tensor readInputTensor(const std::string& spec, const TensorReadOptions& options = {});
 
 /// [H,W] -> [1,1,H,W], [C,H,W] -> [1,C,H,W], [B,C,H,W] unchanged; anything else throws.
 at::Tensor toNchw(const at::Tensor& t, const std::string& where);
+
+/// [H,W,C] -> [1,C,H,W], [B,H,W,C] -> [B,C,H,W], [H,W] -> [1,1,H,W]; anything else throws.
+at::Tensor channelsLastToNchw(const at::Tensor& t, const std::string& where);
+
+/// Every tensor a tensor file holds, as stored (dtype and shape untouched), for listing:
+/// .npy (one, named ""), .npz, .safetensors, or a torch.save archive (flattened dotted
+/// names, see readCheckpoint()). Throws fl::Error(Input).
+NamedTensors readTensorFile(const std::string& path);
+
+/// True for the extensions readInputTensor() reads (.npy .npz .pt .pth .bin .ckpt
+/// .safetensors), case-insensitive.
+bool isTensorFile(const std::string& path);
 
 }  // namespace fl

@@ -276,6 +276,22 @@ void ZipArchive::readDirectory() {
     entries_.push_back(std::move(e));
     pos += recordLen;
   }
+  // Entries whose data overlap are how "non-recursive" zip bombs multiply one deflate stream
+  // into thousands of entries; no zip writer produces them.
+  std::vector<const ZipEntry*> byOffset;
+  for (const ZipEntry& x : entries_) byOffset.push_back(&x);
+  std::sort(byOffset.begin(), byOffset.end(), [](const ZipEntry* a, const ZipEntry* b) {
+    return a->localHeaderOffset < b->localHeaderOffset;
+  });
+  for (size_t i = 1; i < byOffset.size(); ++i) {
+    const ZipEntry& a = *byOffset[i - 1];
+    const uint64_t end =
+        addSat(addSat(a.localHeaderOffset, kLocalHeaderSize + a.name.size()), a.compressedSize);
+    if (end > byOffset[i]->localHeaderOffset) {
+      fail(where_, "entries '" + a.name + "' and '" + byOffset[i]->name +
+                       "' overlap in the file (a zip-bomb construction); refusing the archive");
+    }
+  }
 }
 
 uint64_t ZipArchive::dataOffset(const ZipEntry& entry) const {
@@ -303,6 +319,26 @@ uint64_t ZipArchive::dataOffset(const ZipEntry& entry) const {
   return start;
 }
 
+namespace {
+
+/// DEFLATE cannot expand data by more than about 1032:1, so a declared uncompressed size
+/// beyond that is a lie: refused before anything is allocated for it (a zip bomb that
+/// claims terabytes from a few bytes).
+void checkDeflateRatio(const ZipEntry& entry, const std::string& where) {
+  constexpr uint64_t kMaxRatio = 1032;
+  if (entry.method != 8) return;
+  const uint64_t cap = entry.compressedSize > (UINT64_MAX - 4096) / kMaxRatio
+                           ? UINT64_MAX
+                           : entry.compressedSize * kMaxRatio + 4096;
+  if (entry.uncompressedSize > cap) {
+    fail(where, "entry '" + entry.name + "' claims " + std::to_string(entry.uncompressedSize) +
+                    " bytes from " + std::to_string(entry.compressedSize) +
+                    " compressed bytes, more than DEFLATE can produce (lying sizes)");
+  }
+}
+
+}  // namespace
+
 std::vector<uint8_t> ZipArchive::read(const std::string& name) const {
   const ZipEntry* entry = find(name);
   if (!entry) fail(where_, "no entry '" + name + "' in the archive");
@@ -311,6 +347,7 @@ std::vector<uint8_t> ZipArchive::read(const std::string& name) const {
 
 std::vector<uint8_t> ZipArchive::read(const ZipEntry& entry) const {
   // Checked here too so the size guard fires before the allocation below.
+  checkDeflateRatio(entry, where_);
   if (entry.uncompressedSize > max_entry_bytes_) {
     fail(where_, "entry '" + entry.name + "' would decompress to " +
                      std::to_string(entry.uncompressedSize) + " bytes, more than the limit of " +
@@ -330,6 +367,7 @@ std::vector<uint8_t> ZipArchive::read(const ZipEntry& entry) const {
 void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) const {
   const std::string what = "entry '" + entry.name + "'";
   if (entry.flags & 1) fail(where_, what + " is encrypted (not supported)");
+  checkDeflateRatio(entry, where_);
   if (entry.method != kMethodStored && entry.method != kMethodDeflate) {
     fail(where_, what + " uses compression method " + std::to_string(entry.method) +
                      " (only STORED and DEFLATE are supported)");

@@ -89,13 +89,12 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
   if (inst->setMemoryBudget) inst->setMemoryBudget(budget);  // chunks over it, see warnings
 
   const auto loadStart = Clock::now();
-  std::shared_ptr<const NamedTensors> weights = req.weights;
-  std::string where = "weights";
-  if (!weights && !req.weightsPath.empty()) {
-    weights = std::make_shared<NamedTensors>(readStateDict(req.weightsPath));
-    where = req.weightsPath;
+  if (req.weights) {
+    res.weights = loadStateDict(*inst->module, *req.weights, "weights");
+  } else if (!req.weightsPath.empty()) {
+    // Plain, nested, DataParallel or whole-network checkpoints (core/io/state_dict.h).
+    res.weights = loadCheckpoint(*inst->module, req.weightsPath, req.weightsPrefix);
   }
-  if (weights) res.weights = loadStateDict(*inst->module, *weights, where);
   res.loadMs = msSince(loadStart);
 
   inst->module->eval();

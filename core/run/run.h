@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct RunRequest {
   /// neither: a deterministic init seeded with `seed`.
   std::string weightsPath;
   std::shared_ptr<const NamedTensors> weights;
+  /// Where the module's tensors sit inside the weightsPath checkpoint (e.g. "decoder.GF."
+  /// for a submodule of a whole network); absent: detected (extractModuleState()).
+  std::optional<std::string> weightsPrefix;
   uint64_t seed = 0;
   std::vector<at::Tensor> inputs;  ///< in descriptor input order, NCHW
   DeviceChoice device = DeviceChoice::Auto;

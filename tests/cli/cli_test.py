@@ -55,11 +55,36 @@ def aff_state_dict_code(c=16, r=4, extra="", drop=None, reshape=None):
 import sys
 sys.path.insert(0, {os.path.join(SRC, 'tests', 'reference')!r})
 import fl_reference
+torch.manual_seed(0)  # the same weights in every process that builds them
 m = fl_reference.build('aff', {{'r': '{r}', 'scale': '1'}}, [(1, {c}, 5, 5), (1, {c}, 5, 5)])
 sd = m.state_dict()
 {'del sd[%r]' % drop if drop else ''}
 {'sd[%r] = torch.zeros(%r)' % reshape if reshape else ''}
 {extra}
+"""
+
+
+def network_checkpoint_code(copies=("fuse.aff",), c=16):
+    """A whole "network" holding aff submodule(s) at `copies`, saved as a nested training
+    checkpoint with DataParallel names, next to the plain aff state_dict (plain.pt)."""
+    return aff_state_dict_code(c=c) + f"""
+import torch.nn as nn
+net = nn.Module()
+net.head = nn.Conv2d(3, 5, 3)
+for i, path in enumerate({list(copies)!r}):
+    parent = net
+    parts = path.split('.')
+    for p in parts[:-1]:
+        if not hasattr(parent, p):
+            parent.add_module(p, nn.Module())
+        parent = getattr(parent, p)
+    copy = fl_reference.build('aff', {{'r': '4', 'scale': '1'}}, [(1, {c}, 5, 5), (1, {c}, 5, 5)])
+    copy.load_state_dict(m.state_dict())
+    parent.add_module(parts[-1], copy)
+opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+sd = {{'epoch': 7, 'arch': 'net', 'optimizer': opt.state_dict(),
+       'state_dict': collections.OrderedDict(('module.' + k, v)
+                                             for k, v in net.state_dict().items())}}
 """
 
 
@@ -138,7 +163,47 @@ def error_cases(tmp):
         "unknown_option": lambda: (good + ["--frobnicate"], ["unknown option '--frobnicate'"]),
         "bench_bad_shape": lambda: (["bench", "--shape", "1,2,3"], ["B,C,H,W"]),
         "bench_unknown_module": lambda: (["bench", "--module", "nope"], ["unknown module 'nope'"]),
+        "weights_ambiguous_prefix": lambda: (good + ["--weights", save_state_dict(
+            tmp, "two.pth", network_checkpoint_code(copies=("enc.aff", "dec.aff")))],
+                                     ["two.pth", "several prefixes", "'state_dict.module.dec.aff.'",
+                                      "'state_dict.module.enc.aff.'", "--prefix"]),
+        "weights_prefix_absent": lambda: (good + ["--prefix", "nope", "--weights", save_state_dict(
+            tmp, "net.pth", network_checkpoint_code())],
+                                  ["net.pth", "no tensor name starts with 'nope.'", "'state_dict.'"]),
+        "weights_prefix_wrong_module": lambda: (good + ["--prefix", "head", "--weights", save_state_dict(
+            tmp, "net.pth", network_checkpoint_code())],
+                                        ["net.pth", "tensors under 'state_dict.module.head.'", "missing"]),
+        "prefix_without_weights": lambda: (good + ["--prefix", "a."], ["--prefix needs --weights"]),
+        "npz_missing_name": lambda: (["run", "--module", "eca", "--input", npz(tmp) + ":nope",
+                                      "--save", out], ["feats.npz", "no array named 'nope'", "x, y"]),
+        "npz_needs_name": lambda: (["run", "--module", "eca", "--input", npz(tmp), "--save", out],
+                                   ["feats.npz", "holds 2 arrays", "feats.npz:NAME"]),
+        "channels_last_bad_rank": lambda: (["run", "--module", "eca", "--channels-last", "--input",
+                                            five_d, "--save", out], ["five.npy", "--channels-last"]),
+        "bad_features_spec": lambda: (["run", "--module", "eca", "--input", png(tmp), "--features",
+                                       "nonsense:x=1", "--save", out], ["nonsense"]),
+        "inspect_missing_file": lambda: (["inspect", os.path.join(tmp, "no.pt")], ["no.pt", "no such file"]),
+        "inspect_without_file": lambda: (["inspect"], ["inspect: missing FILE"]),
+        "inspect_shape_without_module": lambda: (["inspect", x, "--shape", "1,2,3,4"], ["need --module"]),
+        "inspect_ambiguous": lambda: (["inspect", save_state_dict(
+            tmp, "two.pth", network_checkpoint_code(copies=("enc.aff", "dec.aff"))), "--module", "aff",
+                                       "--shape", "1,16,5,5"], ["two.pth", "several prefixes", "--prefix"]),
     }
+
+
+def npz(tmp):
+    path = os.path.join(tmp, "feats.npz")
+    np.savez_compressed(path, x=rand(1, 16, 5, 7), y=rand(16, 5, 7, seed=2))
+    return path
+
+
+def png(tmp, name="photo.png", size=(23, 17), seed=0):
+    """A small RGB PNG written with PIL."""
+    from PIL import Image
+    path = os.path.join(tmp, name)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
 
 
 def malicious_pickle(tmp):
@@ -199,7 +264,7 @@ def read_safetensors(path):
 
 def ok_cases():
     # One line: tests/cli/CMakeLists.txt reads the names from it.
-    return ["list", "list_json", "info", "info_json", "help", "version", "run_seeded_deterministic", "run_image_shapes", "bench", "bench_json", "cuda_or_clear_error"]
+    return ["list", "list_json", "info", "info_json", "help", "version", "run_seeded_deterministic", "run_image_shapes", "bench", "bench_json", "cuda_or_clear_error", "weights_from_network_checkpoint", "inspect_checkpoint", "inspect_tensor_files", "input_formats_agree", "image_inputs"]
 
 
 def run_ok(name):
@@ -281,6 +346,103 @@ def run_ok(name):
                 expect(os.path.exists(o), "no output")
             else:
                 expect(p.returncode == 2 and "CUDA" in p.stderr, p.stderr)
+        elif name == "weights_from_network_checkpoint":
+            # The same aff weights: plain state_dict, and inside a whole network's nested
+            # DataParallel training checkpoint (auto-detected and with --prefix).
+            x = npy(tmp, "x.npy", rand(1, 16, 5, 7))
+            r = npy(tmp, "r.npy", rand(1, 16, 5, 7, seed=1))
+            plain = save_state_dict(tmp, "plain.pt", aff_state_dict_code())
+            net = save_state_dict(tmp, "net.pth", network_checkpoint_code())
+            results = []
+            for extra in ([plain], [net], [net, "--prefix", "fuse.aff"],
+                          [net, "--prefix", "state_dict.module.fuse.aff."]):
+                o = os.path.join(tmp, f"o{len(results)}.safetensors")
+                p = cli("run", "--module", "aff", "--device", "cpu", "--input", x, "--input", r,
+                        "--save", o, "--weights", *extra)
+                expect(p.returncode == 0, p.stderr)
+                results.append(read_safetensors(o)[0])
+                if extra[0] == net:
+                    expect("under 'state_dict.module.fuse.aff.'" in p.stdout, p.stdout)
+                    expect("DataParallel" in p.stdout and "ignored" in p.stdout, p.stdout)
+            seeded = os.path.join(tmp, "seeded.safetensors")
+            cli("run", "--module", "aff", "--device", "cpu", "--input", x, "--input", r,
+                "--save", seeded)
+            expect(not np.array_equal(read_safetensors(seeded)[0]["output"],
+                                      results[0]["output"]), "weights were not loaded")
+            for res in results[1:]:
+                expect(sorted(res) == sorted(results[0]), sorted(res))
+                for k in res:
+                    expect(np.array_equal(res[k], results[0][k]), f"{k} differs from plain run")
+        elif name == "inspect_checkpoint":
+            net = save_state_dict(tmp, "net.pth", network_checkpoint_code())
+            p = cli("inspect", net)
+            expect(p.returncode == 0, p.stderr)
+            for s in ["net.pth: torch.save", "state_dict.", "optimizer.",
+                      "state_dict.module.fuse.aff.local_att.0.weight [4, 16, 1, 1] Float",
+                      "epoch (int)"]:
+                expect(s in p.stdout, f"inspect lacks {s!r}: {p.stdout}")
+            j = json.loads(cli("inspect", net, "--json", "--module", "aff", "--shape",
+                               "1,16,5,5").stdout)
+            expect(j["format"] == "torch.save" and j["root"] == "dict", j)
+            # an SGD optimizer before its first step holds no tensors: only the model's group
+            expect("state_dict." in j["groups"], j["groups"])
+            w = j["weights"]
+            expect(w["ok"] and w["prefix"] == "state_dict.module.fuse.aff." and
+                   not w["missing"] and len(w["matched"]) > 4, w)
+            # at another channel count the same file mismatches: reported, exit 0
+            p = cli("inspect", net, "--module", "aff", "--shape", "1,8,5,5")
+            expect(p.returncode == 0 and "loads strictly: no" in p.stdout and
+                   "mismatched: " in p.stdout and "[4, 16, 1, 1]" in p.stdout, p.stdout)
+        elif name == "inspect_tensor_files":
+            f = npz(tmp)
+            j = json.loads(cli("inspect", f, "--json").stdout)
+            expect([t["name"] for t in j["tensors"]] == ["x", "y"], j)
+            expect(j["tensors"][1]["shape"] == [16, 5, 7] and j["tensors"][1]["dtype"] == "Float", j)
+            p = cli("inspect", npy(tmp, "h.npy", np.zeros((3, 4), np.float16)))
+            expect(p.returncode == 0 and "(root) [3, 4] Half" in p.stdout, p.stdout)
+            p = cli("inspect", png(tmp))
+            expect(p.returncode == 0 and "image 23x17" in p.stdout, p.stdout + p.stderr)
+        elif name == "input_formats_agree":
+            # one tensor as .npy, channels-last .npy, .npz entry, .pt dict entry, .safetensors
+            a = rand(1, 8, 5, 7)
+            code = f"""
+import numpy as np, torch
+a = np.load({npy(tmp, 'a.npy', a)!r})
+torch.save({{'feats': {{'x': torch.from_numpy(a)}}, 'step': 3}}, {os.path.join(tmp, 'a.pt')!r})
+np.savez({os.path.join(tmp, 'a.npz')!r}, other=a * 0, x=a)
+np.save({os.path.join(tmp, 'hwc.npy')!r}, a[0].transpose(1, 2, 0))
+"""
+            subprocess.run([PY, "-c", code], check=True)
+            specs = [[os.path.join(tmp, "a.npy")], [os.path.join(tmp, "a.pt") + ":feats.x"],
+                     [os.path.join(tmp, "a.npz") + ":x"],
+                     ["--channels-last", os.path.join(tmp, "hwc.npy")]]
+            outs = []
+            for i, spec in enumerate(specs):
+                o = os.path.join(tmp, f"o{i}.safetensors")
+                flags = spec[:-1]
+                p = cli("run", "--module", "eca", "--device", "cpu", *flags, "--input", spec[-1],
+                        "--save", o)
+                expect(p.returncode == 0, p.stderr)
+                outs.append(read_safetensors(o)[0]["output"])
+            for o in outs[1:]:
+                expect(np.array_equal(o, outs[0]), "input formats disagree")
+        elif name == "image_inputs":
+            a = png(tmp, "a.png")
+            b = png(tmp, "b.png", seed=1)
+            o = os.path.join(tmp, "o.safetensors")
+            p = cli("run", "--module", "eca", "--device", "cpu", "--input", a, "--features",
+                    "filterbank:channels=16,stride=2", "--save", o)
+            expect(p.returncode == 0, p.stderr)
+            expect(read_safetensors(o)[0]["output"].shape == (1, 16, 9, 12), "feature shape")
+            # two images, one --features: the last given applies to both
+            p = cli("run", "--module", "aff", "--device", "cpu", "--input", a, "--input", b,
+                    "--features", "random:channels=8,stride=4,seed=1", "--save", o)
+            expect(p.returncode == 0, p.stderr)
+            expect(read_safetensors(o)[0]["output"].shape == (1, 8, 5, 6), "aff shape")
+            # an image and a tensor of matching shape; default features when none given
+            p = cli("run", "--module", "eca", "--device", "cpu", "--input", a, "--save", o)
+            expect(p.returncode == 0, p.stderr)
+            expect(read_safetensors(o)[0]["output"].shape[1] == 64, "default features")
         else:
             fail(f"unknown ok case {name}")
     print("ok")

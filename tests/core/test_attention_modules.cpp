@@ -51,8 +51,11 @@ void randomize(torch::nn::Module& m, uint64_t seed) {
   for (auto& p : m.named_parameters()) p.value().uniform_(-0.4, 0.4);
   for (auto& b : m.named_buffers()) {
     const std::string& k = b.key();
-    if (k.size() >= 12 && k.compare(k.size() - 12, 12, "running_mean") == 0) b.value().normal_(0, 0.2);
-    if (k.size() >= 11 && k.compare(k.size() - 11, 11, "running_var") == 0) b.value().uniform_(0.5, 1.5);
+    const auto endsWith = [&k](const std::string& tail) {
+      return k.size() >= tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    if (endsWith("running_mean")) b.value().normal_(0, 0.2);
+    if (endsWith("running_var")) b.value().uniform_(0.5, 1.5);
   }
   m.eval();
 }
@@ -196,7 +199,8 @@ TEST(Osra, OddAndEvenSrRatiosGiveTheDocumentedKeyGrid) {
   EXPECT_EQ(osraReducedSize(7, 1), 7);
   torch::NoGradGuard noGrad;
   const auto x = at::randn({1, 64, 7, 7});
-  for (const auto& [sr, side] : std::vector<std::pair<int64_t, int64_t>>{{1, 7}, {2, 4}, {3, 3}, {4, 2}}) {
+  const std::vector<std::pair<int64_t, int64_t>> srSide{{1, 7}, {2, 4}, {3, 3}, {4, 2}};
+  for (const auto& [sr, side] : srSide) {
     Osra m(OsraOptions(64).sr_ratio(sr));
     randomize(*m, 1);
     EXPECT_EQ(m->sr ? m->sr->forward(x).sizes().vec() : x.sizes().vec(),
@@ -585,7 +589,8 @@ TEST(Cmgm, RunAtTheSeedDemoSizeIsRefusedWithTheEstimate) {
   ASSERT_FALSE(res.ok);
   EXPECT_EQ(res.errorKind, ErrorKind::Memory);
   EXPECT_TRUE(contains(res.error, "needs about " + formatBytes(full))) << res.error;
-  EXPECT_TRUE(contains(res.error, formatBytes(min) + " when computed in query chunks")) << res.error;
+  EXPECT_TRUE(contains(res.error, formatBytes(min) + " when computed in query chunks"))
+      << res.error;
   EXPECT_TRUE(contains(res.error, "memory budget is 256 MiB")) << res.error;
   EXPECT_TRUE(contains(res.error, "downsample")) << res.error;
   EXPECT_TRUE(contains(res.error, "--max-memory")) << res.error;
@@ -606,8 +611,8 @@ TEST(Cmgm, RunBetweenMinimumAndFullReturnsOutput0WithAWarning) {
   EXPECT_EQ(full.outputNames, (std::vector<std::string>{"output.0", "output.1"}));
   ASSERT_NE(full.findProbe("attention"), nullptr);
 
-  req.maxMemoryBytes =
-      attn::budgetForUsable(d.minMemoryBytes(p, {s, s}) + 2 * cmgmMemory(CmgmOptions(64), s).rowBytes);
+  const int64_t rowBytes = cmgmMemory(CmgmOptions(64), s).rowBytes;
+  req.maxMemoryBytes = attn::budgetForUsable(d.minMemoryBytes(p, {s, s}) + 2 * rowBytes);
   const RunResult chunked = run(registry(), req);
   ASSERT_TRUE(chunked.ok) << chunked.error;
   EXPECT_EQ(chunked.outputNames, (std::vector<std::string>{"output.0"}));

@@ -105,9 +105,9 @@ np.save('c8.npy', base.astype(np.complex64))
     EXPECT_EQ(t.scalar_type(), type) << name;
     EXPECT_TRUE(at::equal(t, pattern(type))) << name << "\n" << t;
   }
-  std::string msg = errorOf([&] { readNpy(dir.file("u2.npy")); });
-  EXPECT_NE(msg.find("u2.npy: unsupported dtype '<u2'"), std::string::npos) << msg;
-  msg = errorOf([&] { readNpy(dir.file("c8.npy")); });
+  // uint16 has no LibTorch dtype: widened to int32 (tensor_file_test.cpp checks values).
+  EXPECT_EQ(readNpy(dir.file("u2.npy")).scalar_type(), at::kInt);
+  std::string msg = errorOf([&] { readNpy(dir.file("c8.npy")); });
   EXPECT_NE(msg.find("unsupported dtype '<c8'"), std::string::npos) << msg;
 }
 

@@ -1,0 +1,510 @@
+#!/usr/bin/python3
+"""Benchmark every FusionLens module against the Python reference and write bench/results.md.
+
+Called by bench/run_bench.sh (`make bench`); run with Debian's /usr/bin/python3 (torch 1.13).
+
+For each thread count and shape group, module by module:
+  * FusionLens: `$FL_CLI bench --module ID --shape B,C,H,W --iters N --threads T --json`
+    (default parameters, seeded init, eval, no autograd, probe recording off, 3 warm-up runs);
+  * reference:  bench/reference_bench.py's time_reference() in this process
+    (fl_reference.build(...) in eval under torch.no_grad(), default parameters,
+    torch.set_num_threads(T), 3 warm-up runs).
+The two runs of a module are adjacent in time and their order alternates from module to
+module, so slow drifts of the machine's load hit both sides alike.
+
+usage: /usr/bin/python3 bench/compare.py [--cli PATH] [--threads 1[,2]] [--quick]
+                                         [--out bench/results.md] [--json bench/results.json]
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, os.pardir))
+sys.path.insert(0, HERE)
+
+import torch  # noqa: E402
+
+import reference_bench  # noqa: E402
+from reference_bench import ref  # noqa: E402
+
+SMALL = [1, 64, 32, 32]
+LARGE = [1, 64, 128, 128]
+ATTN_LARGE = [1, 64, 56, 56]  # osra and cmgm: (HW)^2 attention, 128x128 would need GiBs
+ATTENTION_MODULES = ("osra", "cmgm")
+
+# Iterations per (group, module); everything else takes the group's default. Chosen so that a
+# whole run stays near 3 minutes on the 2-core development machine at low load (cmgm at 56x56
+# is ~4 s per forward there: 8 x 3136 x 3136 attention, an 8->8 3x3 conv over it, netlib BLAS).
+ITERS = {
+    "small": {"default": 50, "osra": 20, "cmgm": 8},
+    "large": {"default": 20, "mfe": 10, "osra": 10, "cmgm": 5},
+}
+QUICK_ITERS = {
+    "small": {"default": 5, "osra": 3, "cmgm": 2},
+    "large": {"default": 3, "osra": 2, "cmgm": 1},
+}
+NOISE_LOW = 0.9  # ratios within [0.9, 1.1] are treated as equal in the report (see "Noise")
+WARMUP = 3  # fusionlens-cli bench's fixed warm-up (core/run/bench.h); the reference matches it
+
+
+def groups():
+    """(group name, [(module, shape)]) in run order."""
+    small = [(m, SMALL) for m in ref.MODULE_IDS]
+    large = [(m, ATTN_LARGE if m in ATTENTION_MODULES else LARGE) for m in ref.MODULE_IDS]
+    return [("small", small), ("large", large)]
+
+
+def shape_text(shape):
+    return "x".join(str(v) for v in shape)
+
+
+def run_fl(cli, module, shape, iters, threads):
+    cmd = [cli, "bench", "--module", module, "--shape", ",".join(str(v) for v in shape),
+           "--iters", str(iters), "--threads", str(threads), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": "exit %d: %s" % (proc.returncode, proc.stderr.strip().splitlines()[-1:])}
+    try:
+        rows = json.loads(proc.stdout)
+    except ValueError as e:
+        return {"error": "unreadable JSON from %s: %s" % (cli, e)}
+    if len(rows) != 1:
+        return {"error": "expected one result, got %d" % len(rows)}
+    return rows[0]
+
+
+def run_ref(module, shape, iters, threads):
+    try:
+        return reference_bench.time_reference(module, shape, iters, WARMUP, threads)
+    except (ValueError, RuntimeError) as e:
+        return {"error": str(e).splitlines()[0]}
+
+
+# Where FusionLens's C++ code does different work from the reference (read from
+# core/modules/*.cpp and tests/reference/fl_reference.py); printed with the report so that a
+# slower module can be matched to a cause. The kernel pairs are timed in this process.
+CODE_DIFFERENCES = [
+    ("spatial-attention, cbam, cbam-joint",
+     "channel max over C: FusionLens `maxMeanPool` calls `x.max(1, keepdim)`, which also "
+     "computes the argmax indices; the reference calls `x.amax(1)` (values only)",
+     "max1"),
+    ("eca, cbam, cbam-joint",
+     "global max pooling: FusionLens calls `adaptive_max_pool2d(x, 1)` (computes indices, no "
+     "1x1 fast path); the reference calls `x.amax((2, 3))`",
+     "gmp"),
+    ("cafm",
+     "max over N and over C: FusionLens `fr.max(-1)` / `a4.max(1)` (with indices); the "
+     "reference `amax`",
+     None),
+    ("osra",
+     "FusionLens scales the logits in place (`mul_`); the reference allocates `q@k * scale`",
+     None),
+    ("gated-fusion",
+     "the reference makes a contiguous copy of the gate for its probe on every call; "
+     "FusionLens records nothing in `bench`",
+     None),
+]
+
+
+def kernel_pairs(threads):
+    """Minimum ms of the differing kernels, FusionLens's choice vs the reference's."""
+    import torch.nn.functional as F
+    torch.set_num_threads(threads)
+    out = []
+    for shape in (SMALL, LARGE):
+        x = torch.randn(shape)
+        pairs = {
+            "max1": ("x.max(1, keepdim=True)", lambda: x.max(1, keepdim=True),
+                     "x.amax(1, keepdim=True)", lambda: x.amax(1, keepdim=True)),
+            "gmp": ("adaptive_max_pool2d(x, 1)", lambda: F.adaptive_max_pool2d(x, 1),
+                    "x.amax((2, 3), keepdim=True)", lambda: x.amax((2, 3), keepdim=True)),
+        }
+        for key, (fl_name, fl_fn, ref_name, ref_fn) in pairs.items():
+            times = []
+            for fn in (fl_fn, ref_fn):
+                with torch.no_grad():
+                    for _ in range(3):
+                        fn()
+                    best = float("inf")
+                    for _ in range(30):
+                        t0 = time.perf_counter()
+                        fn()
+                        best = min(best, (time.perf_counter() - t0) * 1e3)
+                times.append(best)
+            out.append((key, shape, fl_name, times[0], ref_name, times[1]))
+    return out
+
+
+# ---- machine and build facts ----------------------------------------------------------------
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, shell=True,
+                              cwd=REPO).stdout.strip()
+    except OSError:
+        return ""
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mem_total():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    return "%.1f GiB" % (int(line.split()[1]) / 1024 / 1024)
+    except OSError:
+        pass
+    return "unknown"
+
+
+def loadavg():
+    return "%.2f, %.2f, %.2f" % os.getloadavg()
+
+
+def blas_info():
+    cfg = torch.__config__.show()
+    info = next((l.strip() for l in cfg.splitlines() if "BLAS_INFO" in l), "")
+    blas = ""
+    for part in info.replace(",", " ").split():
+        if part.startswith("BLAS_INFO="):
+            blas = part.split("=", 1)[1]
+    lib = sh("readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3")
+    return "BLAS_INFO=%s, libblas.so.3 -> %s" % (blas or "?", lib or "?")
+
+
+def file_facts(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    mtime = datetime.datetime.fromtimestamp(st.st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    return "built %s, sha256 %s" % (mtime, h.hexdigest()[:12])
+
+
+def git_state():
+    head = sh("git rev-parse --short HEAD") or "?"
+    subject = sh("git log -1 --format=%s")
+    dirty = sh("git status --porcelain --untracked-files=no")
+    attn = sh("git status --porcelain -- core/modules/osra.h core/modules/osra.cpp "
+              "core/modules/cmgm.h core/modules/cmgm.cpp core/modules/attention_rows.h "
+              "core/modules/attention_rows.cpp")
+    return head, subject, dirty, attn
+
+
+def newest_source_mtime(paths):
+    newest = 0.0
+    for p in paths:
+        try:
+            newest = max(newest, os.stat(os.path.join(REPO, p)).st_mtime)
+        except OSError:
+            pass
+    return newest
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+def ratio(ref_ms, fl_ms):
+    if ref_ms is None or fl_ms is None or fl_ms <= 0:
+        return None
+    return ref_ms / fl_ms
+
+
+def fmt_ms(v):
+    if v is None:
+        return "n/a"
+    return "%.3f" % v if v < 100 else "%.1f" % v
+
+
+def fmt_ratio(r):
+    return "n/a" if r is None else "%.2f" % r
+
+
+def geomean(values):
+    values = [v for v in values if v]
+    if not values:
+        return None
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def se_note(rows):
+    r = next((r for r in rows if r["module"] == "se" and r["group"] == "small"
+              and r["fl_median"] and r["ref_median"]), None)
+    if not r:
+        return "not measured"
+    return "reference %.0f us vs FusionLens %.0f us at %s, for about 7 ops" % (
+        r["ref_median"] * 1e3, r["fl_median"] * 1e3, shape_text(r["shape"]))
+
+
+def write_report(path, rows, facts):
+    out = []
+    w = out.append
+    w("# FusionLens vs the Python reference: forward-pass timings")
+    w("")
+    w("Written by bench/run_bench.sh (`make bench`; it runs bench/compare.py) on %s. Do not "
+      "edit by hand: rerun it." % facts["date"])
+    w("")
+    w("**What is timed.** One forward pass of each module with its default parameters, batch 1, "
+      "64 channels, CPU, float32, eval mode, no autograd. FusionLens: `fusionlens-cli bench "
+      "--module ID --shape B,C,H,W --iters N --threads T --json` (seeded init; probe recording "
+      "is off in `bench`). Reference: `tests/reference/fl_reference.py`'s `build(...)` under "
+      "`torch.no_grad()` with `torch.set_num_threads(T)` (bench/reference_bench.py; it returns "
+      "its probes, which are references to tensors it computes anyway). Both sides: %d untimed "
+      "warm-up runs, then N timed ones; median and minimum in milliseconds. The two runs of a "
+      "module are adjacent in time and alternate in order. **ratio = reference / FusionLens: "
+      "> 1 means FusionLens is faster.**" % WARMUP)
+    w("")
+    w("## Machine and build")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    w("| CPU | %s (`nproc` = %s, %s RAM) |" % (facts["cpu"], facts["nproc"], facts["mem"]))
+    w("| threads | %s (FusionLens `--threads`, reference `torch.set_num_threads`) |"
+      % facts["threads"])
+    w("| load average (1, 5, 15 min) | start %s; end %s |" % (facts["load_start"],
+                                                             facts["load_end"]))
+    w("| LibTorch (FusionLens) | %s |" % facts["libtorch"])
+    w("| PyTorch (reference) | %s, `/usr/bin/python3` %s |" % (facts["torch"], facts["python"]))
+    w("| BLAS | %s |" % facts["blas"])
+    w("| fusionlens-cli | `%s` (%s) |" % (facts["cli"], facts["cli_facts"]))
+    w("| git | HEAD %s (%s); %s |" % (facts["git_head"], facts["git_subject"],
+                                      facts["git_dirty"]))
+    w("| osra/cmgm sources | %s |" % facts["git_attn"])
+    w("| wall time of the run | %.0f s |" % facts["elapsed"])
+    w("")
+
+    by_threads = {}
+    for r in rows:
+        by_threads.setdefault(r["threads"], []).append(r)
+    slower_all = []
+    for threads, trows in sorted(by_threads.items()):
+        for group, title in (("small", "Small inputs"), ("large", "Large inputs")):
+            grows = [r for r in trows if r["group"] == group]
+            if not grows:
+                continue
+            shapes = sorted({shape_text(r["shape"]) for r in grows})
+            w("## %s, %d thread%s (%s)" % (title, threads, "" if threads == 1 else "s",
+                                           ", ".join(shapes)))
+            w("")
+            w("| module | shape | iters | FusionLens median ms | reference median ms | "
+              "ratio (median) | FusionLens min ms | reference min ms | ratio (min) | "
+              "load at start |")
+            w("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+            for r in grows:
+                w("| %s | %s | %d | %s | %s | **%s** | %s | %s | %s | %s |" % (
+                    r["module"], shape_text(r["shape"]), r["iters"], fmt_ms(r["fl_median"]),
+                    fmt_ms(r["ref_median"]), fmt_ratio(r["ratio_median"]), fmt_ms(r["fl_min"]),
+                    fmt_ms(r["ref_min"]), fmt_ratio(r["ratio_min"]), r["load"]))
+                if r.get("fl_error") or r.get("ref_error"):
+                    w("")
+                    w("%s: %s" % (r["module"], r.get("fl_error") or r.get("ref_error")))
+            gm = geomean([r["ratio_median"] for r in grows])
+            gm_min = geomean([r["ratio_min"] for r in grows])
+            w("")
+            w("Geometric mean of the ratios: %s (medians), %s (minima)."
+              % (fmt_ratio(gm), fmt_ratio(gm_min)))
+            slower = [r for r in grows if r["ratio_median"] is not None and r["ratio_median"] < 1]
+            clear = [r for r in slower if r["ratio_median"] < NOISE_LOW]
+            close = [r for r in slower if r["ratio_median"] >= NOISE_LOW]
+
+            def describe(r):
+                text = ("**%s** %s: %.0f%% slower by the medians (ratio %.2f; ratio of the "
+                        "minima %s)" % (r["module"], shape_text(r["shape"]),
+                                        (1 / r["ratio_median"] - 1) * 100, r["ratio_median"],
+                                        fmt_ratio(r["ratio_min"])))
+                if r["ratio_median"] < NOISE_LOW and (r["ratio_min"] or 0) >= NOISE_LOW:
+                    text += ", but the minima agree within the noise band, so probably load noise"
+                return text
+            faster = [r for r in grows if (r["ratio_median"] or 0) >= 1 / NOISE_LOW]
+            w("")
+            w("FusionLens is faster beyond the noise (median ratio >= %.2f) on: %s." % (
+                1 / NOISE_LOW, ", ".join("%s (%.2f)" % (r["module"], r["ratio_median"])
+                                         for r in faster) or "none"))
+            w("")
+            if clear:
+                w("FusionLens is slower beyond the noise (median ratio < %.1f): %s."
+                  % (NOISE_LOW, "; ".join(describe(r) for r in clear)))
+            else:
+                w("FusionLens is not slower than the reference beyond the noise (median ratio "
+                  "< %.1f) on any module here." % NOISE_LOW)
+            if close:
+                w("")
+                w("Slower by the medians but within the noise band (%.1f-1.0): %s."
+                  % (NOISE_LOW, "; ".join(describe(r) for r in close)))
+            slower_all.extend(slower)
+            w("")
+
+    w("## Where the implementations do different work")
+    w("")
+    w("Both sides run the same ATen kernels for the same maths, except where the C++ code "
+      "chose a different op (read from the code; probe recording is off in `fusionlens-cli "
+      "bench`, so probes cost FusionLens nothing here):")
+    w("")
+    for modules, text, _ in CODE_DIFFERENCES:
+        w("- **%s**: %s." % (modules, text))
+    w("")
+    if facts.get("kernels"):
+        w("The differing kernels alone, timed in PyTorch in the same run (minimum of 30, %s "
+          "thread%s, ms):" % (facts["kernel_threads"], "" if facts["kernel_threads"] == 1
+                              else "s"))
+        w("")
+        w("| shape | FusionLens's op | ms | reference's op | ms |")
+        w("|---|---|---:|---|---:|")
+        for _, shape, fl_name, fl_ms, ref_name, ref_ms in facts["kernels"]:
+            w("| %s | `%s` | %.3f | `%s` | %.3f |" % (shape_text(shape), fl_name, fl_ms,
+                                                     ref_name, ref_ms))
+        w("")
+
+    w("## Noise")
+    w("")
+    w("These are wall-clock timings on a shared development machine (%s cores; other "
+      "engineers compile on it). The load average is recorded above and per module; at a load "
+      "near or above the core count, other processes take CPU time in the middle of timed "
+      "runs and a single run can be several times slower than the minimum. The minimum is the "
+      "least disturbed estimate of each side; the median is what a user sees. Treat ratios "
+      "within about +-10%% (0.9-1.1) as equal. Modules that take a few microseconds (se, eca) "
+      "also show timer and scheduler granularity. Runs with few iterations (osra, cmgm and "
+      "mfe at the large shapes) have wider spreads." % facts["nproc"])
+    w("")
+    w("Both sides call the same `libtorch_cpu.so.1.13` kernels (Debian's python3-torch and "
+      "libtorch-dev are one build), so in kernel-bound cases (large inputs, attention) the "
+      "ratio is expected near 1; FusionLens can only win the per-op overhead that Python adds "
+      "(module `__call__`, argument parsing, tensor wrapping), a few microseconds per op "
+      "(se: %s), which only shows where the kernels themselves are that short (small inputs, "
+      "modules with few and cheap ops). Matrix products go through %s, the same library for both sides." % (se_note(rows), facts["blas"]))
+    w("")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+    return slower_all
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cli", default=os.environ.get("FL_CLI",
+                                                    os.path.join(REPO, "build/bin/fusionlens-cli")))
+    ap.add_argument("--cli-label", default="",
+                    help="name of the binary in the report (run_bench.sh times a private copy)")
+    ap.add_argument("--threads", default=os.environ.get("BENCH_THREADS", "1"),
+                    help="comma-separated thread counts (default 1)")
+    ap.add_argument("--quick", action="store_true", help="few iterations (a smoke test)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--modules", default="", help="comma-separated subset (default all)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite --out from the measurements saved in --json, measure nothing")
+    args = ap.parse_args(argv)
+
+    if args.report_only:
+        with open(args.json) as f:
+            saved = json.load(f)
+        write_report(args.out, saved["rows"], saved["facts"])
+        print("rewrote %s from %s" % (os.path.relpath(args.out), os.path.relpath(args.json)))
+        return 0
+
+    if not os.access(args.cli, os.X_OK):
+        print("compare.py: %s is not an executable fusionlens-cli (build first: make build, or "
+              "set FL_CLI)" % args.cli, file=sys.stderr)
+        return 2
+    threads_list = [int(t) for t in args.threads.replace(" ", ",").split(",") if t]
+    wanted = [m for m in args.modules.split(",") if m]
+    iters_table = QUICK_ITERS if args.quick else ITERS
+
+    start = time.time()
+    facts = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu": cpu_model(), "nproc": str(os.cpu_count()), "mem": mem_total(),
+        "threads": ", ".join(str(t) for t in threads_list), "load_start": loadavg(),
+        "torch": torch.__version__, "python": platform.python_version(),
+        "libtorch": sh("dpkg-query -W -f='libtorch1.13 ${Version}' libtorch1.13") or "?",
+        "blas": blas_info(), "cli": args.cli_label or (
+            os.path.relpath(args.cli, REPO) if args.cli.startswith(REPO) else args.cli),
+        "cli_facts": file_facts(args.cli),
+    }
+    head, subject, dirty, attn = git_state()
+    facts["git_head"], facts["git_subject"] = head, subject
+    facts["git_dirty"] = ("working tree has uncommitted changes in %d tracked file(s)"
+                          % len(dirty.splitlines())) if dirty else "clean working tree"
+    if attn:
+        changed = ", ".join(l[3:] for l in attn.splitlines())
+        src_time = newest_source_mtime([l[3:] for l in attn.splitlines()])
+        try:
+            cli_time = os.stat(args.cli).st_mtime
+        except OSError:
+            cli_time = 0
+        facts["git_attn"] = "uncommitted changes in %s (being reworked: chunked attention); " \
+            "the benchmarked binary is %s than the newest of them" % (
+                changed, "newer" if cli_time >= src_time else "OLDER")
+    else:
+        facts["git_attn"] = "as committed at HEAD"
+
+    rows = []
+    flip = False
+    for threads in threads_list:
+        for group, items in groups():
+            for module, shape in items:
+                if wanted and module not in wanted:
+                    continue
+                iters = iters_table[group].get(module, iters_table[group]["default"])
+                load = loadavg().split(",")[0]
+                flip = not flip
+                if flip:
+                    fl = run_fl(args.cli, module, shape, iters, threads)
+                    rf = run_ref(module, shape, iters, threads)
+                else:
+                    rf = run_ref(module, shape, iters, threads)
+                    fl = run_fl(args.cli, module, shape, iters, threads)
+                row = {"group": group, "module": module, "shape": shape, "iters": iters,
+                       "threads": threads, "load": load,
+                       "fl_median": fl.get("median_ms"), "fl_min": fl.get("min_ms"),
+                       "ref_median": rf.get("median_ms"), "ref_min": rf.get("min_ms")}
+                if "error" in fl:
+                    row["fl_error"] = "FusionLens: " + str(fl["error"])
+                if "error" in rf:
+                    row["ref_error"] = "reference: " + str(rf["error"])
+                row["ratio_median"] = ratio(row["ref_median"], row["fl_median"])
+                row["ratio_min"] = ratio(row["ref_min"], row["fl_min"])
+                rows.append(row)
+                print("%-18s %-11s t=%d  FL %10s  ref %10s  ratio %5s  (min ratio %5s, load %s)"
+                      % (module, shape_text(shape), threads, fmt_ms(row["fl_median"]),
+                         fmt_ms(row["ref_median"]), fmt_ratio(row["ratio_median"]),
+                         fmt_ratio(row["ratio_min"]), load), flush=True)
+    facts["kernel_threads"] = threads_list[0]
+    facts["kernels"] = kernel_pairs(threads_list[0])
+    facts["load_end"] = loadavg()
+    facts["elapsed"] = time.time() - start
+    slower = write_report(args.out, rows, facts)
+    with open(args.json, "w") as f:
+        json.dump({"facts": facts, "rows": rows}, f, indent=1)
+        f.write("\n")
+    print("wrote %s (%.0f s)" % (os.path.relpath(args.out), facts["elapsed"]))
+    if slower:
+        print("FusionLens slower (median) on: " + ", ".join(
+            "%s %s (%.2f)" % (r["module"], shape_text(r["shape"]), r["ratio_median"])
+            for r in slower))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

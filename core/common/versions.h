@@ -1,0 +1,11 @@
+#pragma once
+/// Versions of the libraries FusionLens runs on, for About dialogs and --version.
+#include <string>
+
+namespace fl {
+
+std::string libtorchVersion();  ///< e.g. "1.13.0"
+std::string opencvVersion();    ///< e.g. "4.6.0"
+std::string cudaStatus();       ///< "CUDA available (1 device)" or "CUDA not available (...)"
+
+}  // namespace fl

@@ -1,0 +1,38 @@
+#pragma once
+// Opens images and tensor files off the GUI thread (decoding, feature extraction and
+// TorchScript backbones can take a while); results arrive as signals.
+#include <QFutureWatcher>
+#include <QObject>
+#include <QStringList>
+
+#include "ui/document.h"
+
+namespace fl::ui {
+
+struct LoadOutcome {
+  bool ok = false;
+  InputItem item;
+  QString error;
+  QStringList warnings;
+};
+
+/// Synchronous: loads one file (an image through `featureSpec`, or a tensor file).
+LoadOutcome loadInputFile(const QString& path, const QString& featureSpec);
+
+class InputLoader : public QObject {
+  Q_OBJECT
+ public:
+  explicit InputLoader(QObject* parent = nullptr);
+  ~InputLoader() override;
+  void load(const QStringList& paths, const QString& featureSpec);
+  bool busy() const;
+  void waitForIdle();
+
+ Q_SIGNALS:
+  void loaded(const fl::ui::LoadOutcome& outcome);
+
+ private:
+  QList<QFutureWatcher<LoadOutcome>*> watchers_;
+};
+
+}  // namespace fl::ui

@@ -1,0 +1,231 @@
+#include "ui/module_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTreeWidget>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+#include <map>
+
+#include "core/common/error.h"
+#include "core/modules/module_instance.h"
+#include "ui/document.h"
+
+namespace fl::ui {
+
+ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent), document_(document) {
+  auto* layout = new QVBoxLayout(this);
+  tree_ = new QTreeWidget;
+  tree_->setHeaderHidden(true);
+  tree_->setMinimumHeight(220);
+  std::map<ModuleCategory, QTreeWidgetItem*> groups;
+  for (const auto& d : document_->registry().all()) {
+    QTreeWidgetItem*& group = groups[d.category];
+    if (!group) {
+      group = new QTreeWidgetItem(tree_, {QString::fromLatin1(moduleCategoryName(d.category))});
+      group->setFlags(Qt::ItemIsEnabled);
+      group->setExpanded(true);
+    }
+    auto* item = new QTreeWidgetItem(group, {QString::fromStdString(d.displayName)});
+    item->setData(0, Qt::UserRole, QString::fromStdString(d.id));
+    item->setToolTip(0, QString::fromStdString(d.summary + "\n" + d.citation));
+  }
+  layout->addWidget(tree_);
+
+  about_ = new QLabel;
+  about_->setWordWrap(true);
+  about_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  layout->addWidget(about_);
+
+  formHost_ = new QWidget;
+  layout->addWidget(formHost_);
+
+  auto* weightsRow = new QHBoxLayout;
+  auto* loadWeights = new QPushButton(tr("Load weights..."));
+  loadWeights->setToolTip(tr("A state_dict: torch.save(model.state_dict(), path) or .safetensors"));
+  clearWeights_ = new QPushButton(tr("Seeded init"));
+  clearWeights_->setToolTip(tr("Forget the weights file and use the deterministic seeded init"));
+  weightsRow->addWidget(loadWeights);
+  weightsRow->addWidget(clearWeights_);
+  layout->addLayout(weightsRow);
+  weightsLabel_ = new QLabel(tr("Weights: seeded init"));
+  weightsLabel_->setWordWrap(true);
+  weightsLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  layout->addWidget(weightsLabel_);
+
+  auto* deviceRow = new QFormLayout;
+  device_ = new QComboBox;
+  device_->addItem(tr("Auto"), static_cast<int>(DeviceChoice::Auto));
+  device_->addItem(tr("CPU"), static_cast<int>(DeviceChoice::Cpu));
+  device_->addItem(cudaAvailable() ? tr("CUDA") : tr("CUDA (not available)"),
+                   static_cast<int>(DeviceChoice::Cuda));
+  deviceRow->addRow(tr("Device"), device_);
+  layout->addLayout(deviceRow);
+
+  check_ = new QLabel;
+  check_->setWordWrap(true);
+  check_->setStyleSheet(QStringLiteral("color: #b00020;"));
+  layout->addWidget(check_);
+  layout->addStretch(1);
+
+  connect(tree_, &QTreeWidget::currentItemChanged, this, [this](QTreeWidgetItem* item, QTreeWidgetItem*) {
+    if (item && item->data(0, Qt::UserRole).isValid()) document_->setModule(item->data(0, Qt::UserRole).toString());
+  });
+  connect(loadWeights, &QPushButton::clicked, this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Load weights"), QString(),
+        tr("state_dict (*.pt *.pth *.bin *.ckpt *.safetensors);;All files (*)"));
+    if (!path.isEmpty()) this->loadWeights(path);
+  });
+  connect(clearWeights_, &QPushButton::clicked, this, [this] {
+    document_->clearWeights();
+    weightsLabel_->setText(tr("Weights: seeded init"));
+  });
+  connect(device_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
+    document_->setDevice(static_cast<DeviceChoice>(device_->currentData().toInt()));
+  });
+  connect(document_, &Document::moduleChanged, this, [this] {
+    rebuildForm();
+    weightsLabel_->setText(tr("Weights: seeded init"));
+    // keep the tree selection in step when the module is set programmatically
+    for (QTreeWidgetItemIterator it(tree_); *it; ++it) {
+      if ((*it)->data(0, Qt::UserRole).toString() == document_->moduleId()) tree_->setCurrentItem(*it);
+    }
+  });
+  connect(document_, &Document::requestChanged, this, &ModulePanel::updateCheck);
+  connect(&weightsWatcher_, &QFutureWatcher<WeightsLoad>::finished, this, &ModulePanel::onWeightsLoaded);
+}
+
+ModulePanel::~ModulePanel() { weightsWatcher_.waitForFinished(); }
+
+QString ModulePanel::weightsText() const { return weightsLabel_->text(); }
+QString ModulePanel::checkText() const { return check_->text(); }
+
+void ModulePanel::rebuildForm() {
+  delete formHost_->layout();
+  qDeleteAll(formHost_->findChildren<QWidget*>(QString(), Qt::FindDirectChildrenOnly));
+  form_ = new QFormLayout(formHost_);
+  const ModuleDescriptor* d = document_->descriptor();
+  if (!d) return;
+  about_->setText(QStringLiteral("<b>%1</b><br>%2<br><i>%3</i>")
+                      .arg(QString::fromStdString(d->displayName).toHtmlEscaped(),
+                           QString::fromStdString(d->summary).toHtmlEscaped(),
+                           QString::fromStdString(d->citation).toHtmlEscaped()));
+  for (const ParamSpec& p : d->params) {
+    const std::string name = p.name;
+    QWidget* editor = nullptr;
+    switch (p.type) {
+      case ParamType::Int: {
+        auto* spin = new QSpinBox;
+        spin->setRange(static_cast<int>(p.min), static_cast<int>(std::min(p.max, 1e9)));
+        spin->setValue(std::stoi(p.defaultValue));
+        connect(spin, qOverload<int>(&QSpinBox::valueChanged), this,
+                [this, name](int v) { document_->setParam(name, std::to_string(v)); });
+        editor = spin;
+        break;
+      }
+      case ParamType::Float: {
+        auto* spin = new QDoubleSpinBox;
+        spin->setDecimals(4);
+        spin->setRange(p.min, p.max);
+        spin->setValue(std::stod(p.defaultValue));
+        connect(spin, qOverload<double>(&QDoubleSpinBox::valueChanged), this,
+                [this, name](double v) { document_->setParam(name, QString::number(v, 'g', 10).toStdString()); });
+        editor = spin;
+        break;
+      }
+      case ParamType::Bool: {
+        auto* box = new QCheckBox;
+        box->setChecked(p.defaultValue == "true");
+        connect(box, &QCheckBox::toggled, this,
+                [this, name](bool v) { document_->setParam(name, v ? "true" : "false"); });
+        editor = box;
+        break;
+      }
+      case ParamType::Choice: {
+        auto* combo = new QComboBox;
+        for (const auto& c : p.choices) combo->addItem(QString::fromStdString(c));
+        connect(combo, &QComboBox::currentTextChanged, this,
+                [this, name](const QString& v) { document_->setParam(name, v.toStdString()); });
+        editor = combo;
+        break;
+      }
+      case ParamType::IntList: {
+        auto* line = new QLineEdit(QString::fromStdString(p.defaultValue));
+        connect(line, &QLineEdit::editingFinished, this,
+                [this, name, line] { document_->setParam(name, line->text().toStdString()); });
+        editor = line;
+        break;
+      }
+    }
+    editor->setToolTip(QString::fromStdString(p.help));
+    editor->setObjectName(QString::fromStdString("param_" + p.name));
+    form_->addRow(QString::fromStdString(p.name), editor);
+  }
+  updateCheck();
+}
+
+void ModulePanel::updateCheck() { check_->setText(document_->readiness()); }
+
+void ModulePanel::loadWeights(const QString& path) {
+  const ModuleDescriptor* d = document_->descriptor();
+  if (!d) return;
+  weightsWatcher_.waitForFinished();
+  weightsLabel_->setText(tr("Reading %1 ...").arg(QFileInfo(path).fileName()));
+  // Snapshot what matching needs; the worker touches no QObject.
+  const ModuleDescriptor desc = *d;
+  const auto params = document_->params();
+  std::vector<Shape> shapes;
+  const RunRequest req = document_->makeRequest(0);
+  for (const auto& t : req.inputs) shapes.push_back(t.sizes().vec());
+  const bool canMatch = shapes.size() == desc.inputs.size();
+  weightsWatcher_.setFuture(QtConcurrent::run([path, desc, params, shapes, canMatch] {
+    WeightsLoad out;
+    out.path = path;
+    try {
+      auto sd = std::make_shared<NamedTensors>(readStateDict(path.toStdString()));
+      out.weights = sd;
+      if (canMatch) {
+        const Params p = resolveParams(desc.id, desc.params, params);
+        if (desc.check(p, shapes).empty()) {
+          auto inst = desc.make(p, shapes);
+          out.report = matchStateDict(*inst->module, *sd);
+          out.matched = true;
+        }
+      }
+    } catch (const std::exception& e) {
+      out.error = QString::fromStdString(firstLine(e.what()));
+    }
+    return out;
+  }));
+}
+
+void ModulePanel::onWeightsLoaded() {
+  const WeightsLoad w = weightsWatcher_.result();
+  const QString name = QFileInfo(w.path).fileName();
+  if (!w.error.isEmpty()) {
+    weightsLabel_->setText(tr("<span style='color:#b00020'>Weights refused: %1</span>").arg(w.error.toHtmlEscaped()));
+    return;
+  }
+  if (w.matched && !w.report.ok()) {
+    weightsLabel_->setText(tr("<span style='color:#b00020'>%1 does not match: %2</span>")
+                               .arg(name, QString::fromStdString(w.report.summary()).toHtmlEscaped()));
+    return;
+  }
+  document_->setWeights(w.path, w.weights);
+  weightsLabel_->setText(w.matched ? tr("Weights: %1, %2 tensors matched, none missing or unexpected")
+                                         .arg(name).arg(w.report.matched.size())
+                                   : tr("Weights: %1 (%2 tensors; checked when the module runs)")
+                                         .arg(name).arg(w.weights->size()));
+}
+
+}  // namespace fl::ui

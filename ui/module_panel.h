@@ -1,0 +1,58 @@
+#pragma once
+// The module dock: modules grouped by kind with citation and summary, a parameter form
+// generated from the descriptor, a weights picker with its match report, the device, and
+// the constraint check's message before anything runs.
+#include <QFutureWatcher>
+#include <QWidget>
+#include <memory>
+
+#include "core/io/state_dict.h"
+
+class QTreeWidget;
+class QLabel;
+class QFormLayout;
+class QComboBox;
+class QPushButton;
+
+namespace fl::ui {
+
+class Document;
+
+struct WeightsLoad {
+  QString path;
+  std::shared_ptr<const NamedTensors> weights;
+  WeightsReport report;
+  bool matched = false;  ///< report computed against the module at the current input shapes
+  QString error;
+};
+
+class ModulePanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit ModulePanel(Document* document, QWidget* parent = nullptr);
+  ~ModulePanel() override;
+
+  /// Reads a state_dict off the GUI thread and reports how it matches the current module.
+  void loadWeights(const QString& path);
+  void waitForIdle() { weightsWatcher_.waitForFinished(); }
+  QString weightsText() const;
+  QString checkText() const;
+
+ private:
+  void rebuildForm();
+  void updateCheck();
+  void onWeightsLoaded();
+
+  Document* document_;
+  QTreeWidget* tree_;
+  QLabel* about_;
+  QWidget* formHost_;
+  QFormLayout* form_ = nullptr;
+  QLabel* weightsLabel_;
+  QPushButton* clearWeights_;
+  QComboBox* device_;
+  QLabel* check_;
+  QFutureWatcher<WeightsLoad> weightsWatcher_;
+};
+
+}  // namespace fl::ui

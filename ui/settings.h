@@ -1,0 +1,31 @@
+#pragma once
+// Typed settings keys, declared once (architecture.md: Preference<T>).
+#include <QByteArray>
+#include <QSettings>
+#include <QString>
+#include <QStringList>
+#include <QVariant>
+
+namespace fl::ui {
+
+template <typename T>
+struct Preference {
+  const char* key;
+  T fallback;
+  T get() const {
+    QSettings s;
+    return s.contains(QLatin1String(key)) ? s.value(QLatin1String(key)).template value<T>() : fallback;
+  }
+  void set(const T& value) const { QSettings().setValue(QLatin1String(key), QVariant::fromValue(value)); }
+};
+
+namespace prefs {
+inline const Preference<QByteArray> kWindowGeometry{"window/geometry", {}};
+inline const Preference<QByteArray> kWindowState{"window/state", {}};
+inline const Preference<QStringList> kRecentFiles{"files/recent", {}};
+inline const Preference<QString> kLastDirectory{"files/lastDirectory", {}};
+inline const Preference<bool> kAutoRun{"run/auto", true};
+inline constexpr int kMaxRecentFiles = 10;
+}  // namespace prefs
+
+}  // namespace fl::ui

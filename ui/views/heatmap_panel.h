@@ -1,0 +1,68 @@
+#pragma once
+// A heatmap over an image: QCPColorMap holding the raw values, a QCPColorScale that states
+// the value range and the normalisation mode, zoom and pan, hover read-out, click events.
+#include <ATen/core/Tensor.h>
+
+#include <QImage>
+#include <QWidget>
+
+class QCustomPlot;
+class QCPColorGradient;
+class QCPColorMap;
+class QCPColorScale;
+class QCPItemPixmap;
+class QCPItemTracer;
+class QCPItemText;
+
+namespace fl::ui {
+
+struct HeatmapStyle {
+  QString colormap = QStringLiteral("viridis");
+  double lo = 0, hi = 1;      ///< colour range in raw units
+  QString rangeLabel;         ///< e.g. "natural [0, 1]" written on the colorbar
+  double alpha = 0.6;         ///< opacity of the heatmap over the image
+  QString title;
+};
+
+class HeatmapPanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit HeatmapPanel(QWidget* parent = nullptr);
+
+  /// map [H,W] (any float dtype) drawn over `base` (stretched to the image; no image: cells
+  /// are unit squares). Cells keep their raw values; colours follow `style`.
+  void showMap(const at::Tensor& map, const QImage& base, const HeatmapStyle& style);
+  /// An RGB picture instead of a scalar map (PCA-to-RGB); the colorbar is hidden.
+  void showRgb(const QImage& rgb, const QString& title);
+  void clear(const QString& message);
+  /// Marks a cell (query pixel) with a cross; col/row < 0 hides it.
+  void setMarker(int col, int row);
+
+  // For tests and linked views: the data behind the plot.
+  const QCPColorMap* colorMap() const { return map_; }
+  QCustomPlot* plot() const { return plot_; }
+  int mapWidth() const { return cols_; }
+  int mapHeight() const { return rows_; }
+
+ Q_SIGNALS:
+  void cellClicked(int col, int row);
+  void hovered(const QString& text);
+
+ private:
+  bool cellAt(const QPointF& pixel, int* col, int* row) const;
+
+  QCustomPlot* plot_;
+  QCPColorMap* map_;
+  QCPColorScale* scale_;
+  QCPItemPixmap* background_;
+  QCPItemText* marker_;
+  QCPItemText* message_;
+  int cols_ = 0, rows_ = 0;
+  double cellW_ = 1, cellH_ = 1;
+  double lo_ = 0, hi_ = 1;
+};
+
+/// The QCustomPlot gradient of a FusionLens colormap (same LUT as core/render), with alpha.
+QCPColorGradient makeGradient(const QString& colormap, double alpha);
+
+}  // namespace fl::ui

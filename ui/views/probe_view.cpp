@@ -1,0 +1,337 @@
+#include "ui/views/probe_view.h"
+
+#include <ATen/ATen.h>
+
+#include <QLabel>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QVBoxLayout>
+#include <cmath>
+
+#include "core/render/normalise.h"
+#include "core/render/reductions.h"
+#include "ui/document.h"
+#include "ui/views/bar_panel.h"
+#include "ui/views/heatmap_panel.h"
+
+namespace fl::ui {
+
+ViewPage pageForKind(ProbeKind kind) {
+  switch (kind) {
+    case ProbeKind::SpatialMap:
+    case ProbeKind::Gate:
+    case ProbeKind::FeatureMap: return ViewPage::Heatmap;
+    case ProbeKind::ChannelWeights: return ViewPage::Bars;
+    case ProbeKind::ScaleWeights: return ViewPage::ScaleWeights;
+    case ProbeKind::AttentionMatrix: return ViewPage::Attention;
+    case ProbeKind::ChannelMatrix: return ViewPage::Matrix;
+  }
+  return ViewPage::Empty;
+}
+
+std::pair<int64_t, int64_t> keyGrid(int64_t nk, int64_t qh, int64_t qw) {
+  std::pair<int64_t, int64_t> best{1, nk};
+  double bestErr = 1e300;
+  const double want = static_cast<double>(qh) / static_cast<double>(qw);
+  for (int64_t h = 1; h <= nk; ++h) {
+    if (nk % h) continue;
+    const double err = std::fabs(std::log((static_cast<double>(h) / (nk / h)) / want));
+    if (err < bestErr) {
+      bestErr = err;
+      best = {h, nk / h};
+    }
+  }
+  return best;
+}
+
+namespace {
+
+QImage matToImage(const cv::Mat& rgb) {
+  QImage img(rgb.data, rgb.cols, rgb.rows, static_cast<int>(rgb.step), QImage::Format_RGB888);
+  return img.copy();
+}
+
+/// Colour range of a map under the view's normalisation, written on the colorbar.
+HeatmapStyle styleFor(const at::Tensor& map, const SelectedTensor& t, const ViewSettings& v,
+                      bool complement) {
+  render::NormSpec spec;
+  spec.mode = render::parseNormMode(v.normalisation.toStdString());
+  spec.pLo = v.percentileLo;
+  spec.pHi = v.percentileHi;
+  double lo = t.lo, hi = t.hi;
+  if (complement && !std::isnan(lo)) std::tie(lo, hi) = std::make_pair(1 - hi, 1 - lo);
+  const render::Range r = render::computeRange(map, spec, lo, hi);
+  HeatmapStyle s;
+  s.colormap = v.colormap;
+  s.lo = r.lo;
+  s.hi = r.hi;
+  s.rangeLabel = QString::fromStdString(r.description);
+  s.alpha = v.alpha;
+  s.title = t.label;
+  return s;
+}
+
+}  // namespace
+
+ProbeView::ProbeView(Document* document, QWidget* parent) : QWidget(parent), document_(document) {
+  stack_ = new QStackedWidget(this);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(stack_);
+
+  heatmap_ = new HeatmapPanel;
+  stack_->addWidget(heatmap_);
+
+  auto* barsPage = new QSplitter(Qt::Vertical);
+  bars_ = new BarPanel;
+  auto* maps = new QSplitter(Qt::Horizontal);
+  before_ = new HeatmapPanel;
+  after_ = new HeatmapPanel;
+  maps->addWidget(before_);
+  maps->addWidget(after_);
+  barsPage->addWidget(bars_);
+  barsPage->addWidget(maps);
+  stack_->addWidget(barsPage);
+
+  auto* scalePage = new QSplitter(Qt::Vertical);
+  scaleBars_ = new BarPanel;
+  scaleMatrix_ = new HeatmapPanel;
+  scalePage->addWidget(scaleBars_);
+  scalePage->addWidget(scaleMatrix_);
+  stack_->addWidget(scalePage);
+
+  auto* attnPage = new QWidget;
+  auto* attnLayout = new QVBoxLayout(attnPage);
+  attnLayout->setContentsMargins(0, 0, 0, 0);
+  attentionNote_ = new QLabel;
+  attentionNote_->setWordWrap(true);
+  auto* attnSplit = new QSplitter(Qt::Vertical);
+  auto* qk = new QSplitter(Qt::Horizontal);
+  query_ = new HeatmapPanel;
+  key_ = new HeatmapPanel;
+  qk->addWidget(query_);
+  qk->addWidget(key_);
+  matrix_ = new HeatmapPanel;
+  attnSplit->addWidget(qk);
+  attnSplit->addWidget(matrix_);
+  attnSplit->setStretchFactor(0, 3);
+  attnSplit->setStretchFactor(1, 2);
+  attnLayout->addWidget(attentionNote_);
+  attnLayout->addWidget(attnSplit);
+  stack_->addWidget(attnPage);
+
+  empty_ = new QLabel(tr("Run a module to see its probes."));
+  empty_->setAlignment(Qt::AlignCenter);
+  stack_->addWidget(empty_);
+
+  for (HeatmapPanel* p : {heatmap_, before_, after_, scaleMatrix_, query_, key_, matrix_}) {
+    connect(p, &HeatmapPanel::hovered, this, &ProbeView::hovered);
+  }
+  connect(bars_, &BarPanel::hovered, this, &ProbeView::hovered);
+  connect(scaleBars_, &BarPanel::hovered, this, &ProbeView::hovered);
+  connect(bars_, &BarPanel::channelClicked, this, [this](int c) {
+    ViewSettings v = document_->view();
+    v.channel = c;
+    document_->setView(v);
+  });
+  connect(query_, &HeatmapPanel::cellClicked, this, [this](int col, int row) {
+    ViewSettings v = document_->view();
+    v.queryX = col;
+    v.queryY = row;
+    document_->setView(v);
+  });
+  connect(heatmap_, &HeatmapPanel::cellClicked, this, [this](int col, int row) {
+    Q_EMIT hovered(tr("selected cell (%1, %2)").arg(col).arg(row));
+  });
+  connect(document_, &Document::viewChanged, this, &ProbeView::refresh);
+  setPage(ViewPage::Empty);
+}
+
+void ProbeView::setPage(ViewPage page) {
+  page_ = page;
+  const int index[] = {0, 1, 2, 3, 0, 4};  // Matrix reuses the heatmap page
+  stack_->setCurrentIndex(index[static_cast<int>(page)]);
+}
+
+bool ProbeView::selected(SelectedTensor* out) const {
+  const RunResult* res = document_->result();
+  if (!res) return false;
+  const QString name = document_->view().tensor;
+  const double nan = std::nan("");
+  if (name.startsWith(QStringLiteral("probe."))) {
+    const ProbeResult* p = res->findProbe(name.mid(6).toStdString());
+    if (!p) return false;
+    *out = {p->value, p->kind, p->lo, p->hi, name};
+    return true;
+  }
+  for (size_t i = 0; i < res->outputNames.size(); ++i) {
+    if (name == QString::fromStdString(res->outputNames[i])) {
+      *out = {res->outputs[i], ProbeKind::FeatureMap, nan, nan, name};
+      return out->value.dim() == 4;
+    }
+  }
+  const ModuleDescriptor* d = document_->registry().find(res->moduleId);
+  if (d && name.startsWith(QStringLiteral("input."))) {
+    for (size_t i = 0; i < d->inputs.size(); ++i) {
+      if (name.mid(6) == QString::fromStdString(d->inputs[i].name)) {
+        const at::Tensor t = document_->resultInput(static_cast<int>(i));
+        if (!t.defined()) return false;
+        *out = {t, ProbeKind::FeatureMap, nan, nan, name};
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void ProbeView::refresh() {
+  SelectedTensor t;
+  if (!selected(&t)) {
+    setPage(ViewPage::Empty);
+    return;
+  }
+  switch (pageForKind(t.kind)) {
+    case ViewPage::Heatmap: showHeatmapPage(t); break;
+    case ViewPage::Bars: showBarsPage(t); break;
+    case ViewPage::ScaleWeights: showScalePage(t); break;
+    case ViewPage::Attention: showAttentionPage(t); break;
+    case ViewPage::Matrix: showMatrixPage(t); break;
+    case ViewPage::Empty: setPage(ViewPage::Empty); break;
+  }
+}
+
+void ProbeView::showHeatmapPage(const SelectedTensor& t) {
+  const ViewSettings& v = document_->view();
+  const int64_t b = std::clamp<int64_t>(v.batch, 0, t.value.size(0) - 1);
+  const QImage base = document_->baseImage(0);
+  setPage(ViewPage::Heatmap);
+  if (t.kind == ProbeKind::FeatureMap && v.pca && t.value.size(1) >= 3) {
+    heatmap_->showRgb(matToImage(render::pcaRgb(t.value[b])), t.label + tr(" (PCA to RGB)"));
+    return;
+  }
+  at::Tensor map;
+  QString what;
+  if (t.kind == ProbeKind::SpatialMap || t.value.size(1) == 1) {
+    map = t.value[b][0];
+  } else if (v.channel >= 0 && v.channel < t.value.size(1)) {
+    map = t.value[b][v.channel];
+    what = tr(", channel %1").arg(v.channel);
+  } else {
+    map = render::gateMeanMap(t.value, b);
+    what = tr(", mean over %1 channels").arg(t.value.size(1));
+  }
+  const bool complement = v.complement && t.kind == ProbeKind::Gate;
+  if (complement) map = 1 - map;
+  HeatmapStyle style = styleFor(map, t, v, complement);
+  style.title = t.label + (complement ? tr(" complement (1 - w)") : QString()) + what +
+                tr(", batch %1").arg(b);
+  heatmap_->showMap(map, base, style);
+}
+
+void ProbeView::showBarsPage(const SelectedTensor& t) {
+  const ViewSettings& v = document_->view();
+  const int64_t b = std::clamp<int64_t>(v.batch, 0, t.value.size(0) - 1);
+  const at::Tensor w = t.value[b].to(at::kDouble).contiguous();
+  QVector<double> values(w.numel());
+  std::copy(w.data_ptr<double>(), w.data_ptr<double>() + w.numel(), values.begin());
+  const double lo = std::isnan(t.lo) ? std::min(0.0, *std::min_element(values.begin(), values.end())) : t.lo;
+  const double hi = std::isnan(t.hi) ? *std::max_element(values.begin(), values.end()) : t.hi;
+  setPage(ViewPage::Bars);
+  bars_->showBars({values}, {t.label}, v.sortBars, v.topK, lo, hi,
+                  t.label + tr(", batch %1: click a channel").arg(b));
+  showChannelMaps(v.channel);
+}
+
+void ProbeView::showChannelMaps(int channel) {
+  const RunResult* res = document_->result();
+  const at::Tensor before = document_->resultInput(0);
+  if (!res || channel < 0 || !before.defined() || res->outputs.empty() ||
+      channel >= before.size(1) || res->outputs[0].dim() != 4 || channel >= res->outputs[0].size(1)) {
+    before_->clear(tr("Click a channel to see its map before the module"));
+    after_->clear(tr("... and after it"));
+    return;
+  }
+  const ViewSettings& v = document_->view();
+  const int64_t b = std::clamp<int64_t>(v.batch, 0, before.size(0) - 1);
+  const QImage base = document_->baseImage(0);
+  const at::Tensor in = before[b][channel];
+  const at::Tensor out = res->outputs[0][b][channel];
+  // One raw-unit scale for both, so "before" and "after" compare fairly.
+  SelectedTensor both{at::stack({in, out}), ProbeKind::FeatureMap, std::nan(""), std::nan(""), {}};
+  HeatmapStyle style = styleFor(both.value, both, v, false);
+  style.title = tr("input channel %1 (before)").arg(channel);
+  before_->showMap(in, base, style);
+  style.title = tr("output channel %1 (after)").arg(channel);
+  after_->showMap(out, base, style);
+}
+
+void ProbeView::showScalePage(const SelectedTensor& t) {
+  const ViewSettings& v = document_->view();
+  const int64_t b = std::clamp<int64_t>(v.batch, 0, t.value.size(0) - 1);
+  const at::Tensor w = t.value[b].to(at::kDouble).contiguous();  // [C,S]
+  const int64_t c = w.size(0), s = w.size(1);
+  QVector<QVector<double>> series(s, QVector<double>(c));
+  QStringList names;
+  for (int64_t j = 0; j < s; ++j) {
+    names << tr("scale %1").arg(j);
+    for (int64_t i = 0; i < c; ++i) series[j][i] = w[i][j].item<double>();
+  }
+  setPage(ViewPage::ScaleWeights);
+  scaleBars_->showBars(series, names, v.sortBars, v.topK, 0.0, std::isnan(t.hi) ? w.max().item<double>() : t.hi,
+                       t.label + tr(", batch %1 (uniform = %2)").arg(b).arg(1.0 / s, 0, 'g', 3));
+  HeatmapStyle style = styleFor(w.t(), t, v, false);
+  style.title = tr("scale (rows) x channel (columns)");
+  scaleMatrix_->showMap(w.t(), QImage(), style);
+}
+
+void ProbeView::showAttentionPage(const SelectedTensor& t) {
+  const ViewSettings& v = document_->view();
+  setPage(ViewPage::Attention);
+  const at::Tensor x = document_->resultInput(0);
+  const int64_t b = std::clamp<int64_t>(v.batch, 0, t.value.size(0) - 1);
+  const int64_t heads = t.value.size(1), nq = t.value.size(2), nk = t.value.size(3);
+  const int64_t qh = x.defined() ? x.size(2) : 1, qw = x.defined() ? x.size(3) : nq;
+  if (qh * qw != nq) {
+    attentionNote_->setText(tr("The attention's %1 queries do not match the input grid.").arg(nq));
+    return;
+  }
+  const auto [kh, kw] = keyGrid(nk, qh, qw);
+  const int head = v.head >= 0 && v.head < heads ? v.head : -1;
+  const at::Tensor a = head >= 0 ? t.value[b][head] : t.value[b].mean(0);  // [Nq,Nk]
+  // Query panel: how peaked each query's attention is (its largest weight).
+  const at::Tensor peak = std::get<0>(a.max(1)).reshape({qh, qw});
+  HeatmapStyle qs = styleFor(peak, {peak, ProbeKind::SpatialMap, std::nan(""), std::nan(""), {}}, v, false);
+  qs.title = tr("queries: peak attention weight; click a pixel");
+  query_->showMap(peak, document_->baseImage(0), qs);
+  const int qx = v.queryX >= 0 && v.queryX < qw ? v.queryX : static_cast<int>(qw / 2);
+  const int qy = v.queryY >= 0 && v.queryY < qh ? v.queryY : static_cast<int>(qh / 2);
+  query_->setMarker(qx, qy);
+  const at::Tensor row = render::attentionRowMap(t.value, b, head, qy * qw + qx, kh, kw);
+  HeatmapStyle ks = styleFor(row, t, v, false);
+  ks.title = tr("attention of query (%1, %2) over %3x%4 keys, %5").arg(qx).arg(qy).arg(kw).arg(kh)
+                 .arg(head >= 0 ? tr("head %1").arg(head) : tr("mean of %1 heads").arg(heads));
+  const QImage keyImage = document_->baseImage(document_->descriptor() && document_->descriptor()->inputs.size() > 1 ? 1 : 0);
+  key_->showMap(row, keyImage, ks);
+  attentionNote_->setText(tr("%1: %2 heads, %3 queries x %4 keys.").arg(t.label).arg(heads).arg(nq).arg(nk));
+  constexpr int64_t kMaxCells = 2'000'000;  // drawing more cells than this only blurs
+  if (nq * nk <= kMaxCells) {
+    HeatmapStyle ms = styleFor(a, t, v, false);
+    ms.title = tr("attention matrix (rows: queries, columns: keys)");
+    matrix_->showMap(a, QImage(), ms);
+    matrix_->setMarker(-1, -1);
+  } else {
+    matrix_->clear(tr("The %1 x %2 matrix is too large to draw; use the query view above.").arg(nq).arg(nk));
+  }
+}
+
+void ProbeView::showMatrixPage(const SelectedTensor& t) {
+  const ViewSettings& v = document_->view();
+  const int64_t b = std::clamp<int64_t>(v.batch, 0, t.value.size(0) - 1);
+  const at::Tensor m = t.value[b];
+  setPage(ViewPage::Matrix);
+  HeatmapStyle style = styleFor(m, t, v, false);
+  style.title = t.label + tr(" (rows x columns), batch %1").arg(b);
+  heatmap_->showMap(m, QImage(), style);
+}
+
+}  // namespace fl::ui

@@ -1,0 +1,91 @@
+#pragma once
+// Shows the document's current tensor (a probe, an output or an input) with the view its
+// kind calls for (architecture.md: probe kind -> view, napari's layer -> visual table):
+//   SpatialMap, Gate, FeatureMap -> heatmap over the image (gate/feature: mean or channel)
+//   ChannelWeights              -> bars; click a channel: its map before and after
+//   ScaleWeights                -> grouped per-scale bars + channel x scale heatmap
+//   AttentionMatrix             -> query panel (click a pixel) + its attention row over the
+//                                  key image + the matrix
+//   ChannelMatrix               -> matrix heatmap
+#include <ATen/core/Tensor.h>
+
+#include <QWidget>
+
+#include "core/modules/probe.h"
+
+class QStackedWidget;
+class QLabel;
+
+namespace fl::ui {
+
+class Document;
+class HeatmapPanel;
+class BarPanel;
+
+enum class ViewPage { Heatmap, Bars, ScaleWeights, Attention, Matrix, Empty };
+
+/// The table: which view shows a probe kind.
+ViewPage pageForKind(ProbeKind kind);
+
+/// The tensor the view settings name, with its kind and natural range.
+struct SelectedTensor {
+  at::Tensor value;
+  ProbeKind kind = ProbeKind::FeatureMap;
+  double lo = 0, hi = 0;  ///< natural range (NaN when unbounded)
+  QString label;
+};
+
+class ProbeView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit ProbeView(Document* document, QWidget* parent = nullptr);
+
+  ViewPage currentPage() const { return page_; }
+  HeatmapPanel* heatmap() const { return heatmap_; }
+  BarPanel* bars() const { return bars_; }
+  HeatmapPanel* beforeMap() const { return before_; }
+  HeatmapPanel* afterMap() const { return after_; }
+  BarPanel* scaleBars() const { return scaleBars_; }
+  HeatmapPanel* scaleMatrix() const { return scaleMatrix_; }
+  HeatmapPanel* queryMap() const { return query_; }
+  HeatmapPanel* keyMap() const { return key_; }
+  HeatmapPanel* matrix() const { return matrix_; }
+
+  /// Resolves the document's view settings to a tensor; false when there is none.
+  bool selected(SelectedTensor* out) const;
+
+ Q_SIGNALS:
+  void hovered(const QString& text);
+
+ public Q_SLOTS:
+  void refresh();
+
+ private:
+  void showHeatmapPage(const SelectedTensor& t);
+  void showBarsPage(const SelectedTensor& t);
+  void showScalePage(const SelectedTensor& t);
+  void showAttentionPage(const SelectedTensor& t);
+  void showMatrixPage(const SelectedTensor& t);
+  void showChannelMaps(int channel);
+  void setPage(ViewPage page);
+
+  Document* document_;
+  QStackedWidget* stack_;
+  QLabel* empty_;
+  HeatmapPanel* heatmap_;
+  BarPanel* bars_;
+  HeatmapPanel* before_;
+  HeatmapPanel* after_;
+  BarPanel* scaleBars_;
+  HeatmapPanel* scaleMatrix_;
+  HeatmapPanel* query_;
+  HeatmapPanel* key_;
+  HeatmapPanel* matrix_;
+  QLabel* attentionNote_;
+  ViewPage page_ = ViewPage::Empty;
+};
+
+/// Key grid (rows, cols) for Nk keys whose aspect best matches a query grid of qh x qw.
+std::pair<int64_t, int64_t> keyGrid(int64_t nk, int64_t qh, int64_t qw);
+
+}  // namespace fl::ui
