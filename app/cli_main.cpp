@@ -97,6 +97,13 @@ struct Args {
   }
 };
 
+/// One `--set KEY=VALUE` into `params`.
+void addSetting(const std::string& kv, std::map<std::string, std::string>* params) {
+  const auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) usageError("--set '" + kv + "' is not KEY=VALUE");
+  (*params)[kv.substr(0, eq)] = kv.substr(eq + 1);
+}
+
 int64_t parseInt(const std::string& flag, const std::string& text, int64_t min, int64_t max) {
   try {
     size_t used = 0;
@@ -286,10 +293,7 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
     } else if (a == "--channels-last") {
       channelsLast = true;
     } else if (a == "--set") {
-      const std::string kv = args.value(a);
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) usageError("--set '" + kv + "' is not KEY=VALUE");
-      req.params[kv.substr(0, eq)] = kv.substr(eq + 1);
+      addSetting(args.value(a), &req.params);
     } else if (a == "--weights") {
       req.weightsPath = args.value(a);
     } else if (a == "--seed") {
@@ -384,10 +388,7 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
     } else if (a == "--module") {
       moduleId = args.value(a);
     } else if (a == "--set") {
-      const std::string kv = args.value(a);
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) usageError("--set '" + kv + "' is not KEY=VALUE");
-      params[kv.substr(0, eq)] = kv.substr(eq + 1);
+      addSetting(args.value(a), &params);
     } else if (a == "--shape") {
       shapes.push_back(parseShape(a, args.value(a)));
     } else if (a == "--prefix") {

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "test_registry.h"
 #include "core/common/error.h"
 #include "core/io/state_dict.h"
 #include "core/modules/attention_rows.h"
@@ -29,14 +30,7 @@ namespace {
 
 using KeyShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
 
-const ModuleRegistry& registry() {
-  static const ModuleRegistry r = [] {
-    ModuleRegistry reg;
-    registerBuiltinModules(reg);
-    return reg;
-  }();
-  return r;
-}
+using test::registry;
 
 int64_t paramCount(const torch::nn::Module& m) {
   int64_t n = 0;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "test_registry.h"
 #include "core/io/state_dict.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/registry.h"
@@ -19,14 +20,7 @@
 namespace fl {
 namespace {
 
-const ModuleRegistry& registry() {
-  static const ModuleRegistry reg = [] {
-    ModuleRegistry r;
-    registerBuiltinModules(r);
-    return r;
-  }();
-  return reg;
-}
+using test::registry;
 
 std::shared_ptr<ModuleInstance> build(const std::string& id, const Shape& shape,
                                       const std::map<std::string, std::string>& overrides = {}) {

@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "test_registry.h"
 #include "core/io/state_dict.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/registry.h"
@@ -11,14 +12,7 @@
 namespace fl {
 namespace {
 
-const ModuleRegistry& registry() {
-  static const ModuleRegistry r = [] {
-    ModuleRegistry reg;
-    registerBuiltinModules(reg);
-    return reg;
-  }();
-  return r;
-}
+using test::registry;
 
 RunRequest affRequest(int64_t b = 1) {
   RunRequest req;

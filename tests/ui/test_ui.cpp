@@ -7,6 +7,7 @@
 #include <QtTest/QtTest>
 #include "ui/qcp.h"
 
+#include "test_registry.h"
 #include "core/modules/registry.h"
 #include "ui/document.h"
 #include "ui/input_loader.h"
@@ -22,14 +23,7 @@ using namespace fl::ui;
 
 namespace {
 
-const ModuleRegistry& registry() {
-  static const ModuleRegistry r = [] {
-    ModuleRegistry reg;
-    registerBuiltinModules(reg);
-    return reg;
-  }();
-  return r;
-}
+using fl::test::registry;
 
 double cell(const HeatmapPanel* p, int c, int r) { return p->colorMap()->data()->cell(c, r); }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "test_registry.h"
 #include "core/io/npy.h"
 #include "test_env.h"
 #include "core/modules/registry.h"
@@ -33,14 +34,7 @@ const nlohmann::json& manifest() {
   return m;
 }
 
-const ModuleRegistry& registry() {
-  static const ModuleRegistry r = [] {
-    ModuleRegistry reg;
-    registerBuiltinModules(reg);
-    return reg;
-  }();
-  return r;
-}
+using test::registry;
 
 std::vector<nlohmann::json> casesOf(const std::string& id) {
   std::vector<nlohmann::json> out;
