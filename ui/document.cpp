@@ -9,11 +9,17 @@ Document::Document(const ModuleRegistry& registry, QObject* parent)
 
 void Document::addInput(InputItem item) {
   inputs_.push_back(std::move(item));
-  // Fill the first empty slot, so opening files one after another assigns them in order.
-  for (auto& slot : assignment_) {
-    if (slot < 0) {
-      slot = static_cast<int>(inputs_.size()) - 1;
-      break;
+  const int added = static_cast<int>(inputs_.size()) - 1;
+  // Opening files one after another assigns them in order: the new input takes the first
+  // slot that is empty or only repeats an earlier slot's input, and fills every empty slot
+  // after it (one image into a fusion module fuses it with itself until a second arrives).
+  bool placed = false;
+  for (size_t s = 0; s < assignment_.size(); ++s) {
+    const bool repeat = std::find(assignment_.begin(), assignment_.begin() + s, assignment_[s]) !=
+                        assignment_.begin() + s;
+    if (assignment_[s] < 0 || (!placed && repeat)) {
+      assignment_[s] = added;
+      placed = true;
     }
   }
   Q_EMIT inputsChanged();

@@ -57,16 +57,19 @@ void InputLoader::waitForIdle() {
 }
 
 void InputLoader::load(const QStringList& paths, const QString& featureSpec) {
-  for (const QString& path : paths) {
-    auto* watcher = new QFutureWatcher<LoadOutcome>(this);
-    watchers_ << watcher;
-    connect(watcher, &QFutureWatcher<LoadOutcome>::finished, this, [this, watcher] {
-      Q_EMIT loaded(watcher->result());
-      watchers_.removeAll(watcher);
-      watcher->deleteLater();
-    });
-    watcher->setFuture(QtConcurrent::run([path, featureSpec] { return loadInputFile(path, featureSpec); }));
-  }
+  // One task per batch, loading in order, so inputs are assigned in the order they were chosen.
+  auto* watcher = new QFutureWatcher<QList<LoadOutcome>>(this);
+  watchers_ << watcher;
+  connect(watcher, &QFutureWatcher<QList<LoadOutcome>>::finished, this, [this, watcher] {
+    for (const LoadOutcome& o : watcher->result()) Q_EMIT loaded(o);
+    watchers_.removeAll(watcher);
+    watcher->deleteLater();
+  });
+  watcher->setFuture(QtConcurrent::run([paths, featureSpec] {
+    QList<LoadOutcome> out;
+    for (const QString& path : paths) out << loadInputFile(path, featureSpec);
+    return out;
+  }));
 }
 
 }  // namespace fl::ui

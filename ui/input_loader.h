@@ -32,7 +32,7 @@ class InputLoader : public QObject {
   void loaded(const fl::ui::LoadOutcome& outcome);
 
  private:
-  QList<QFutureWatcher<LoadOutcome>*> watchers_;
+  QList<QFutureWatcher<QList<LoadOutcome>>*> watchers_;
 };
 
 }  // namespace fl::ui

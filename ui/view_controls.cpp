@@ -48,7 +48,7 @@ ViewControls::ViewControls(Document* document, QWidget* parent) : QWidget(parent
   add(tr("Scale"), norm_);
   alpha_ = new QSlider(Qt::Horizontal);
   alpha_->setRange(0, 100);
-  alpha_->setMaximumWidth(90);
+  alpha_->setFixedWidth(90);
   alpha_->setToolTip(tr("Heatmap opacity over the image"));
   add(tr("Alpha"), alpha_);
   complement_ = new QCheckBox(tr("1 - gate"));

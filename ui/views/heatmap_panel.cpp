@@ -152,6 +152,7 @@ void HeatmapPanel::showRgb(const QImage& rgb, const QString& title) {
 void HeatmapPanel::clear(const QString& message) {
   cols_ = rows_ = 0;
   map_->setVisible(false);
+  scale_->setVisible(false);
   background_->setVisible(false);
   marker_->setVisible(false);
   message_->setText(message);

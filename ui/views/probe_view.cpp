@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <QLabel>
+#include <QRegularExpression>
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QVBoxLayout>
@@ -65,7 +66,11 @@ HeatmapStyle styleFor(const at::Tensor& map, const SelectedTensor& t, const View
   s.colormap = v.colormap;
   s.lo = r.lo;
   s.hi = r.hi;
-  s.rangeLabel = QString::fromStdString(r.description);
+  // The colorbar states mode and range; the description's notes (fallbacks, NaN counts)
+  // are too long for its axis label and are left off there.
+  const QString full = QString::fromStdString(r.description);
+  const int cut = full.indexOf(QRegularExpression(QStringLiteral(" \\(|;")));
+  s.rangeLabel = cut > 0 ? full.left(cut) : full;
   s.alpha = v.alpha;
   s.title = t.label;
   return s;
@@ -307,7 +312,10 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
   const int qy = v.queryY >= 0 && v.queryY < qh ? v.queryY : static_cast<int>(qh / 2);
   query_->setMarker(qx, qy);
   const at::Tensor row = render::attentionRowMap(t.value, b, head, qy * qw + qx, kh, kw);
-  HeatmapStyle ks = styleFor(row, t, v, false);
+  // One softmax row over Nk keys sums to 1, so its values sit near 1/Nk: on the natural
+  // [0, 1] scale the map would be blank. The row is scaled like an unbounded map instead.
+  const SelectedTensor rowTensor{row, ProbeKind::SpatialMap, std::nan(""), std::nan(""), t.label};
+  HeatmapStyle ks = styleFor(row, rowTensor, v, false);
   ks.title = tr("attention of query (%1, %2) over %3x%4 keys, %5").arg(qx).arg(qy).arg(kw).arg(kh)
                  .arg(head >= 0 ? tr("head %1").arg(head) : tr("mean of %1 heads").arg(heads));
   const QImage keyImage = document_->baseImage(document_->descriptor() && document_->descriptor()->inputs.size() > 1 ? 1 : 0);
