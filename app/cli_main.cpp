@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "app/cli_render.h"
 #include "core/common/error.h"
 #include "core/features/features.h"
+#include "core/run/inputs.h"
 #include "core/io/image.h"
 #include "core/io/safetensors.h"
 #include "core/io/state_dict.h"
@@ -47,6 +49,8 @@ Usage:
   fusionlens-cli inspect FILE [--json]
                      [--module ID [--set KEY=VALUE]... [--shape B,C,H,W]... [--prefix P]]
   fusionlens-cli bench [--module ID|all] [--shape B,C,H,W] [--iters N] [--threads N] [--json]
+  fusionlens-cli render SPEC.json [--out FILE] [--overwrite] [--ignore-hashes]
+                        [--batch DIR [--out-dir DIR]] [--quiet]
   fusionlens-cli --help | --version
 
 run:
@@ -81,6 +85,7 @@ inspect: what a tensor file or checkpoint holds (names, shapes, dtypes, nesting)
 bench: forward time (median, min over --iters after warm-up) per module at --shape
   (default 1,64,32,32), default parameters, seeded weights.
 
+%RENDER%
 Exit status: 0 success, 2 bad usage or bad input, 1 internal error.
 )";
 
@@ -133,34 +138,6 @@ fl::Shape parseShape(const std::string& flag, const std::string& text) {
 
 /// --prefix P: "" or "." mean the checkpoint's root.
 std::optional<std::string> prefixArg(const std::string& text) { return text; }
-
-/// Reads the --input files: tensor files (optionally channels-last) and images, the i-th
-/// image through the i-th --features spec (else the last one given, else the default).
-std::vector<at::Tensor> readInputs(const std::vector<std::string>& specs,
-                                   const std::vector<std::string>& features, bool channelsLast,
-                                   std::vector<std::string>& warnings) {
-  std::vector<fl::FeatureSpec> parsed;
-  for (const auto& f : features) parsed.push_back(fl::parseFeatureSpec(f));
-  std::vector<at::Tensor> out;
-  size_t images = 0;
-  for (const auto& spec : specs) {
-    if (fl::isImageFile(spec) && std::filesystem::exists(spec)) {
-      const fl::FeatureSpec fs = images < parsed.size() ? parsed[images]
-                                 : !parsed.empty()      ? parsed.back()
-                                                        : fl::parseFeatureSpec(fl::defaultFeatureSpecText());
-      ++images;
-      out.push_back(fl::imageFeatures(spec, fs, &warnings));
-    } else {
-      fl::TensorReadOptions opt;
-      opt.channelsLast = channelsLast;
-      out.push_back(fl::readInputTensor(spec, opt));
-    }
-  }
-  if (!features.empty() && images == 0) {
-    warnings.push_back("--features is ignored: no --input is an image");
-  }
-  return out;
-}
 
 Json probeJson(const fl::ProbeSpec& p) {
   Json j{{"name", p.name}, {"kind", fl::probeKindName(p.kind)}, {"shape", p.shape}};
@@ -331,7 +308,7 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   }
   if (req.weightsPrefix && req.weightsPath.empty()) usageError("--prefix needs --weights FILE");
   std::vector<std::string> inputWarnings;
-  req.inputs = readInputs(inputs, features, channelsLast, inputWarnings);
+  req.inputs = fl::readInputs(inputs, features, channelsLast, inputWarnings);
 
   const fl::RunResult res = fl::run(registry, req);
   if (!res.ok) throw Error(res.errorKind, res.error);
@@ -581,12 +558,14 @@ int dispatch(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) args.items.emplace_back(argv[i]);
   if (args.done()) {
-    std::cerr << kUsage;
+    std::cerr << "Usage: fusionlens-cli list|info|run|inspect|bench|render ... (see --help)\n";
     return 2;
   }
   const std::string cmd = args.next();
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::cout << kUsage;
+    std::string usage = kUsage;
+    usage.replace(usage.find("%RENDER%"), 8, fl::cli::kRenderUsage);
+    std::cout << usage;
     return 0;
   }
   if (cmd == "--version") {
@@ -600,8 +579,11 @@ int dispatch(int argc, char** argv) {
   if (cmd == "run") return cmdRun(args, registry);
   if (cmd == "bench") return cmdBench(args, registry);
   if (cmd == "inspect") return cmdInspect(args, registry);
+  if (cmd == "render") {
+    return fl::cli::cmdRender(std::vector<std::string>(args.items.begin() + 1, args.items.end()));
+  }
   usageError("unknown command '" + cmd +
-             "' (commands: list, info, run, inspect, bench; see --help)");
+             "' (commands: list, info, run, inspect, bench, render; see --help)");
 }
 
 }  // namespace

@@ -1,13 +1,20 @@
 // fusionlens: the desktop explorer. Wiring only: command line -> document and window.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDockWidget>
+#include <QSettings>
 #include <QTimer>
+#include <cstdio>
+#include <cstdlib>
 
+#include "core/common/error.h"
 #include "core/modules/registry.h"
+#include "core/run/memory.h"
 #include "ui/document.h"
 #include "ui/input_loader.h"
 #include "ui/inputs_panel.h"
 #include "ui/main_window.h"
+#include "ui/compare_panel.h"
 #include "ui/module_panel.h"
 #include "ui/run_controller.h"
 
@@ -32,8 +39,12 @@ int main(int argc, char** argv) {
   const QCommandLineOption head(QStringLiteral("head"), QStringLiteral("Attention head (default: mean)."), QStringLiteral("N"));
   const QCommandLineOption query(QStringLiteral("query"), QStringLiteral("Query pixel X,Y of an attention view."), QStringLiteral("X,Y"));
   const QCommandLineOption colormap(QStringLiteral("colormap"), QStringLiteral("Colormap name."), QStringLiteral("NAME"));
+  const QCommandLineOption memory(QStringLiteral("memory"), QStringLiteral("Memory budget of a run, e.g. 2G, 512M (0: 60% of free memory)."), QStringLiteral("SIZE"));
+  const QCommandLineOption hideDock(QStringLiteral("hide-dock"), QStringLiteral("Hide a dock by name: inputs, module, compare (repeatable; for screenshots of one view)."), QStringLiteral("NAME"));
   const QCommandLineOption screenshot(QStringLiteral("screenshot"), QStringLiteral("Save the window to FILE after the first result, then quit."), QStringLiteral("FILE"));
-  parser.addOptions({demo, module, set, weights, features, show, channel, head, query, colormap, screenshot});
+  const QCommandLineOption compare(QStringLiteral("compare"), QStringLiteral("Compare these modules (comma-separated ids) in the Compare dock."), QStringLiteral("IDS"));
+  parser.addOptions({compare});
+  parser.addOptions({demo, module, set, weights, features, show, channel, head, query, colormap, memory, hideDock, screenshot});
   parser.addPositionalArgument(QStringLiteral("files"), QStringLiteral("Images or tensor files to open."));
   parser.process(app);
 
@@ -43,8 +54,25 @@ int main(int argc, char** argv) {
   fl::ui::RunController runner(&document);
   fl::ui::InputLoader loader;
   fl::ui::MainWindow window(&document, &runner, &loader);
+  for (const QString& name : parser.values(hideDock)) {
+    auto* dock = window.findChild<QDockWidget*>(name + QStringLiteral("Dock"));
+    if (!dock) {
+      std::fprintf(stderr, "fusionlens: --hide-dock: no dock named '%s'\n", qPrintable(name));
+      return 2;
+    }
+    dock->hide();
+  }
   window.show();
 
+  if (parser.isSet(memory)) {
+    try {
+      const QString text = parser.value(memory);
+      document.setMemoryBudget(text == QStringLiteral("0") ? 0 : fl::parseBytes(text.toStdString()));
+    } catch (const fl::Error& e) {
+      std::fprintf(stderr, "fusionlens: --memory: %s\n", e.what());
+      return 2;
+    }
+  }
   if (parser.isSet(demo)) window.openDemo();
   document.setModule(parser.isSet(module) ? parser.value(module) : QStringLiteral("cbam"));
   for (const QString& kv : parser.values(set)) {
@@ -67,6 +95,12 @@ int main(int argc, char** argv) {
   document.setView(v);
   if (parser.isSet(features)) window.setFeatureSpec(parser.value(features));
   window.openFiles(parser.positionalArguments());
+  if (parser.isSet(compare)) {
+    for (const QString& id : parser.value(compare).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+      window.comparePanel()->addModule(id.trimmed());
+    }
+    window.showCompare();
+  }
 
   if (parser.isSet(screenshot)) {
     // Wait for the first result after all inputs arrived, let the plots settle, grab, quit.
@@ -76,7 +110,7 @@ int main(int argc, char** argv) {
     timer->setInterval(800);
     QObject::connect(&document, &fl::ui::Document::resultChanged, timer, qOverload<>(&QTimer::start));
     QObject::connect(timer, &QTimer::timeout, &window, [&] {
-      if (runner.busy() || loader.busy()) {
+      if (runner.busy() || loader.busy() || window.comparePanel()->busy()) {
         timer->start();
         return;
       }
@@ -86,6 +120,13 @@ int main(int argc, char** argv) {
     QTimer::singleShot(120000, &app, [&] { app.exit(3); });  // never hang a script
   }
   const int rc = app.exec();
+  if (runner.busy()) {
+    // A forward cannot be interrupted and may take minutes: do not keep a closed window's
+    // process alive for it. Settings are already written (closeEvent); nothing else to save.
+    std::fprintf(stderr, "fusionlens: a run was still computing; quitting without waiting for it\n");
+    QSettings().sync();
+    std::_Exit(rc);
+  }
   runner.waitForIdle();
   loader.waitForIdle();
   return rc;

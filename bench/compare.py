@@ -6,11 +6,15 @@ Called by bench/run_bench.sh (`make bench`); run with Debian's /usr/bin/python3 
 For each thread count and shape group, module by module:
   * FusionLens: `$FL_CLI bench --module ID --shape B,C,H,W --iters N --threads T --json`
     (default parameters, seeded init, eval, no autograd, probe recording off, 3 warm-up runs);
-  * reference:  bench/reference_bench.py's time_reference() in this process
+  * reference:  `/usr/bin/python3 bench/reference_bench.py --module ID ... --json`
     (fl_reference.build(...) in eval under torch.no_grad(), default parameters,
     torch.set_num_threads(T), 3 warm-up runs).
-The two runs of a module are adjacent in time and their order alternates from module to
-module, so slow drifts of the machine's load hit both sides alike.
+Both sides run in a fresh process per module: glibc's allocator adapts its mmap threshold to
+what a process has freed before, so a long-lived process that already freed large buffers
+serves a module's big outputs from its heap while a fresh one maps (and page-faults) them on
+every call; timing the reference inside this script would give it that advantage (the report
+measures the effect). The two runs of a module are adjacent in time and their order
+alternates from module to module, so slow drifts of the machine's load hit both sides alike.
 
 usage: /usr/bin/python3 bench/compare.py [--cli PATH] [--threads 1[,2]] [--quick]
                                          [--out bench/results.md] [--json bench/results.json]
@@ -67,10 +71,10 @@ def shape_text(shape):
     return "x".join(str(v) for v in shape)
 
 
-def run_fl(cli, module, shape, iters, threads):
+def run_fl(cli, module, shape, iters, threads, env=None):
     cmd = [cli, "bench", "--module", module, "--shape", ",".join(str(v) for v in shape),
            "--iters", str(iters), "--threads", str(threads), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"error": "exit %d: %s" % (proc.returncode, proc.stderr.strip().splitlines()[-1:])}
     try:
@@ -82,35 +86,73 @@ def run_fl(cli, module, shape, iters, threads):
     return rows[0]
 
 
-def run_ref(module, shape, iters, threads):
+PYTHON = "/usr/bin/python3"  # Debian's interpreter with python3-torch; never the one on PATH
+
+
+def run_ref(module, shape, iters, threads, env=None):
+    """The reference in a fresh process, as fusionlens-cli bench (see the module docstring)."""
+    cmd = [PYTHON, os.path.join(HERE, "reference_bench.py"), "--module", module,
+           "--shape", ",".join(str(v) for v in shape), "--iters", str(iters),
+           "--warmup", str(WARMUP), "--threads", str(threads), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return {"error": "reference_bench.py exit %d: %s"
+                % (proc.returncode, proc.stderr.strip().splitlines()[-1:])}
     try:
-        return reference_bench.time_reference(module, shape, iters, WARMUP, threads)
-    except (ValueError, RuntimeError) as e:
-        return {"error": str(e).splitlines()[0]}
+        rows = json.loads(proc.stdout)
+    except ValueError as e:
+        return {"error": "unreadable JSON from reference_bench.py: %s" % e}
+    if len(rows) != 1:
+        return {"error": "expected one result, got %d" % len(rows)}
+    return rows[0]
+
+
+# glibc tunables that make a fresh process behave like a long-lived one whose allocator has
+# adapted (see the "Allocator" section of the report).
+WARM_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"
+
+
+def allocator_effect(cli, module, shape, iters, threads):
+    """Median ms of both sides for one module, fresh process with glibc's default malloc
+    settings vs with WARM_MALLOC."""
+    warm_env = dict(os.environ, GLIBC_TUNABLES=WARM_MALLOC)
+    out = {"module": module, "shape": shape, "iters": iters}
+    out["fl_default"] = run_fl(cli, module, shape, iters, threads).get("median_ms")
+    out["ref_default"] = run_ref(module, shape, iters, threads).get("median_ms")
+    out["fl_warm"] = run_fl(cli, module, shape, iters, threads, warm_env).get("median_ms")
+    out["ref_warm"] = run_ref(module, shape, iters, threads, warm_env).get("median_ms")
+    return out
 
 
 # Where FusionLens's C++ code does different work from the reference (read from
 # core/modules/*.cpp and tests/reference/fl_reference.py); printed with the report so that a
-# slower module can be matched to a cause. The kernel pairs are timed in this process.
+# ratio can be matched to a cause. The kernel pairs named last are timed in this process.
 CODE_DIFFERENCES = [
-    ("spatial-attention, cbam, cbam-joint",
-     "channel max over C: FusionLens `maxMeanPool` calls `x.max(1, keepdim)`, which also "
-     "computes the argmax indices; the reference calls `x.amax(1)` (values only)",
-     "max1"),
-    ("eca, cbam, cbam-joint",
-     "global max pooling: FusionLens calls `adaptive_max_pool2d(x, 1)` (computes indices, no "
-     "1x1 fast path); the reference calls `x.amax((2, 3))`",
-     "gmp"),
-    ("cafm",
-     "max over N and over C: FusionLens `fr.max(-1)` / `a4.max(1)` (with indices); the "
-     "reference `amax`",
-     None),
-    ("osra",
-     "FusionLens scales the logits in place (`mul_`); the reference allocates `q@k * scale`",
-     None),
     ("gated-fusion",
-     "the reference makes a contiguous copy of the gate for its probe on every call; "
-     "FusionLens records nothing in `bench`",
+     "FusionLens computes the gate on NCHW as one `addmm` (W x + b) per batch element and the "
+     "output as `x2 + z (x1 - x2)`; the reference (the seed) permutes to channels-last, applies "
+     "`nn.Linear` (which copies the permuted input), mixes with four full-size ops and copies "
+     "output and gate back to NCHW",
+     "linear"),
+    ("cbam-joint, cafm",
+     "1x1 convolutions applied to pooled `[B,C,1,1]` vectors (cbam-joint's `se` and its joint "
+     "`MLP` over C+H*W channels, cafm's four channel MLPs) run as matrix products (`linear`) "
+     "on `[B,C]` rows; the reference calls `nn.Conv2d`",
+     "conv1x1"),
+    ("eca, cbam, cbam-joint",
+     "cbam and cbam-joint send the max- and mean-pooled descriptors through their shared MLP "
+     "as one stacked batch (one call instead of two); eca's conv is linear, so it convolves "
+     "their sum once and adds the bias a second time (`conv(m) + conv(a) = conv(m + a) + b`); "
+     "cafm's two spatial maps share one pass of its shared spatial convs",
+     None),
+    ("aff, iaff, cafm, msf, mfe, cbam",
+     "fewer full-size passes: `x w + r (1 - w)` as `r + w (x - r)`, `f s + f` as `f (1 + s)`, "
+     "in-place accumulation (`addcmul_`, `add_`, `mul_`) where the reference allocates",
+     None),
+    ("all",
+     "the reference returns its probes (references to tensors it computes anyway, plus "
+     "gated-fusion's contiguous gate copy); `fusionlens-cli bench` records none. Both use "
+     "values-only max reductions (`amax`)",
      None),
 ]
 
@@ -121,12 +163,24 @@ def kernel_pairs(threads):
     torch.set_num_threads(threads)
     out = []
     for shape in (SMALL, LARGE):
-        x = torch.randn(shape)
+        B, C, H, W = shape
+        x1, x2 = torch.randn(shape), torch.randn(shape)
+        w, b = torch.randn(C, C) / C ** 0.5, torch.randn(C)
+        joint = torch.randn(B, C + H * W)
+        w_mlp = torch.randn(C // 8, C + H * W, 1, 1)
+
+        def fl_linear():
+            return torch.addmm(b[:, None], w, x1[0].reshape(C, H * W))
+
+        def ref_linear():
+            return F.linear(x1.permute(0, 2, 3, 1), w, b)
         pairs = {
-            "max1": ("x.max(1, keepdim=True)", lambda: x.max(1, keepdim=True),
-                     "x.amax(1, keepdim=True)", lambda: x.amax(1, keepdim=True)),
-            "gmp": ("adaptive_max_pool2d(x, 1)", lambda: F.adaptive_max_pool2d(x, 1),
-                    "x.amax((2, 3), keepdim=True)", lambda: x.amax((2, 3), keepdim=True)),
+            "linear": ("addmm(b, W, x[0] as [C,N])", fl_linear,
+                       "linear(x.permute(0,2,3,1), W, b)", ref_linear),
+            "conv1x1": ("linear(v [B,C+HW], W as [C/r,C+HW])",
+                        lambda: F.linear(joint, w_mlp.view(C // 8, -1)),
+                        "conv2d(v [B,C+HW,1,1], W)",
+                        lambda: F.conv2d(joint[:, :, None, None], w_mlp)),
         }
         for key, (fl_name, fl_fn, ref_name, ref_fn) in pairs.items():
             times = []
@@ -270,11 +324,12 @@ def write_report(path, rows, facts):
       "64 channels, CPU, float32, eval mode, no autograd. FusionLens: `fusionlens-cli bench "
       "--module ID --shape B,C,H,W --iters N --threads T --json` (seeded init; probe recording "
       "is off in `bench`). Reference: `tests/reference/fl_reference.py`'s `build(...)` under "
-      "`torch.no_grad()` with `torch.set_num_threads(T)` (bench/reference_bench.py; it returns "
-      "its probes, which are references to tensors it computes anyway). Both sides: %d untimed "
-      "warm-up runs, then N timed ones; median and minimum in milliseconds. The two runs of a "
-      "module are adjacent in time and alternate in order. **ratio = reference / FusionLens: "
-      "> 1 means FusionLens is faster.**" % WARMUP)
+      "`torch.no_grad()` with `torch.set_num_threads(T)` (`bench/reference_bench.py --json`; it "
+      "returns its probes, which are references to tensors it computes anyway). Both sides: a "
+      "fresh process per module (see \"Allocator\" below), %d untimed warm-up runs, then N "
+      "timed ones; median and minimum in milliseconds. The two runs of a module are adjacent "
+      "in time and alternate in order. **ratio = reference / FusionLens: > 1 means FusionLens "
+      "is faster.**" % WARMUP)
     w("")
     w("## Machine and build")
     w("")
@@ -377,6 +432,28 @@ def write_report(path, rows, facts):
                                                      ref_name, ref_ms))
         w("")
 
+    alloc = facts.get("allocator")
+    if alloc and all(alloc.get(k) for k in ("fl_default", "ref_default", "fl_warm", "ref_warm")):
+        w("## Allocator")
+        w("")
+        w("glibc's malloc serves blocks above its mmap threshold (128 KiB at start) with fresh "
+          "mappings, paying a page fault per 4 KiB page on first touch, and returns them on "
+          "free. It raises the threshold (up to 32 MiB) only after a process has freed a larger "
+          "mapped block, so how often a module's outputs are page-faulted in depends on what "
+          "the process did before. Timing the reference inside this long-running script, as "
+          "an earlier version of it did, gave the reference an allocator warmed by the modules "
+          "before it; both sides now run in fresh processes with default settings. The effect, "
+          "one module at %s, median of %d, ms, default settings vs `GLIBC_TUNABLES=%s` "
+          "(what a long-lived process such as the desktop app converges to):"
+          % (shape_text(alloc["shape"]), alloc["iters"], WARM_MALLOC))
+        w("")
+        w("| module | FusionLens default | FusionLens warm | reference default | reference warm |")
+        w("|---|---:|---:|---:|---:|")
+        w("| %s | %s | %s | %s | %s |" % (alloc["module"], fmt_ms(alloc["fl_default"]),
+                                          fmt_ms(alloc["fl_warm"]), fmt_ms(alloc["ref_default"]),
+                                          fmt_ms(alloc["ref_warm"])))
+        w("")
+
     w("## Noise")
     w("")
     w("These are wall-clock timings on a shared development machine (%s cores; other "
@@ -453,7 +530,7 @@ def main(argv=None):
             cli_time = os.stat(args.cli).st_mtime
         except OSError:
             cli_time = 0
-        facts["git_attn"] = "uncommitted changes in %s (being reworked: chunked attention); " \
+        facts["git_attn"] = "uncommitted changes in %s; " \
             "the benchmarked binary is %s than the newest of them" % (
                 changed, "newer" if cli_time >= src_time else "OLDER")
     else:
@@ -492,6 +569,9 @@ def main(argv=None):
                          fmt_ratio(row["ratio_min"]), load), flush=True)
     facts["kernel_threads"] = threads_list[0]
     facts["kernels"] = kernel_pairs(threads_list[0])
+    if not wanted or "cbam-joint" in wanted:
+        facts["allocator"] = allocator_effect(args.cli, "cbam-joint", LARGE,
+                                              iters_table["large"]["default"], threads_list[0])
     facts["load_end"] = loadavg()
     facts["elapsed"] = time.time() - start
     slower = write_report(args.out, rows, facts)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/run/memory.h"
+
 namespace fl::ui {
 
 Document::Document(const ModuleRegistry& registry, QObject* parent)
@@ -102,6 +104,13 @@ void Document::setDevice(DeviceChoice device) {
   Q_EMIT requestChanged();
 }
 
+void Document::setMemoryBudget(int64_t bytes) {
+  bytes = std::max<int64_t>(0, bytes);
+  if (bytes == memoryBudget_) return;
+  memoryBudget_ = bytes;
+  Q_EMIT requestChanged();
+}
+
 QString Document::readiness() const {
   const ModuleDescriptor* d = descriptor();
   if (!d) return tr("Choose a module.");
@@ -122,9 +131,32 @@ QString Document::readiness() const {
   }
 }
 
+QString Document::estimate() const {
+  if (!readiness().isEmpty()) return {};
+  const ModuleDescriptor* d = descriptor();
+  std::vector<Shape> shapes;
+  for (const int idx : assignment_) shapes.push_back(inputs_[idx].tensor.sizes().vec());
+  try {
+    const Params p = resolveParams(d->id, d->params, params_);
+    const int64_t full = d->memoryBytes(p, shapes);
+    const int64_t budget = memoryBudget_ > 0 ? memoryBudget_ : defaultMemoryBudget();
+    const QString head = tr("Estimated peak %1, budget %2")
+                             .arg(QString::fromStdString(formatBytes(full)), QString::fromStdString(formatBytes(budget)));
+    if (full <= budget) return head + QStringLiteral(".");
+    const int64_t least = d->minMemoryBytes ? d->minMemoryBytes(p, shapes) : full;
+    if (least > budget) return head + tr(": over it; the run will be refused. Use smaller inputs or a larger budget.");
+    return head + tr(": runs in query chunks (at least %1); what does not fit (the full attention matrix) "
+                     "is withheld, and attention rows are computed per query pixel on demand.")
+                      .arg(QString::fromStdString(formatBytes(least)));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 RunRequest Document::makeRequest(uint64_t requestId) const {
   RunRequest req;
   req.requestId = requestId;
+  req.maxMemoryBytes = memoryBudget_;
   req.moduleId = moduleId_.toStdString();
   req.params = params_;
   req.weights = weights_;
@@ -135,18 +167,24 @@ RunRequest Document::makeRequest(uint64_t requestId) const {
   return req;
 }
 
-void Document::setResult(RunResult result) {
+void Document::setResult(RunResult result, ResultContext context) {
   result_ = std::move(result);
+  resultContext_ = std::move(context);
   resultAssignment_ = assignment_;
   lastError_.clear();
-  // Keep the view on the same tensor when the new result has it; else pick the first probe.
+  queryRows_ = QueryRows{};
+  wantedQuery_ = QPoint(-1, -1);
+  // Keep the view on the same tensor when the new result has it; else pick the first probe
+  // (a withheld attention probe counts: its rows come on demand).
   ViewSettings v = view_;
-  bool found = false;
+  const QStringList onDemand = onDemandProbes();
+  bool found = onDemand.contains(v.tensor);
   for (const auto& p : result_->probes) found |= v.tensor == QStringLiteral("probe.") + QString::fromStdString(p.name);
   for (const auto& o : result_->outputNames) found |= v.tensor == QString::fromStdString(o);
   if (!found) {
-    v.tensor = result_->probes.empty() ? QString::fromStdString(result_->outputNames.front())
-                                       : QStringLiteral("probe.") + QString::fromStdString(result_->probes.front().name);
+    v.tensor = !result_->probes.empty()
+                   ? QStringLiteral("probe.") + QString::fromStdString(result_->probes.front().name)
+                   : (!onDemand.isEmpty() ? onDemand.front() : QString::fromStdString(result_->outputNames.front()));
     v.channel = -1;
     v.head = -1;
     v.queryX = v.queryY = -1;
@@ -154,6 +192,37 @@ void Document::setResult(RunResult result) {
   view_ = v;
   Q_EMIT resultChanged();
   Q_EMIT viewChanged();
+}
+
+QStringList Document::onDemandProbes() const {
+  QStringList out;
+  if (!result_) return out;
+  const ModuleDescriptor* d = registry_.find(result_->moduleId);
+  if (!d) return out;
+  for (const ProbeSpec& spec : d->probes) {
+    if (spec.kind == ProbeKind::AttentionMatrix && result_->findProbe(spec.name) == nullptr) {
+      out << QStringLiteral("probe.") + QString::fromStdString(spec.name);
+    }
+  }
+  return out;
+}
+
+bool Document::isOnDemandProbe(const QString& tensor) const { return onDemandProbes().contains(tensor); }
+
+void Document::requestQueryRows(int x, int y, bool retry) {
+  if (!result_ || x < 0 || y < 0) return;
+  const bool failed = queryRows_.requestId == result_->requestId && QPoint(queryRows_.x, queryRows_.y) == QPoint(x, y) &&
+                      !queryRows_.rows.defined();
+  if (wantedQuery_ == QPoint(x, y) && !(retry && failed)) return;
+  wantedQuery_ = QPoint(x, y);
+  Q_EMIT queryRowsWanted(x, y);
+}
+
+void Document::setQueryRows(QueryRows rows) {
+  // Rows of an older result, or of a pixel no longer wanted, are stale.
+  if (!result_ || rows.requestId != result_->requestId || QPoint(rows.x, rows.y) != wantedQuery_) return;
+  queryRows_ = std::move(rows);
+  Q_EMIT queryRowsChanged();
 }
 
 void Document::setRunError(const QString& message) {

@@ -6,6 +6,8 @@
 
 #include <QImage>
 #include <QObject>
+#include <QPoint>
+#include <QStringList>
 #include <QString>
 #include <map>
 #include <memory>
@@ -15,10 +17,27 @@
 
 #include "core/io/state_dict.h"
 #include "core/modules/registry.h"
+#include "core/run/attention_query.h"
 #include "core/run/run.h"
 #include "ui/view_settings.h"
 
 namespace fl::ui {
+
+/// How the shown result was made: its request (for attention rows on demand) and what the
+/// run measured.
+struct ResultContext {
+  RunRequest request;            ///< the snapshot that produced the result
+  int64_t peakBytes = -1;        ///< measured peak memory of the run (RSS growth); -1 unknown
+};
+
+/// On-demand attention rows of one query pixel, for a result whose full `attention` probe
+/// was withheld over the memory budget.
+struct QueryRows {
+  uint64_t requestId = 0;        ///< the result's request id
+  int x = -1, y = -1;            ///< query pixel in the query grid
+  at::Tensor rows;               ///< [B, heads, Nk] CPU float32; undefined on error
+  QString error;
+};
 
 /// One opened input: an image turned into features, or a tensor file.
 struct InputItem {
@@ -55,15 +74,24 @@ class Document : public QObject {
   void clearWeights();
   DeviceChoice device() const { return device_; }
   void setDevice(DeviceChoice device);
+  /// Memory budget of a run in bytes; 0 = the core's default (60% of available memory).
+  int64_t memoryBudget() const { return memoryBudget_; }
+  void setMemoryBudget(int64_t bytes);
 
   /// "" when a run can start, else why not (missing inputs, a failing constraint check).
   QString readiness() const;
+  /// For a ready request: the estimated peak against the budget, and what a run over the
+  /// budget computes in chunks or withholds. "" when not ready.
+  QString estimate() const;
   /// A snapshot of everything a run needs.
   RunRequest makeRequest(uint64_t requestId) const;
 
   // Results -----------------------------------------------------------------------------
   const RunResult* result() const { return result_ ? &*result_ : nullptr; }
-  void setResult(RunResult result);     ///< a successful run; replaces the shown result
+  /// A successful run; replaces the shown result. `context` carries its request (needed
+  /// for attention rows on demand) and measurements.
+  void setResult(RunResult result, ResultContext context = {});
+  const ResultContext& resultContext() const { return resultContext_; }
   void setRunError(const QString& message);  ///< a failed run; the last good result stays
   QString lastError() const { return lastError_; }
 
@@ -71,6 +99,22 @@ class Document : public QObject {
   QImage baseImage(int slot = 0) const;
   /// The tensor that fed the result's module input `slot` (undefined if gone).
   at::Tensor resultInput(int slot) const;
+
+  // Attention rows on demand ---------------------------------------------------------
+  /// Attention probes the module declares but the result withheld (over the budget): their
+  /// rows are computed per query pixel. Names as in the view settings ("probe.attention").
+  QStringList onDemandProbes() const;
+  bool isOnDemandProbe(const QString& tensor) const;
+  /// Asks for the rows of query pixel (x, y) of the shown result: emits queryRowsWanted
+  /// once per pixel (a controller computes them off the GUI thread); with `retry`, again for
+  /// a pixel whose rows failed or were cancelled.
+  void requestQueryRows(int x, int y, bool retry = false);
+  /// Rows for the shown result's query pixel; ignored when they belong to another result.
+  void setQueryRows(QueryRows rows);
+  /// The rows of the last computed pixel of the shown result (requestId 0 when none).
+  const QueryRows& queryRows() const { return queryRows_; }
+  /// The pixel asked for last for the shown result; (-1, -1) when none.
+  QPoint wantedQuery() const { return wantedQuery_; }
 
   // View settings -----------------------------------------------------------------------
   const ViewSettings& view() const { return view_; }
@@ -84,6 +128,8 @@ class Document : public QObject {
   void resultChanged();
   void runFailed(const QString& message);
   void viewChanged();
+  void queryRowsWanted(int x, int y);
+  void queryRowsChanged();
 
  private:
   void resetAssignment();
@@ -96,7 +142,11 @@ class Document : public QObject {
   QString weightsPath_;
   std::shared_ptr<const NamedTensors> weights_;
   DeviceChoice device_ = DeviceChoice::Auto;
+  int64_t memoryBudget_ = 0;
   std::optional<RunResult> result_;
+  ResultContext resultContext_;
+  QueryRows queryRows_;
+  QPoint wantedQuery_{-1, -1};
   std::vector<int> resultAssignment_;
   QString lastError_;
   ViewSettings view_;

@@ -5,6 +5,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include "ui/compare_panel.h"
 #include <QDragEnterEvent>
 #include <QFile>
 #include <QFileDialog>
@@ -63,10 +64,18 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   moduleDock->setWidget(modulePanel_);
   addDockWidget(Qt::RightDockWidgetArea, moduleDock);
 
+  compare_ = new ComparePanel(document_);
+  auto* compareDock = new QDockWidget(tr("Compare"), this);
+  compareDock->setObjectName(QStringLiteral("compareDock"));
+  compareDock->setWidget(compare_);
+  addDockWidget(Qt::BottomDockWidgetArea, compareDock);
+  connect(compare_, &ComparePanel::message, this, [this](const QString& text, bool error) { showMessage(text, error); });
+
   busy_ = new QProgressBar;
   busy_->setRange(0, 0);  // indeterminate: a run's progress is unknown
   busy_->setMaximumWidth(120);
   busy_->setVisible(false);
+  busy_->setToolTip(tr("The worker is computing (a run or attention rows); Esc cancels"));
   hover_ = new QLabel;
   stats_ = new QLabel;
   statusBar()->addWidget(hover_, 1);
@@ -86,14 +95,28 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   connect(runner_, &RunController::started, this, [this](uint64_t id) {
     stats_->setText(tr("running #%1 ...").arg(id));
   });
+  connect(runner_, &RunController::cancelling, this, [this](uint64_t id) {
+    // LibTorch cannot stop a forward midway: say what really happens.
+    stats_->setText(tr("cancelling #%1: it finishes in the background and is dropped").arg(id));
+  });
+  connect(runner_, &RunController::staleDropped, this, [this](uint64_t id) {
+    if (!runner_->busy()) stats_->setText(tr("run #%1 dropped; the shown result is unchanged").arg(id));
+  });
   connect(document_, &Document::resultChanged, this, [this] {
     const RunResult* r = document_->result();
     if (!r) return;
-    stats_->setText(tr("%1 on %2: %3 ms forward, %4 ms total, est. peak %5")
-                        .arg(QString::fromStdString(r->moduleId), QString::fromStdString(r->device))
-                        .arg(r->forwardMs, 0, 'f', 1)
-                        .arg(r->totalMs, 0, 'f', 1)
-                        .arg(QString::fromStdString(formatBytes(r->estimatedBytes))));
+    const auto time = [](double ms) {
+      return ms < 1000 ? tr("%1 ms").arg(ms, 0, 'f', 1) : tr("%1 s").arg(ms / 1000, 0, 'f', 2);
+    };
+    const int64_t peak = document_->resultContext().peakBytes;
+    stats_->setText(tr("%1 on %2: %3 (forward %4), peak memory %5 (estimate %6)")
+                        .arg(QString::fromStdString(r->moduleId), QString::fromStdString(r->device),
+                             time(r->totalMs), time(r->forwardMs),
+                             peak >= 0 ? QStringLiteral("+") + QString::fromStdString(formatBytes(peak)) : tr("not measured"),
+                             QString::fromStdString(formatBytes(r->estimatedBytes))));
+    stats_->setToolTip(tr("Time of the whole run and of the module's forward. Peak memory: how much the process's "
+                          "resident memory grew at its peak during the run (Linux VmHWM); estimate: the module's "
+                          "own estimate of its full computation."));
     QString warn;
     for (const auto& w : r->warnings) warn += QString::fromStdString(w) + QStringLiteral("; ");
     showMessage(warn, false);
@@ -144,6 +167,9 @@ void MainWindow::buildMenus() {
   runNow->setShortcut(QKeySequence(Qt::Key_F5));
   auto* cancel = runMenu->addAction(tr("&Cancel"), runner_, &RunController::cancel);
   cancel->setShortcut(QKeySequence(Qt::Key_Escape));
+  cancel->setToolTip(tr("Forget pending runs and drop the running one's result (a forward cannot be stopped midway)"));
+  cancel->setEnabled(runner_->busy());
+  connect(runner_, &RunController::busyChanged, cancel, &QAction::setEnabled);
   auto* autoRun = runMenu->addAction(tr("Re-run on &changes"));
   autoRun->setCheckable(true);
   autoRun->setChecked(prefs::kAutoRun.get());
@@ -174,6 +200,14 @@ void MainWindow::updateRecentMenu() {
     recentMenu_->addAction(QFileInfo(path).fileName(), this, [this, path] { openFiles({path}); })->setToolTip(path);
   }
   recentMenu_->setEnabled(!recentMenu_->isEmpty());
+}
+
+void MainWindow::showCompare() {
+  auto* dock = qobject_cast<QDockWidget*>(compare_->parentWidget());
+  if (!dock) return;
+  dock->show();
+  dock->raise();
+  resizeDocks({dock}, {height() * 3 / 5}, Qt::Vertical);
 }
 
 void MainWindow::openFiles(const QStringList& paths) {
@@ -215,14 +249,23 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
-  if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+  // Files only: a dragged web link or text is not something to open.
+  for (const QUrl& url : event->mimeData()->urls()) {
+    if (url.isLocalFile()) {
+      event->acceptProposedAction();
+      return;
+    }
+  }
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
-  QStringList paths;
+  QStringList paths, refused;
   for (const QUrl& url : event->mimeData()->urls()) {
-    if (url.isLocalFile()) paths << url.toLocalFile();
+    (url.isLocalFile() ? paths : refused) << (url.isLocalFile() ? url.toLocalFile() : url.toDisplayString());
   }
+  if (!refused.isEmpty()) showMessage(tr("Not a local file, not opened: %1").arg(refused.join(QStringLiteral(", "))), true);
+  if (paths.isEmpty()) return;
+  event->acceptProposedAction();
   openFiles(paths);
 }
 

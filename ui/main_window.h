@@ -16,6 +16,7 @@ class ModulePanel;
 class InputsPanel;
 class ProbeView;
 class ViewControls;
+class ComparePanel;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -32,6 +33,9 @@ class MainWindow : public QMainWindow {
   ProbeView* probeView() const { return view_; }
   ModulePanel* modulePanel() const { return modulePanel_; }
   ViewControls* viewControls() const { return controls_; }
+  ComparePanel* comparePanel() const { return compare_; }
+  /// Shows the Compare dock and gives it most of the height of the window.
+  void showCompare();
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -50,6 +54,7 @@ class MainWindow : public QMainWindow {
   ViewControls* controls_;
   ModulePanel* modulePanel_;
   InputsPanel* inputsPanel_;
+  ComparePanel* compare_ = nullptr;
   QMenu* recentMenu_ = nullptr;
   QLabel* stats_;
   QLabel* hover_;

@@ -11,6 +11,8 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QTreeWidget>
 #include <QVBoxLayout>
@@ -19,12 +21,26 @@
 
 #include "core/common/error.h"
 #include "core/modules/module_instance.h"
+#include "core/run/memory.h"
 #include "ui/document.h"
+#include "ui/settings.h"
 
 namespace fl::ui {
 
 ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent), document_(document) {
-  auto* layout = new QVBoxLayout(this);
+  // The panel scrolls when the dock is short (other docks, small screens) instead of
+  // squeezing the tree and the wrapped texts on top of each other.
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(0, 0, 0, 0);
+  auto* scroll = new QScrollArea;
+  scroll->setWidgetResizable(true);
+  scroll->setFrameShape(QFrame::NoFrame);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  outer->addWidget(scroll);
+  auto* content = new QWidget;
+  scroll->setWidget(content);
+  auto* layout = new QVBoxLayout(content);
+  setMinimumWidth(300);  // module names and citations stay readable
   tree_ = new QTreeWidget;
   tree_->setHeaderHidden(true);
   tree_->setMinimumHeight(220);
@@ -70,12 +86,24 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   device_->addItem(cudaAvailable() ? tr("CUDA") : tr("CUDA (not available)"),
                    static_cast<int>(DeviceChoice::Cuda));
   deviceRow->addRow(tr("Device"), device_);
+  budget_ = new QComboBox;
+  budget_->addItem(tr("auto (60% of free memory, %1)").arg(QString::fromStdString(formatBytes(defaultMemoryBudget()))), qint64{0});
+  for (const int mib : {512, 1024, 2048, 4096, 8192, 16384}) {
+    budget_->addItem(QString::fromStdString(formatBytes(int64_t{mib} << 20)), qint64{mib} << 20);
+  }
+  budget_->setToolTip(tr("The most memory one run may use. Over it, attention modules run in query chunks and "
+                         "withhold the full attention matrix; its rows are then computed per query pixel."));
+  deviceRow->addRow(tr("Memory budget"), budget_);
   layout->addLayout(deviceRow);
 
   check_ = new QLabel;
   check_->setWordWrap(true);
   check_->setStyleSheet(QStringLiteral("color: #b00020;"));
   layout->addWidget(check_);
+  estimate_ = new QLabel;
+  estimate_->setWordWrap(true);
+  estimate_->setStyleSheet(QStringLiteral("color: palette(mid);"));
+  layout->addWidget(estimate_);
   layout->addStretch(1);
 
   connect(tree_, &QTreeWidget::currentItemChanged, this, [this](QTreeWidgetItem* item, QTreeWidgetItem*) {
@@ -93,6 +121,21 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   connect(device_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
     document_->setDevice(static_cast<DeviceChoice>(device_->currentData().toInt()));
   });
+  {
+    const qint64 saved = prefs::kMemoryBudget.get();
+    int index = budget_->findData(saved);
+    if (index < 0) {  // a value from elsewhere (an older setting): keep it, listed as it is
+      budget_->addItem(QString::fromStdString(formatBytes(saved)), saved);
+      index = budget_->count() - 1;
+    }
+    budget_->setCurrentIndex(index);
+    document_->setMemoryBudget(saved);
+  }
+  connect(budget_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
+    const qint64 bytes = budget_->currentData().toLongLong();
+    prefs::kMemoryBudget.set(bytes);
+    document_->setMemoryBudget(bytes);
+  });
   connect(document_, &Document::moduleChanged, this, [this] {
     rebuildForm();
     weightsLabel_->setText(tr("Weights: seeded init"));
@@ -109,6 +152,7 @@ ModulePanel::~ModulePanel() { weightsWatcher_.waitForFinished(); }
 
 QString ModulePanel::weightsText() const { return weightsLabel_->text(); }
 QString ModulePanel::checkText() const { return check_->text(); }
+QString ModulePanel::estimateText() const { return estimate_->text(); }
 
 void ModulePanel::rebuildForm() {
   delete formHost_->layout();
@@ -138,6 +182,12 @@ void ModulePanel::rebuildForm() {
         spin->setDecimals(4);
         spin->setRange(p.min, p.max);
         spin->setValue(std::stod(p.defaultValue));
+        // Descriptors write "0 = <what zero means>" in the help (e.g. qk_scale): say it.
+        const size_t zero = p.help.find("0 = ");
+        if (p.min == 0 && zero != std::string::npos && (zero == 0 || p.help[zero - 1] == ' ')) {
+          const std::string meaning = p.help.substr(zero + 4, p.help.find(';', zero) - zero - 4);
+          spin->setSpecialValueText(tr("auto: %1").arg(QString::fromStdString(meaning)));
+        }
         connect(spin, qOverload<double>(&QDoubleSpinBox::valueChanged), this,
                 [this, name](double v) { document_->setParam(name, QString::number(v, 'g', 10).toStdString()); });
         editor = spin;
@@ -174,7 +224,20 @@ void ModulePanel::rebuildForm() {
   updateCheck();
 }
 
-void ModulePanel::updateCheck() { check_->setText(document_->readiness()); }
+void ModulePanel::updateCheck() {
+  // The budget may also come from the command line (--memory): show the document's.
+  if (budget_->currentData().toLongLong() != document_->memoryBudget()) {
+    const QSignalBlocker block(budget_);
+    int index = budget_->findData(qint64{document_->memoryBudget()});
+    if (index < 0) {
+      budget_->addItem(QString::fromStdString(formatBytes(document_->memoryBudget())), qint64{document_->memoryBudget()});
+      index = budget_->count() - 1;
+    }
+    budget_->setCurrentIndex(index);
+  }
+  check_->setText(document_->readiness());
+  estimate_->setText(document_->estimate());
+}
 
 void ModulePanel::loadWeights(const QString& path) {
   const ModuleDescriptor* d = document_->descriptor();

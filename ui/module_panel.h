@@ -37,6 +37,7 @@ class ModulePanel : public QWidget {
   void waitForIdle() { weightsWatcher_.waitForFinished(); }
   QString weightsText() const;
   QString checkText() const;
+  QString estimateText() const;
 
  private:
   void rebuildForm();
@@ -51,7 +52,9 @@ class ModulePanel : public QWidget {
   QLabel* weightsLabel_;
   QPushButton* clearWeights_;
   QComboBox* device_;
+  QComboBox* budget_;
   QLabel* check_;
+  QLabel* estimate_;
   QFutureWatcher<WeightsLoad> weightsWatcher_;
 };
 

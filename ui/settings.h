@@ -25,6 +25,10 @@ inline const Preference<QByteArray> kWindowState{"window/state", {}};
 inline const Preference<QStringList> kRecentFiles{"files/recent", {}};
 inline const Preference<QString> kLastDirectory{"files/lastDirectory", {}};
 inline const Preference<bool> kAutoRun{"run/auto", true};
+/// Memory budget of a run in bytes (0 = the core's default, 60% of available memory). The
+/// explorer defaults to 4 GiB: a bigger attention matrix is computed in query chunks and
+/// shown row by row on demand, which keeps runs short and the machine responsive.
+inline const Preference<qint64> kMemoryBudget{"run/memoryBudget", qint64{4} << 30};
 inline constexpr int kMaxRecentFiles = 10;
 }  // namespace prefs
 

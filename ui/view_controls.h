@@ -1,13 +1,15 @@
 #pragma once
 // The view bar above the plots: which tensor, batch, channel, head, colormap,
 // normalisation, alpha, complement, PCA, sorting and top-k. Edits the document's
-// ViewSettings; shows only the controls that apply to the current tensor's view.
+// ViewSettings; enables only the controls that apply to the current tensor's view. The
+// controls wrap onto more rows when the window is narrow, so the window fits small screens.
 #include <QWidget>
 
 class QComboBox;
 class QSpinBox;
 class QSlider;
 class QCheckBox;
+class QLabel;
 
 namespace fl::ui {
 
@@ -18,6 +20,7 @@ class ViewControls : public QWidget {
  public:
   explicit ViewControls(Document* document, QWidget* parent = nullptr);
   QComboBox* tensorCombo() const { return tensor_; }
+  QSlider* alphaSlider() const { return alpha_; }
 
  private:
   void syncFromDocument();
@@ -31,6 +34,7 @@ class ViewControls : public QWidget {
   QComboBox* colormap_;
   QComboBox* norm_;
   QSlider* alpha_;
+  QLabel* alphaValue_;
   QCheckBox* complement_;
   QCheckBox* pca_;
   QCheckBox* sort_;

@@ -6,6 +6,9 @@
 
 namespace fl {
 
+std::string fusionLensVersion() { return FL_VERSION; }
+
+
 std::string libtorchVersion() { return TORCH_VERSION; }
 
 std::string opencvVersion() { return CV_VERSION; }

@@ -4,6 +4,7 @@
 
 namespace fl {
 
+std::string fusionLensVersion();  ///< the project version, e.g. "0.1.0"
 std::string libtorchVersion();  ///< e.g. "1.13.0"
 std::string opencvVersion();    ///< e.g. "4.6.0"
 std::string cudaStatus();       ///< "CUDA available (1 device)" or "CUDA not available (...)"

@@ -283,7 +283,12 @@ at::Tensor decode(uint64_t total, const ReadAt& read, const std::string& where) 
 
 at::Tensor parseNpy(const uint8_t* data, size_t size, const std::string& where) {
   return decode(
-      size, [data](uint64_t off, void* dst, size_t n) { std::memcpy(dst, data + off, n); }, where);
+      size,
+      [data](uint64_t off, void* dst, size_t n) {
+        // An empty tensor's data_ptr() is null, and memcpy(nullptr, ..., 0) is undefined.
+        if (n) std::memcpy(dst, data + off, n);
+      },
+      where);
 }
 
 at::Tensor readNpy(const std::string& path) {
@@ -295,6 +300,7 @@ at::Tensor readNpy(const std::string& path) {
   return decode(
       uint64_t(end),
       [&](uint64_t off, void* dst, size_t n) {
+        if (n == 0) return;
         in.clear();
         in.seekg(std::streamoff(off));
         in.read(static_cast<char*>(dst), std::streamsize(n));

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/common/error.h"
@@ -157,6 +158,16 @@ enum Op : uint8_t {
 
 constexpr size_t kMaxLine = 64 * 1024;  // text opcodes (GLOBAL, INT, ...) are short
 constexpr int kMaxDims = 64;
+/// A tensor view may repeat its storage's elements (zero or overlapping strides, as in
+/// torch.save(t.expand(...))), but not into more than this many elements: the consumer's
+/// float32 copy of such a view is memory no file paid for.
+constexpr int64_t kMaxRepeatedElements = int64_t{1} << 24;
+/// Copies the emulated callables make (set(list), torch.Size(tuple), _codecs.encode(str))
+/// may total this much plus kCopyBudgetPerByte bytes per pickle byte. A real pickle copies
+/// about what it holds; through the memo, a hostile one could copy one big value for every
+/// few bytes and turn kilobytes into gigabytes.
+constexpr uint64_t kCopyBudgetBase = uint64_t{1} << 20;
+constexpr uint64_t kCopyBudgetPerByte = 4;
 
 class Unpickler {
  public:
@@ -288,19 +299,27 @@ class Unpickler {
 
   void setItem(PickleValue& dict, PickleValuePtr key, PickleValuePtr value) {
     if (dict.kind != Kind::Dict) fail("SETITEM on a " + dict.typeName() + " (not a dict)");
-    std::string id;
-    if (key->kind == Kind::String)
-      id = "s" + key->text;
-    else if (key->kind == Kind::Int)
-      id = "i" + std::to_string(key->integer);
-    else
+    DictIndex& index = dict_index_[&dict];
+    const size_t next = dict.entries.size();
+    bool inserted = false;
+    size_t position = 0;
+    if (key->kind == Kind::String) {
+      // A view of the key's own text, which the dict keeps alive and nothing modifies: one
+      // memoised long key used by many dicts must not be copied into every index.
+      const auto r = index.strings.emplace(std::string_view(key->text), next);
+      inserted = r.second;
+      position = r.first->second;
+    } else if (key->kind == Kind::Int) {
+      const auto r = index.ints.emplace(key->integer, next);
+      inserted = r.second;
+      position = r.first->second;
+    } else {
       fail("dict key of type " + key->typeName() + " is not supported (only str and int)");
-    auto& index = dict_index_[&dict];
-    const auto [it, inserted] = index.emplace(std::move(id), dict.entries.size());
+    }
     if (inserted)
       dict.entries.emplace_back(std::move(key), std::move(value));
     else
-      dict.entries[it->second].second = std::move(value);  // Python keeps the first position
+      dict.entries[position].second = std::move(value);  // Python keeps the first position
   }
   void append(PickleValue& target, PickleValuePtr item, const char* op) {
     const bool toSet = std::strcmp(op, "ADDITEMS") == 0;
@@ -320,6 +339,16 @@ class Unpickler {
   }
 
   // ---- the allow-listed callables, emulated ---------------------------------------------
+  /// Counts `bytes` copied out of existing values by `fn`; past the budget (see
+  /// kCopyBudgetBase) the pickle is refused before the copy is made.
+  void chargeCopy(uint64_t bytes, const std::string& fn) {
+    copied_ += bytes;
+    const uint64_t budget = kCopyBudgetBase + kCopyBudgetPerByte * uint64_t(size_);
+    if (copied_ > budget) {
+      fail(fn + "() calls copy more than " + std::to_string(budget) + " bytes out of a " +
+           std::to_string(size_) + "-byte pickle (a memory-exhaustion construction)");
+    }
+  }
   static std::string kindName(Kind k) {
     PickleValue v;
     v.kind = k;
@@ -357,23 +386,47 @@ class Unpickler {
       fail(fn + "(): size has " + std::to_string(size.size()) + " dims but stride has " +
            std::to_string(stride.size()));
     if (offset < 0) fail(fn + "(): negative storage offset " + std::to_string(offset));
-    // The highest element index the view touches must lie inside the storage.
-    using Wide = __int128;
-    Wide last = offset;
-    bool empty = false;
-    for (size_t i = 0; i < size.size(); ++i) {
+    for (size_t i = 0; i < size.size(); ++i)
       if (size[i] < 0 || stride[i] < 0) fail(fn + "(): negative size or stride");
-      if (size[i] == 0)
-        empty = true;
-      else
-        last += Wide(size[i] - 1) * Wide(stride[i]);
-    }
-    const int64_t numel = storage.numel();
-    if (empty ? Wide(offset) > Wide(numel) : last >= Wide(numel)) {
+    const auto shapeText = [&] {
       std::string shape;
       for (size_t i = 0; i < size.size(); ++i) shape += (i ? ", " : "") + std::to_string(size[i]);
-      fail(fn + "(): a tensor of shape [" + shape + "] at offset " + std::to_string(offset) +
+      return "[" + shape + "]";
+    };
+    // LibTorch computes a tensor's element count in int64: the sizes must multiply within
+    // it (zeros aside, which LibTorch may multiply in any order).
+    using Wide = __int128;
+    bool empty = false;
+    Wide elements = 1;
+    for (const int64_t d : size) {
+      if (d == 0) {
+        empty = true;
+        continue;
+      }
+      elements *= d;  // both factors <= 2^63: no 128-bit overflow
+      if (elements > Wide(std::numeric_limits<int64_t>::max()))
+        fail(fn + "(): a tensor of shape " + shapeText() + " has more than 2^63 elements");
+    }
+    if (empty) elements = 0;
+    // The highest element index the view touches must lie inside the storage. Each term is
+    // below 2^126 and the sum stops once it passes the storage, so 128 bits cannot overflow.
+    const int64_t numel = storage.numel();
+    bool inside = !empty || offset <= numel;
+    if (!empty) {
+      Wide last = offset;
+      for (size_t i = 0; i < size.size() && inside; ++i) {
+        last += Wide(size[i] - 1) * Wide(stride[i]);
+        inside = last < Wide(numel);
+      }
+    }
+    if (!inside) {
+      fail(fn + "(): a tensor of shape " + shapeText() + " at offset " + std::to_string(offset) +
            " reaches past its storage of " + std::to_string(numel) + " elements");
+    }
+    if (elements > Wide(numel) && elements > Wide(kMaxRepeatedElements)) {
+      fail(fn + "(): a tensor of shape " + shapeText() + " repeats its storage of " +
+           std::to_string(numel) + " elements (zero or overlapping strides) into more than " +
+           std::to_string(kMaxRepeatedElements) + " elements");
     }
     auto v = make(Kind::Tensor);
     v->tensor = storage.as_strided(size, stride, offset);
@@ -415,12 +468,14 @@ class Unpickler {
       }
       case Callable::TorchSize: {
         if (args.size() != 1) fail(fn + "() takes 1 argument");
+        chargeCopy(args[0]->items.size() * sizeof(PickleValuePtr), fn);
         return makeTuple(std::vector<PickleValuePtr>(args[0]->items.begin(), args[0]->items.end()));
       }
       case Callable::TorchDevice: {
         if (args.empty() || args.size() > 2 || args[0]->kind != Kind::String ||
             (args.size() == 2 && args[1]->kind != Kind::Int))
           fail(fn + "() takes (str) or (str, int)");
+        chargeCopy(args[0]->text.size(), fn);
         auto v = make(Kind::String);
         v->text = args[0]->text + (args.size() == 2 ? ":" + std::to_string(args[1]->integer) : "");
         return v;
@@ -433,6 +488,7 @@ class Unpickler {
           const auto& src = args[0];
           if (src->kind != Kind::List && src->kind != Kind::Tuple && src->kind != Kind::Set)
             fail(fn + "() of a " + src->typeName() + " is not supported");
+          chargeCopy(src->items.size() * sizeof(PickleValuePtr), fn);
           v->items = src->items;
         }
         return v;
@@ -442,6 +498,7 @@ class Unpickler {
         if (args.size() != 2 || args[0]->kind != Kind::String || args[1]->kind != Kind::String ||
             (args[1]->text != "latin1" && args[1]->text != "latin-1"))
           fail(fn + "() is only supported as encode(str, 'latin1')");
+        chargeCopy(args[0]->text.size(), fn);
         auto v = make(Kind::Bytes);
         v->text = latin1(args[0]->text);
         return v;
@@ -894,7 +951,13 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValuePtr> memo_;
   std::vector<PickleValuePtr> containers_;
-  std::unordered_map<const PickleValue*, std::unordered_map<std::string, size_t>> dict_index_;
+  /// Each dict's keys -> entry position (str and int keys apart, as Python has them).
+  struct DictIndex {
+    std::unordered_map<std::string_view, size_t> strings;  ///< views of the keys' text
+    std::unordered_map<int64_t, size_t> ints;
+  };
+  std::unordered_map<const PickleValue*, DictIndex> dict_index_;
+  uint64_t copied_ = 0;  ///< bytes copied by emulated callables (chargeCopy)
   std::unordered_map<std::string, at::Tensor> storages_;
 };
 

@@ -168,7 +168,12 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
 
 NamedTensors parseSafetensors(const uint8_t* data, size_t size, const std::string& where) {
   return decode(
-      size, [data](uint64_t off, void* dst, size_t n) { std::memcpy(dst, data + off, n); }, where);
+      size,
+      [data](uint64_t off, void* dst, size_t n) {
+        // An empty tensor's data_ptr() is null, and memcpy(nullptr, ..., 0) is undefined.
+        if (n) std::memcpy(dst, data + off, n);
+      },
+      where);
 }
 
 NamedTensors readSafetensors(const std::string& path) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/common/error.h"
@@ -181,31 +182,54 @@ std::string joinPath(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
 }
 
-void flattenInto(const PickleValue& v, const std::string& path, Checkpoint& out,
-                 std::set<const PickleValue*>& seen) {
-  using K = PickleValue::Kind;
-  switch (v.kind) {
-    case K::Tensor: out.tensors.emplace_back(path, v.tensor); return;
-    case K::Dict:
-      if (!seen.insert(&v).second) return;  // shared subtree: named once
-      for (const auto& [k, item] : v.entries) {
-        if (k->kind != K::String && k->kind != K::Int) {
-          out.skipped.push_back(joinPath(path, "<" + k->typeName() + " key>") + " (" +
-                                item->typeName() + ")");
-          continue;
-        }
-        flattenInto(*item, joinPath(path, keyText(*k)), out, seen);
-      }
-      return;
-    case K::List:
-    case K::Tuple:
-      if (!seen.insert(&v).second) return;
-      for (size_t i = 0; i < v.items.size(); ++i)
-        flattenInto(*v.items[i], joinPath(path, std::to_string(i)), out, seen);
-      return;
-    default: out.skipped.push_back((path.empty() ? "(root)" : path) + " (" + v.typeName() + ")");
+/// Dotted paths longer than this are not followed (real ones are under 200 characters):
+/// through the memo, a pickle can nest one long key hundreds of times, and every path on
+/// the way down would hold a copy of all of it.
+constexpr size_t kMaxPathChars = 1024;
+/// Checkpoint::skipped lists at most this many leaves, then how many more there are.
+constexpr size_t kMaxSkippedListed = 1000;
+
+struct Flattener {
+  Checkpoint& out;
+  std::set<const PickleValue*> seen;
+  size_t unlisted = 0;  ///< skipped leaves beyond kMaxSkippedListed
+
+  void skip(const std::string& what) {
+    if (out.skipped.size() < kMaxSkippedListed)
+      out.skipped.push_back(what);
+    else
+      ++unlisted;
   }
-}
+
+  void visit(const PickleValue& v, const std::string& path) {
+    using K = PickleValue::Kind;
+    if (path.size() > kMaxPathChars) {
+      skip(path.substr(0, 60) + "... (a path longer than " + std::to_string(kMaxPathChars) +
+           " characters, not followed)");
+      return;
+    }
+    switch (v.kind) {
+      case K::Tensor: out.tensors.emplace_back(path, v.tensor); return;
+      case K::Dict:
+        if (!seen.insert(&v).second) return;  // shared subtree: named once
+        for (const auto& [k, item] : v.entries) {
+          if (k->kind != K::String && k->kind != K::Int) {
+            skip(joinPath(path, "<" + k->typeName() + " key>") + " (" + item->typeName() + ")");
+            continue;
+          }
+          visit(*item, joinPath(path, keyText(*k)));
+        }
+        return;
+      case K::List:
+      case K::Tuple:
+        if (!seen.insert(&v).second) return;
+        for (size_t i = 0; i < v.items.size(); ++i)
+          visit(*v.items[i], joinPath(path, std::to_string(i)));
+        return;
+      default: skip((path.empty() ? "(root)" : path) + " (" + v.typeName() + ")");
+    }
+  }
+};
 
 size_t commonDots(const std::string& p) { return size_t(std::count(p.begin(), p.end(), '.')); }
 
@@ -244,8 +268,12 @@ Checkpoint flattenCheckpoint(const PickleValue& root, const std::string& where) 
   cp.path = where;
   cp.format = "torch.save";
   cp.rootType = root.typeName();
-  std::set<const PickleValue*> seen;
-  flattenInto(root, "", cp, seen);
+  Flattener flat{cp, {}, 0};
+  flat.visit(root, "");
+  if (flat.unlisted) {
+    cp.skipped.push_back("... and " + std::to_string(flat.unlisted) +
+                         " more non-tensor entries (not listed)");
+  }
   return cp;
 }
 
@@ -271,13 +299,16 @@ ModuleState extractModuleState(const NamedTensors& tensors,
   if (wanted && !wanted->empty() && wanted->back() != '.') *wanted += '.';
 
   // Candidate prefixes: every P with P + moduleKey a file key, P empty or ending in '.'.
-  const std::set<std::string> keys(moduleKeys.begin(), moduleKeys.end());
+  // Looked up by string_view: copying the rest of a name at each of its dots would make
+  // a file of long many-dotted names quadratic.
+  const std::set<std::string, std::less<>> keys(moduleKeys.begin(), moduleKeys.end());
   std::map<std::string, std::set<std::string>> candidates;  // prefix -> module keys found
   for (const auto& [name, t] : tensors) {
     if (keys.count(name)) candidates[""].insert(name);
+    const std::string_view view(name);
     for (size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
-      const std::string rest = name.substr(dot + 1);
-      if (keys.count(rest)) candidates[name.substr(0, dot + 1)].insert(rest);
+      const auto it = keys.find(view.substr(dot + 1));
+      if (it != keys.end()) candidates[name.substr(0, dot + 1)].insert(*it);
     }
   }
   std::vector<std::string> allowed;
@@ -330,18 +361,26 @@ ModuleState extractModuleState(const NamedTensors& tensors,
     } else if (wanted) {
       // No module key under it: still take the (unique) place the prefix names, so the
       // strict load reports what is there instead of what is not.
+      // Two places already make it ambiguous; a few more make a useful message. Stopping
+      // there keeps a file of many names repeating the prefix from filling memory.
+      constexpr size_t kPlacesListed = 8;
       std::set<std::string> places;
+      bool more = false;
       for (const auto& [name, t] : tensors) {
-        for (size_t pos = name.find(*wanted); pos != std::string::npos;
+        for (size_t pos = name.find(*wanted); pos != std::string::npos && !more;
              pos = name.find(*wanted, pos + 1)) {
-          if (pos == 0 || name[pos - 1] == '.') places.insert(name.substr(0, pos + wanted->size()));
+          if (pos != 0 && name[pos - 1] != '.') continue;
+          places.insert(name.substr(0, pos + wanted->size()));
+          more = places.size() > kPlacesListed;
         }
+        if (more) break;
       }
       if (places.size() > 1) {
+        std::vector<std::string> listed(places.begin(), places.end());
+        listed.resize(std::min(listed.size(), kPlacesListed));
         throw Error(ErrorKind::Weights,
                     where + ": --prefix '" + *wanted + "' fits several places: " +
-                        quotedList(std::vector<std::string>(places.begin(), places.end())) +
-                        "; give a longer prefix");
+                        quotedList(listed) + (more ? ", ..." : "") + "; give a longer prefix");
       }
       if (places.empty()) {
         std::set<std::string> tops;

@@ -17,10 +17,12 @@ void AffImpl::reset() {
 
 torch::Tensor AffImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
   const auto xa = x + residual;
-  const auto wei = torch::sigmoid(local_att->forward(xa) + global_att->forward(xa));
+  const auto wei = local_att->forward(xa).add_(global_att->forward(xa)).sigmoid_();
   if (probe::active()) probe::record("weight", wei);
-  auto out = x * wei + residual * (1 - wei);
-  if (options.scale() != 1.0) out = out * options.scale();
+  // x wei + residual (1 - wei) as residual + wei (x - residual): fewer full-size passes.
+  auto out = x - residual;
+  out.mul_(wei).add_(residual);
+  if (options.scale() != 1.0) out.mul_(options.scale());
   return out;
 }
 

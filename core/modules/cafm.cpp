@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/modules/descriptor_util.h"
+#include "core/modules/fast_ops.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/probe.h"
 
@@ -33,19 +34,23 @@ void CafmImpl::reset() {
 
 torch::Tensor CafmImpl::channelLogits(const torch::Tensor& fr, nn::Conv2d& avgIn,
                                       nn::Conv2d& avgOut, nn::Conv2d& maxIn, nn::Conv2d& maxOut) {
-  const auto avg = fr.mean(-1, /*keepdim=*/true).unsqueeze(-1);              // [B,C,1,1]
-  const auto max = std::get<0>(fr.max(-1, /*keepdim=*/true)).unsqueeze(-1);  // [B,C,1,1]
-  const auto a = avgOut->forward(torch::relu(avgIn->forward(avg))) +
-                 maxOut->forward(torch::relu(maxIn->forward(max)));
-  return a.squeeze(-1);  // [B,C,1]
+  // The 1x1 convs act on [B,C,1,1] descriptors: as matrix products on [B,C] rows.
+  const auto avg = fr.mean(-1);       // [B,C]
+  const auto max = at::amax(fr, -1);  // [B,C], values only
+  const auto a = ops::conv1x1Rows(*avgOut, at::relu(ops::conv1x1Rows(*avgIn, avg)))
+                     .add_(ops::conv1x1Rows(*maxOut, at::relu(ops::conv1x1Rows(*maxIn, max))));
+  return a.unsqueeze(-1);  // [B,C,1]
 }
 
-torch::Tensor CafmImpl::spatialSoftmax(const torch::Tensor& a, int64_t h, int64_t w) {
-  const auto a4 = a.reshape({a.size(0), a.size(1), h, w});
-  const auto pooled = torch::cat(
-      {a4.mean(1, /*keepdim=*/true), std::get<0>(a4.max(1, /*keepdim=*/true))}, 1);  // avg first
-  const auto s = conv2_spatial->forward(torch::relu(conv1_spatial->forward(pooled)));
-  return torch::softmax(s.reshape({a.size(0), 1, h * w}), -1);
+torch::Tensor CafmImpl::channelPool(const torch::Tensor& a, int64_t h, int64_t w) {
+  const auto a4 = a.view({a.size(0), a.size(1), h, w});
+  // avg first (AMGCFN's order); amax: values only
+  return at::cat({a4.mean(1, /*keepdim=*/true), at::amax(a4, {1}, /*keepdim=*/true)}, 1);
+}
+
+torch::Tensor CafmImpl::spatialSoftmax(const torch::Tensor& pooled) {
+  const auto s = conv2_spatial->forward(at::relu(conv1_spatial->forward(pooled)));
+  return at::softmax(s.flatten(1), -1).unsqueeze(1);  // over all H*W positions
 }
 
 std::pair<torch::Tensor, torch::Tensor> CafmImpl::forward(const torch::Tensor& f1,
@@ -57,17 +62,26 @@ std::pair<torch::Tensor, torch::Tensor> CafmImpl::forward(const torch::Tensor& f
   const auto f2r = f2.reshape({b, c, h * w});
   const auto a1 = channelLogits(f1r, avg1, avg11, max1, max11);
   const auto a2 = channelLogits(f2r, avg2, avg22, max2, max22);
-  const auto cross = torch::matmul(a1, a2.transpose(1, 2));  // [B,C,C], rank 1
-  const auto mixed1 = torch::matmul(torch::softmax(cross, -1), f1r);
-  const auto mixed2 = torch::matmul(torch::softmax(cross.transpose(1, 2), -1), f2r);
-  const auto s1 = spatialSoftmax(mixed1, h, w);  // [B,1,N]
-  const auto s2 = spatialSoftmax(mixed2, h, w);
+  const auto cross = at::bmm(a1, a2.transpose(1, 2));  // [B,C,C], rank 1
+  // The channel-mixed maps A_k [B,C,N] only feed their pooled [B,2,H,W] descriptors: each is
+  // freed once pooled, and the spatial convs (shared) run once over both, stacked as [2B,...].
+  const auto pooled1 = channelPool(at::bmm(at::softmax(cross, -1), f1r), h, w);
+  const auto pooled2 = channelPool(at::bmm(at::softmax(cross.transpose(1, 2), -1), f2r), h, w);
+  const auto s = spatialSoftmax(at::cat({pooled1, pooled2}, 0));  // [2B,1,N]
+  const auto s1 = s.narrow(0, 0, b), s2 = s.narrow(0, b, b);
   if (probe::active()) {
     probe::record("cross", cross);
     probe::record("spatial1", s1.reshape({b, 1, h, w}));
     probe::record("spatial2", s2.reshape({b, 1, h, w}));
   }
-  return {(f1r * s1 + f1r).reshape({b, c, h, w}), (f2r * s2 + f2r).reshape({b, c, h, w})};
+  // f * s + f as f * (1 + s): the small [B,1,N] map is shifted once, one pass over f.
+  auto o1 = f1r * (s1 + 1);
+  auto o2 = f2r * (s2 + 1);
+  if (options.legacy_layout()) {
+    // The seed: o.squeeze(0).transpose(0, 1) on [B,C,N], i.e. [N,C] for B = 1, [C,B,N] else.
+    return {o1.squeeze(0).transpose(0, 1), o2.squeeze(0).transpose(0, 1)};
+  }
+  return {o1.view({b, c, h, w}), o2.view({b, c, h, w})};
 }
 
 ModuleDescriptor cafmDescriptor() {
@@ -84,8 +98,13 @@ ModuleDescriptor cafmDescriptor() {
   d.inputs = {{"f1", "first branch [B,C,H,W] (AMGCFN: the CNN features)"},
               {"f2", "second branch [B,C,H,W], same shape (AMGCFN: the GCN features)"}};
   d.outputs = {"output.0", "output.1"};
-  d.params = {desc::intParam("hidden", 64, 1, 65536,
-                             "hidden width of the channel MLPs (fixed at 64 in the paper code)")};
+  d.params = {
+      desc::intParam("hidden", 64, 1, 65536,
+                     "hidden width of the channel MLPs (fixed at 64 in the paper code)"),
+      desc::boolParam("legacy_layout", false,
+                      "return the seed's batch-dependent layout: [N,C] for B = 1, [C,B,N] for "
+                      "B > 1 (o.squeeze(0).transpose(0,1)); default [B,C,H,W]"),
+  };
   d.probes = {
       desc::unboundedProbe("cross", ProbeKind::ChannelMatrix, "[B,C,C]",
                            "channel cross matrix a1 a2^T (raw logits, rank 1)"),
@@ -101,13 +120,15 @@ ModuleDescriptor cafmDescriptor() {
   d.memoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
     const auto& s = shapes[0];
     const int64_t n = desc::numel(s);
-    // inputs, two mixed maps, two outputs, two temporaries; the C x C matrices and their
-    // softmaxes; the small spatial maps.
-    return desc::f32Bytes(8 * n + 5 * s[0] * s[1] * s[1] + 8 * s[0] * s[2] * s[3] +
+    // inputs, one channel-mixed map at a time, two outputs; the C x C matrix and its two
+    // softmaxes; the pooled and spatial maps of both branches.
+    return desc::f32Bytes(5 * n + 3 * s[0] * s[1] * s[1] + 16 * s[0] * s[2] * s[3] +
                           4 * s[0] * p.getInt("hidden"));
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
-    Cafm m(CafmOptions(shapes[0][1]).hidden(p.getInt("hidden")));
+    Cafm m(CafmOptions(shapes[0][1])
+               .hidden(p.getInt("hidden"))
+               .legacy_layout(p.getBool("legacy_layout")));
     return makeInstance(m, [](Cafm& mod, const std::vector<at::Tensor>& in) {
       auto [o1, o2] = mod->forward(in[0], in[1]);
       return std::vector<at::Tensor>{o1, o2};

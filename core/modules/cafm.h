@@ -18,18 +18,21 @@ struct CafmOptions {
   TORCH_ARG(int64_t, channels);
   /// Width of the channel MLPs (hard-coded 64 in the seed and the official code).
   TORCH_ARG(int64_t, hidden) = 64;
+  /// Return the seed's batch-dependent layout (o.squeeze(0).transpose(0, 1) on [B,C,N]:
+  /// [N,C] for B = 1, [C,B,N] for B > 1) instead of [B,C,H,W]. Same values.
+  TORCH_ARG(bool, legacy_layout) = false;
 };
 
 class CafmImpl : public torch::nn::Cloneable<CafmImpl> {
  public:
   explicit CafmImpl(const CafmOptions& options);
   void reset() override;
-  /// f1, f2 [B,C,H,W] (same shape) -> {f1 * (1 + s1), f2 * (1 + s2)}, both [B,C,H,W].
+  /// f1, f2 [B,C,H,W] (same shape) -> {f1 * (1 + s1), f2 * (1 + s2)}, both [B,C,H,W]
+  /// (with legacy_layout: [N,C] for B = 1, [C,B,N] for B > 1).
   /// a_k = MLP_avg(mean_N f_k) + MLP_max(max_N f_k) [B,C,1] are raw channel logits (separate
   /// avg/max MLPs); cross = a1 a2^T [B,C,C]; A1 = softmax(cross) f1, A2 = softmax(cross^T) f2
   /// [B,C,N]; s_k = softmax over all N of conv2(ReLU(conv1([mean_c A_k, max_c A_k]))), avg
-  /// first, the two spatial convs shared. The B-dependent legacy output layout of the seed is
-  /// not reproduced (modules.md §1).
+  /// first, the two spatial convs shared (modules.md §1).
   /// Probes: cross [B,C,C] (logits), spatial1, spatial2 [B,1,H,W] (each sums to 1).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& f1, const torch::Tensor& f2);
 
@@ -44,8 +47,10 @@ class CafmImpl : public torch::nn::Cloneable<CafmImpl> {
   torch::Tensor channelLogits(const torch::Tensor& fr, torch::nn::Conv2d& avgIn,
                               torch::nn::Conv2d& avgOut, torch::nn::Conv2d& maxIn,
                               torch::nn::Conv2d& maxOut);
-  /// A [B,C,N] -> spatial softmax [B,1,N].
-  torch::Tensor spatialSoftmax(const torch::Tensor& a, int64_t h, int64_t w);
+  /// A [B,C,N] -> [mean_c A, max_c A] as [B,2,H,W].
+  torch::Tensor channelPool(const torch::Tensor& a, int64_t h, int64_t w);
+  /// pooled [M,2,H,W] -> softmax over H*W of conv2(ReLU(conv1(pooled))) as [M,1,N].
+  torch::Tensor spatialSoftmax(const torch::Tensor& pooled);
 };
 TORCH_MODULE(Cafm);
 

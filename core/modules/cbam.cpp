@@ -5,9 +5,9 @@
 #include <torch/nn/modules/linear.h>
 
 #include "core/modules/descriptor_util.h"
+#include "core/modules/fast_ops.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/probe.h"
-#include "core/modules/spatial_attention.h"
 
 namespace fl {
 
@@ -25,9 +25,11 @@ void CbamChannelGateImpl::reset() {
 }
 
 torch::Tensor CbamChannelGateImpl::forward(const torch::Tensor& x) {
-  const auto avg = at::adaptive_avg_pool2d(x, {1, 1});
-  const auto max = std::get<0>(at::adaptive_max_pool2d(x, {1, 1}));
-  return torch::sigmoid(mlp->forward(avg) + mlp->forward(max));
+  // GAP and GMP rows as one [2B,C] batch through the shared MLP (Flatten is then a no-op):
+  // mlp(avg) + mlp(max) is the sum of the two halves, one pass instead of two.
+  const int64_t b = x.size(0);
+  const auto z = mlp->forward(at::cat({ops::globalMean(x), ops::globalMax(x)}, 0));
+  return at::sigmoid(z.narrow(0, 0, b).add(z.narrow(0, b, b)));
 }
 
 CbamBasicConvImpl::CbamBasicConvImpl(const CbamBasicConvOptions& options) : options(options) {
@@ -52,7 +54,7 @@ CbamSpatialGateImpl::CbamSpatialGateImpl(const CbamBasicConvOptions& options) : 
 void CbamSpatialGateImpl::reset() { spatial = register_module("spatial", CbamBasicConv(options)); }
 
 torch::Tensor CbamSpatialGateImpl::forward(const torch::Tensor& x) {
-  return torch::sigmoid(spatial->forward(maxMeanPool(x)));
+  return at::sigmoid(spatial->forward(ops::channelMaxMean(x)));
 }
 
 CbamImpl::CbamImpl(const CbamOptions& options) : options(options) { reset(); }
@@ -67,13 +69,13 @@ void CbamImpl::reset() {
 
 torch::Tensor CbamImpl::forward(const torch::Tensor& x) {
   const auto cw = channel_gate->forward(x);  // [B,C]
-  const auto x1 = x * cw.unsqueeze(-1).unsqueeze(-1);
+  auto x1 = x * cw.view({cw.size(0), cw.size(1), 1, 1});
   const auto sw = spatial_gate->forward(x1);  // [B,1,H,W]
   if (probe::active()) {
     probe::record("channel_weight", cw);
     probe::record("spatial_weight", sw);
   }
-  return x1 * sw;
+  return x1.mul_(sw);  // x1 is ours and no longer needed: gate it in place
 }
 
 ModuleDescriptor cbamDescriptor() {
@@ -113,8 +115,8 @@ ModuleDescriptor cbamDescriptor() {
   };
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     const auto& s = shapes[0];
-    // input, x1, output; channel pools, spatial maps
-    return desc::f32Bytes(3 * desc::numel(s) + 6 * s[0] * s[2] * s[3] + 8 * s[0] * s[1]);
+    // input, x1 (gated in place into the output); channel pools, spatial maps
+    return desc::f32Bytes(2 * desc::numel(s) + 6 * s[0] * s[2] * s[3] + 8 * s[0] * s[1]);
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Cbam m(CbamOptions(shapes[0][1])

@@ -4,9 +4,9 @@
 #include <torch/nn/modules/activation.h>
 
 #include "core/modules/descriptor_util.h"
+#include "core/modules/fast_ops.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/probe.h"
-#include "core/modules/spatial_attention.h"
 
 namespace fl {
 
@@ -18,6 +18,13 @@ namespace {
 nn::Sequential makeBottleneck(int64_t in, int64_t hid) {
   return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, hid, 1).bias(false)), nn::ReLU(),
                         nn::Conv2d(nn::Conv2dOptions(hid, in, 1).bias(false)));
+}
+
+/// Applies a bottleneck (conv 0, ReLU 1, conv 2) built by makeBottleneck to rows [M,in]: the
+/// 1x1 convs on [M,in,1,1] as matrix products (same numbers, far cheaper than conv calls).
+torch::Tensor bottleneckRows(const nn::Sequential& seq, const torch::Tensor& rows) {
+  const auto hidden = at::relu(ops::conv1x1Rows(*seq->ptr(0)->as<nn::Conv2d>(), rows));
+  return ops::conv1x1Rows(*seq->ptr(2)->as<nn::Conv2d>(), hidden);
 }
 
 }  // namespace
@@ -33,9 +40,11 @@ void JointChannelLogitsImpl::reset() {
 }
 
 torch::Tensor JointChannelLogitsImpl::forward(const torch::Tensor& x) {
-  const auto max = std::get<0>(at::adaptive_max_pool2d(x, {1, 1}));
-  const auto avg = at::adaptive_avg_pool2d(x, {1, 1});
-  return se->forward(max) + se->forward(avg);
+  // GMP and GAP rows as one [2B,C] batch through the shared se: se(max) + se(avg) is the
+  // sum of the two halves.
+  const int64_t b = x.size(0);
+  const auto z = bottleneckRows(se, at::cat({ops::globalMax(x), ops::globalMean(x)}, 0));
+  return z.narrow(0, 0, b).add(z.narrow(0, b, b));
 }
 
 JointSpatialLogitsImpl::JointSpatialLogitsImpl(const JointSpatialLogitsOptions& options)
@@ -49,7 +58,7 @@ void JointSpatialLogitsImpl::reset() {
 }
 
 torch::Tensor JointSpatialLogitsImpl::forward(const torch::Tensor& x) {
-  return conv->forward(maxMeanPool(x));
+  return conv->forward(ops::channelMaxMean(x));
 }
 
 CbamJointImpl::CbamJointImpl(const CbamJointOptions& options) : options(options) { reset(); }
@@ -69,11 +78,11 @@ std::pair<torch::Tensor, torch::Tensor> CbamJointImpl::forward(const torch::Tens
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   TORCH_CHECK(h * w == options.hw(), "cbam-joint: input H*W = ", h * w,
               " but the module was built for HW = ", options.hw());
-  const auto channel = channel_attention->forward(x).reshape({b, c, 1, 1});
-  const auto spatial = spatial_attention->forward(x).reshape({b, h * w, 1, 1});
-  const auto cs = mlp->forward(torch::cat({channel, spatial}, 1));  // [B,C+HW,1,1]
-  const auto cw = torch::sigmoid(cs.slice(1, 0, c)).reshape({b, c, 1, 1});
-  const auto sw = torch::sigmoid(cs.slice(1, c)).reshape({b, 1, h, w});
+  const auto channel = channel_attention->forward(x);                  // [B,C]
+  const auto spatial = spatial_attention->forward(x).reshape({b, h * w});  // [B,HW]
+  const auto cs = bottleneckRows(mlp, at::cat({channel, spatial}, 1));   // [B,C+HW]
+  const auto cw = at::sigmoid(cs.slice(1, 0, c)).reshape({b, c, 1, 1});
+  const auto sw = at::sigmoid(cs.slice(1, c)).reshape({b, 1, h, w});
   if (probe::active()) {
     probe::record("channel_weight", cw.reshape({b, c}));
     probe::record("spatial_weight", sw);

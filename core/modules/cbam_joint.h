@@ -21,8 +21,8 @@ struct JointChannelLogitsOptions {
 };
 
 /// The seed's `ChannelAttention`: se(GMP(x)) + se(GAP(x)), se = Conv1x1(C->C/r, no bias)
-/// ReLU Conv1x1(C/r->C, no bias) (indices 0,(1),2), shared. [B,C,H,W] -> [B,C,1,1] logits
-/// (the seed defines a sigmoid but never applies it).
+/// ReLU Conv1x1(C/r->C, no bias) (indices 0,(1),2), shared. [B,C,H,W] -> [B,C] logits
+/// (the seed returns them as [B,C,1,1]; it defines a sigmoid but never applies it).
 class JointChannelLogitsImpl : public torch::nn::Cloneable<JointChannelLogitsImpl> {
  public:
   explicit JointChannelLogitsImpl(const JointChannelLogitsOptions& options);

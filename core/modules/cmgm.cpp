@@ -89,6 +89,16 @@ CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted) {
   return plan;
 }
 
+int64_t cmgmPlannedBytes(const CmgmMemory& mem, const CmgmPlan& plan) {
+  if (plan.direct) return mem.fixedBytes + mem.directAttentionBytes(plan.probe);
+  const int64_t a = mem.attentionBytes();
+  const int64_t held = plan.probe ? a : 0;  // the probe buffer, later its recorded copy
+  int64_t peak = held + plan.rows * mem.rowBytes;   // output pass
+  if (plan.probe) peak = std::max(peak, 2 * a);     // buffer and copy while recording
+  if (plan.cam) peak = std::max(peak, held + a + (plan.camRows + 2) * mem.camRowBytes);
+  return mem.fixedBytes + peak;
+}
+
 // ---- module --------------------------------------------------------------------------------
 
 CmgmImpl::CmgmImpl(const CmgmOptions& options) : options(options) { reset(); }
@@ -311,6 +321,10 @@ ModuleDescriptor cmgmDescriptor() {
   };
   d.minMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
     return cmgmMemory(cmgmOptions(p, shapes[0][1]), shapes[0]).minBytes();
+  };
+  d.plannedMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes, int64_t budget) {
+    const CmgmMemory mem = cmgmMemory(cmgmOptions(p, shapes[0][1]), shapes[0]);
+    return cmgmPlannedBytes(mem, cmgmPlan(mem, budget, /*probeWanted=*/true));
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Cmgm m(cmgmOptions(p, shapes[0][1]));

@@ -69,6 +69,11 @@ struct CmgmPlan {
 /// is open. Never fails: below minBytes() it still returns 1-row chunks and no cam/probe.
 CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted);
 
+/// Estimated peak of a forward that follows `plan` (a probe scope open when plan.probe):
+/// the direct computation's fixed + attention-sized peak, or the largest phase of the chunked
+/// one (output pass with its probe buffer and copy, cam pass with the cam output).
+int64_t cmgmPlannedBytes(const CmgmMemory& mem, const CmgmPlan& plan);
+
 class CmgmImpl : public torch::nn::Cloneable<CmgmImpl> {
  public:
   explicit CmgmImpl(const CmgmOptions& options);

@@ -65,6 +65,11 @@ struct ModuleDescriptor {
   /// at least the first output. run() refuses only above this and hands the budget to the
   /// instance (ModuleInstance::setMemoryBudget). Unset: memoryBytes is the requirement.
   std::function<int64_t(const Params&, const std::vector<Shape>&)> minMemoryBytes;
+  /// Optional, with minMemoryBytes: the estimated peak of a run within `budget` bytes (as
+  /// fl::run does it, probes recorded): memoryBytes when that fits, else the planned working
+  /// set of the chunked computation (at most the budget). RunResult::estimatedBytes reports it.
+  std::function<int64_t(const Params&, const std::vector<Shape>&, int64_t budget)>
+      plannedMemoryBytes;
   /// Builds the module for these parameters and (checked) input shapes.
   std::function<std::shared_ptr<ModuleInstance>(const Params&, const std::vector<Shape>&)> make;
 

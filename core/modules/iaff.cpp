@@ -21,15 +21,19 @@ void IaffImpl::reset() {
 
 torch::Tensor IaffImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
   const auto xa = x + residual;
-  const auto wei = torch::sigmoid(local_att->forward(xa) + global_att->forward(xa));
-  const auto xi = x * wei + residual * (1 - wei);
+  const auto diff = x - residual;
+  // x w + residual (1 - w) as residual + w (x - residual): fewer full-size passes.
+  const auto wei = local_att->forward(xa).add_(global_att->forward(xa)).sigmoid_();
+  auto xi = diff * wei;
+  xi.add_(residual);
   auto& second_global = options.use_global_att2() ? global_att2 : global_att;
-  const auto wei2 = torch::sigmoid(local_att2->forward(xi) + second_global->forward(xi));
+  const auto wei2 = local_att2->forward(xi).add_(second_global->forward(xi)).sigmoid_();
   if (probe::active()) {
     probe::record("weight", wei);
     probe::record("weight2", wei2);
   }
-  return x * wei2 + residual * (1 - wei2);
+  auto out = diff * wei2;
+  return out.add_(residual);
 }
 
 ModuleDescriptor iaffDescriptor() {

@@ -41,7 +41,7 @@ torch::Tensor MfeImpl::forward(const torch::Tensor& x) {
   const auto y3 = layer4->forward(y2 + x);
   const SelectiveFusion f = selectiveFuse(se, {y0, y1, y2, y3});
   if (probe::active()) probe::record("scale_weights", f.weights);
-  return project->forward(f.fused + x);
+  return project->forward(f.fused.add_(x));  // fused is a fresh sum: add the residual in place
 }
 
 ModuleDescriptor mfeDescriptor() {

@@ -1,5 +1,6 @@
 #include "core/modules/ms_cam.h"
 
+#include <ATen/ATen.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
@@ -39,7 +40,7 @@ void MsCamImpl::reset() {
 torch::Tensor MsCamImpl::forward(const torch::Tensor& x) {
   const auto xl = local_att->forward(x);
   const auto xg = global_att->forward(x);
-  const auto wei = torch::sigmoid(xl + xg);
+  const auto wei = at::sigmoid(xl + xg);  // xl is a probe: not updated in place
   if (probe::active()) {
     probe::record("weight", wei);
     probe::record("local", xl);

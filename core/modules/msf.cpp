@@ -55,15 +55,15 @@ SelectiveFusion selectiveFuse(std::array<ScaleSe, 4>& ses,
                               const std::array<torch::Tensor, 4>& feats) {
   std::vector<torch::Tensor> logits;
   for (size_t i = 0; i < feats.size(); ++i) {
-    logits.push_back(ses[i]->forward(at::adaptive_avg_pool2d(feats[i], {1, 1})));  // [B,C,1,1]
+    logits.push_back(ses[i]->forward(feats[i].mean({2, 3}, /*keepdim=*/true)));  // [B,C,1,1]
   }
   // Per channel: sigmoid gives each scale an absolute score, softmax makes them relative.
   const auto w = torch::softmax(torch::sigmoid(torch::cat(logits, 2)), 2);  // [B,C,4,1]
-  torch::Tensor fused;
-  for (size_t i = 0; i < feats.size(); ++i) {
+  // sum_i w_i f_i accumulated in place (addcmul_: no temporary per term)
+  auto fused = w.slice(2, 0, 1) * feats[0];
+  for (size_t i = 1; i < feats.size(); ++i) {
     const int64_t s = static_cast<int64_t>(i);
-    const auto term = w.slice(2, s, s + 1) * feats[i];
-    fused = fused.defined() ? fused + term : term;
+    fused.addcmul_(w.slice(2, s, s + 1), feats[i]);
   }
   return {fused, w.squeeze(-1)};
 }

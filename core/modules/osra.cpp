@@ -63,11 +63,31 @@ OsraMemory osraMemory(const OsraOptions& options, const Shape& shape) {
   // input x, q, the contiguous q copy inside matmul, the head outputs, the [B,C,H,W] result;
   // sr/local_conv/kv maps (kv has 2C channels) with their transients.
   m.fixedBytes = desc::f32Bytes(5 * bcn + 6 * bcnk);
+  if (options.pos_enc_height() > 0) {
+    // the parameter, and its copy resized to [1,h,N,Nk] unless it already has that size
+    const int64_t hr = options.pos_enc_height(), wr = options.pos_enc_width();
+    const int64_t nr = hr * wr, nrk = osraPosEncKeys(hr, options.sr_ratio()) *
+                                      osraPosEncKeys(wr, options.sr_ratio());
+    m.fixedBytes += desc::f32Bytes(m.heads * nr * nrk);
+    if (nr != m.n || nrk != m.nk) m.fixedBytes += desc::f32Bytes(m.heads * m.n * m.nk);
+  }
   // per query row, over batch and heads: the q@k^T logits and their softmax (Nk each), the
   // attn@v row and a q row copy (d each). The full probe copy is made after the logits are
   // freed, so the unchunked peak is fixed + N rows (the probe replaces the logits).
   m.rowBytes = desc::f32Bytes(m.batch * m.heads * (2 * m.nk + 2 * d));
   return m;
+}
+
+int64_t osraPosEncKeys(int64_t size, int64_t srRatio) {
+  const int64_t r = std::max<int64_t>(1, srRatio);
+  return (size + r - 1) / r;
+}
+
+int64_t osraChunkRows(const OsraMemory& mem, int64_t budget) {
+  if (budget <= 0 || mem.fullBytes() <= budget) return mem.n;
+  return std::max<int64_t>(
+      1, std::min(mem.n - 1, attn::rowsPerChunk(attn::usableBytes(budget) - mem.fixedBytes,
+                                                mem.rowBytes, mem.n)));
 }
 
 // ---- Osra ----------------------------------------------------------------------------------
@@ -103,6 +123,22 @@ void OsraImpl::reset() {
   }
   local_conv =
       register_module("local_conv", nn::Conv2d(nn::Conv2dOptions(c, c, 3).padding(1).groups(c)));
+  relative_pos_enc = torch::Tensor();
+  if (options.pos_enc_height() > 0) {
+    TORCH_CHECK(options.pos_enc_width() > 0, "osra: pos_enc_grid needs a height and a width");
+    const int64_t hr = options.pos_enc_height(), wr = options.pos_enc_width();
+    relative_pos_enc = register_parameter(
+        "relative_pos_enc",
+        torch::zeros({1, options.num_heads(), hr * wr,
+                      osraPosEncKeys(hr, r) * osraPosEncKeys(wr, r)}));
+  }
+}
+
+torch::Tensor OsraImpl::positionBias(int64_t n, int64_t nk) const {
+  if (!relative_pos_enc.defined()) return torch::Tensor();
+  if (relative_pos_enc.size(2) == n && relative_pos_enc.size(3) == nk) return relative_pos_enc;
+  // F.interpolate(rpe, size=(N, Nk), mode='bicubic', align_corners=False) of TransXNet
+  return at::upsample_bicubic2d(relative_pos_enc, {n, nk}, /*align_corners=*/false);
 }
 
 double OsraImpl::scale() const {
@@ -132,17 +168,17 @@ torch::Tensor OsraImpl::forward(const torch::Tensor& x) {
   const OsraMemory mem = osraMemory(options, x.sizes().vec());
   const int64_t budget = options.memory_budget();
   // Unchunked when the full estimate fits; otherwise chunks sized from the usable budget.
-  const int64_t rows =
-      budget <= 0 || mem.fullBytes() <= budget
-          ? mem.n
-          : std::max<int64_t>(1, std::min(mem.n - 1, attn::rowsPerChunk(
-                                                        attn::usableBytes(budget) - mem.fixedBytes,
-                                                        mem.rowBytes, mem.n)));
+  const int64_t rows = osraChunkRows(mem, budget);
   const double s = scale();
+  const auto bias = positionBias(mem.n, mem.nk);  // [1,h,N,Nk] or undefined
+  auto logits = [&](const torch::Tensor& q, int64_t r0, int64_t count) {  // rows r0..r0+count
+    auto l = at::matmul(q, p.k).mul_(s);
+    return bias.defined() ? l.add_(bias.narrow(2, r0, count)) : l;
+  };
 
   torch::Tensor out;  // [B,h,N,d]
   if (rows >= mem.n) {
-    const auto attn = at::softmax(at::matmul(p.q, p.k).mul_(s), -1);  // [B,h,N,Nk]
+    const auto attn = at::softmax(logits(p.q, 0, mem.n), -1);  // [B,h,N,Nk]
     if (probe::active()) probe::record("attention", attn);
     out = at::matmul(attn, p.v);
   } else {
@@ -150,7 +186,7 @@ torch::Tensor OsraImpl::forward(const torch::Tensor& x) {
     out = at::empty({b, options.num_heads(), mem.n, c / options.num_heads()}, x.options());
     for (int64_t r0 = 0; r0 < mem.n; r0 += rows) {
       const int64_t n = std::min(rows, mem.n - r0);
-      const auto attn = at::softmax(at::matmul(p.q.narrow(2, r0, n), p.k).mul_(s), -1);
+      const auto attn = at::softmax(logits(p.q.narrow(2, r0, n), r0, n), -1);
       out.narrow(2, r0, n).copy_(at::matmul(attn, p.v));
     }
     warnings_.push_back(
@@ -179,11 +215,19 @@ torch::Tensor OsraImpl::attentionRows(const torch::Tensor& x,
                                    : std::numeric_limits<int64_t>::max();
   const int64_t rows = attn::rowsPerChunk(avail, mem.rowBytes, nq);
   const double s = scale();
-  if (rows >= nq) return at::softmax(at::matmul(qsel, p.k).mul_(s), -1);
+  // the encoding's rows of the chosen queries, [1,h,Q,Nk]
+  const auto bias = relative_pos_enc.defined() ? positionBias(n, mem.nk).index_select(2, idx)
+                                               : torch::Tensor();
+  auto rowsOf = [&](int64_t r0, int64_t m) {
+    auto l = at::matmul(qsel.narrow(2, r0, m), p.k).mul_(s);
+    if (bias.defined()) l.add_(bias.narrow(2, r0, m));
+    return at::softmax(l, -1);
+  };
+  if (rows >= nq) return rowsOf(0, nq);
   auto result = at::empty({qsel.size(0), qsel.size(1), nq, p.k.size(-1)}, x.options());
   for (int64_t r0 = 0; r0 < nq; r0 += rows) {
     const int64_t m = std::min(rows, nq - r0);
-    result.narrow(2, r0, m).copy_(at::softmax(at::matmul(qsel.narrow(2, r0, m), p.k).mul_(s), -1));
+    result.narrow(2, r0, m).copy_(rowsOf(r0, m));
   }
   return result;
 }
@@ -192,13 +236,19 @@ torch::Tensor OsraImpl::attentionRows(const torch::Tensor& x,
 
 namespace {
 
-OsraOptions osraOptions(const Params& p, int64_t channels) {
-  return OsraOptions(channels)
-      .num_heads(p.getInt("num_heads"))
-      .sr_ratio(p.getInt("sr_ratio"))
-      .qk_scale(p.getFloat("qk_scale"))
-      .variant(p.getChoice("variant") == "transxnet" ? OsraVariant::TransXNet
-                                                     : OsraVariant::Seed);
+OsraOptions osraOptions(const Params& p, const Shape& shape) {
+  auto o = OsraOptions(shape.at(1))
+               .num_heads(p.getInt("num_heads"))
+               .sr_ratio(p.getInt("sr_ratio"))
+               .qk_scale(p.getFloat("qk_scale"))
+               .variant(p.getChoice("variant") == "transxnet" ? OsraVariant::TransXNet
+                                                              : OsraVariant::Seed);
+  if (p.getBool("relative_pos_enc")) {
+    const auto& grid = p.getIntList("pos_enc_grid");  // checked: two entries, 0,0 = input's
+    const bool own = grid.size() != 2 || grid[0] == 0;
+    o.pos_enc_height(own ? shape.at(2) : grid[0]).pos_enc_width(own ? shape.at(3) : grid[1]);
+  }
+  return o;
 }
 
 /// Largest divisor of `channels` that is <= `heads` (>= 1).
@@ -231,6 +281,13 @@ ModuleDescriptor osraDescriptor() {
       desc::choiceParam("variant", {"seed", "transxnet"},
                         "seed: ReLU in sr, keys sr.0/1/3/4; transxnet: GELU (official), keys "
                         "sr.0.conv, sr.0.bn, sr.1.conv, sr.1.bn"),
+      desc::boolParam("relative_pos_enc", false,
+                      "add TransXNet's learnable relative position encoding [1,h,Nr,Nr'] (key "
+                      "relative_pos_enc; zeros without weights) to the logits"),
+      desc::intListParam("pos_enc_grid", "0,0", 0, 65536,
+                         "H,W the encoding was made for: Nr = H*W, Nr' = ceil(H/sr)*ceil(W/sr), "
+                         "resized bicubically to the input's; 0,0 = the input's H,W (TransXNet "
+                         "at 224x224: 56,56 / 28,28 / 14,14 / 7,7 by stage)"),
   };
   d.probes = {desc::probe("attention", ProbeKind::AttentionMatrix, "[B,heads,H*W,H'*W']", 0, 1,
                           "softmax(q k^T * scale): rows are query pixels of x, columns the "
@@ -240,6 +297,11 @@ ModuleDescriptor osraDescriptor() {
     std::string err = desc::checkNchwInputs(d, shapes);
     if (!err.empty()) return err;
     const int64_t c = shapes[0][1], h = p.getInt("num_heads");
+    const auto& grid = p.getIntList("pos_enc_grid");
+    if (grid.size() != 2 || (grid[0] == 0) != (grid[1] == 0)) {
+      return "osra: pos_enc_grid '" + p.text("pos_enc_grid") +
+             "' must be two sizes H,W (e.g. --set pos_enc_grid=56,56), or 0,0 for the input's";
+    }
     if (c % h != 0) {
       const int64_t fix = headsThatDivide(c, h);
       return "osra: C = " + std::to_string(c) + " channels are not divisible by num_heads = " +
@@ -250,13 +312,18 @@ ModuleDescriptor osraDescriptor() {
     return std::string();
   };
   d.memoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
-    return osraMemory(osraOptions(p, shapes[0][1]), shapes[0]).fullBytes();
+    return osraMemory(osraOptions(p, shapes[0]), shapes[0]).fullBytes();
   };
   d.minMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
-    return osraMemory(osraOptions(p, shapes[0][1]), shapes[0]).minBytes();
+    return osraMemory(osraOptions(p, shapes[0]), shapes[0]).minBytes();
+  };
+  d.plannedMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes, int64_t budget) {
+    const OsraMemory mem = osraMemory(osraOptions(p, shapes[0]), shapes[0]);
+    const int64_t rows = osraChunkRows(mem, budget);
+    return rows >= mem.n ? mem.fullBytes() : mem.chunkedBytes(rows);
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
-    Osra m(osraOptions(p, shapes[0][1]));
+    Osra m(osraOptions(p, shapes[0]));
     auto inst = makeInstance(m, [](Osra& mod, const std::vector<at::Tensor>& in) {
       return std::vector<at::Tensor>{mod->forward(in.at(0))};
     });

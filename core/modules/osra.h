@@ -28,6 +28,13 @@ struct OsraOptions {
   TORCH_ARG(int64_t, sr_ratio) = 2;   ///< spatial reduction of keys/values; 1 = none
   TORCH_ARG(double, qk_scale) = 0.0;  ///< 0 = d^-0.5 (the seed's `qk_scale or ...`)
   TORCH_ARG(OsraVariant, variant) = OsraVariant::Seed;
+  /// TransXNet's relative position encoding: a learnable bias [1,h,Nr,Nr'] (parameter
+  /// `relative_pos_enc`, zeros until weights are loaded, as TransXNet initialises it) added to
+  /// the scaled logits before the softmax; resized bicubically (align_corners false) to
+  /// [N,Nk] when the input's grid differs, as TransXNet's forward does. Its grid (Hr, Wr):
+  /// Nr = Hr*Wr and Nr' = ceil(Hr/sr)*ceil(Wr/sr) (TransXNet's sizes). 0 = no encoding.
+  TORCH_ARG(int64_t, pos_enc_height) = 0;
+  TORCH_ARG(int64_t, pos_enc_width) = 0;
   /// Peak bytes one forward may use (0 = unlimited). Over the full computation the queries
   /// are processed in chunks and the full `attention` probe is withheld (see warnings()).
   TORCH_ARG(int64_t, memory_budget) = 0;
@@ -52,11 +59,15 @@ TORCH_MODULE(OsraConvBn);
 /// descriptor's estimates and the module's chunk choice so that the two always agree.
 struct OsraMemory {
   int64_t batch = 0, channels = 0, heads = 0, n = 0, nk = 0;  ///< N = H*W, Nk = H'*W'
-  int64_t fixedBytes = 0;   ///< everything except attention rows: input, q, k/v maps, output
+  /// everything except attention rows: input, q, k/v maps, output; the position encoding and
+  /// its resized [1,h,N,Nk] copy when there is one
+  int64_t fixedBytes = 0;
   int64_t rowBytes = 0;     ///< working set of one query row: logits + softmax + output row
   int64_t attentionBytes() const { return 4 * batch * heads * n * nk; }  ///< one [B,h,N,Nk]
   int64_t fullBytes() const { return fixedBytes + n * rowBytes; }  ///< unchunked, with probe
   int64_t minBytes() const { return fixedBytes + rowBytes; }       ///< one query row a chunk
+  /// Peak when the queries run in chunks of `rows` rows (no full probe).
+  int64_t chunkedBytes(int64_t rows) const { return fixedBytes + rows * rowBytes; }
 };
 
 /// Key/value grid of the spatial reduction: H' = floor((H + 2p - k) / sr) + 1 with
@@ -66,12 +77,19 @@ int64_t osraReducedSize(int64_t size, int64_t srRatio);
 /// Memory of a forward over x of `shape` [B,C,H,W].
 OsraMemory osraMemory(const OsraOptions& options, const Shape& shape);
 
+/// TransXNet's key count per side of a position encoding made for `size` pixels: ceil(size/sr).
+int64_t osraPosEncKeys(int64_t size, int64_t srRatio);
+
+/// Query rows per chunk under `budget` bytes (0 = unlimited): mem.n (no chunking) when the
+/// full computation fits, else as many as the usable budget allows, in [1, n - 1].
+int64_t osraChunkRows(const OsraMemory& mem, int64_t budget);
+
 class OsraImpl : public torch::nn::Cloneable<OsraImpl> {
  public:
   explicit OsraImpl(const OsraOptions& options);
   void reset() override;
-  /// x [B,C,H,W] -> softmax(q k^T * scale) v as [B,C,H,W] (no output projection), with
-  /// q = Conv1x1(x) and k, v from kv = Conv1x1(sr(x) + local_conv(sr(x))).
+  /// x [B,C,H,W] -> softmax(q k^T * scale [+ relative_pos_enc]) v as [B,C,H,W] (no output
+  /// projection), with q = Conv1x1(x) and k, v from kv = Conv1x1(sr(x) + local_conv(sr(x))).
   /// Probe: attention [B,h,H*W,H'*W'] (rows sum to 1), recorded only when the full matrix
   /// fits options.memory_budget; the output is computed in query chunks when it does not.
   torch::Tensor forward(const torch::Tensor& x);
@@ -88,6 +106,8 @@ class OsraImpl : public torch::nn::Cloneable<OsraImpl> {
   /// ConvBn). Null (and not registered: Python's nn.Identity has no keys) when sr_ratio == 1.
   torch::nn::Sequential sr{nullptr};
   torch::nn::Conv2d local_conv{nullptr};
+  /// [1,h,Nr,Nr'] when options.pos_enc_height() > 0, else undefined (and not registered).
+  torch::Tensor relative_pos_enc;
 
  private:
   struct Projected {
@@ -97,6 +117,8 @@ class OsraImpl : public torch::nn::Cloneable<OsraImpl> {
   };
   Projected project(const torch::Tensor& x);
   double scale() const;
+  /// relative_pos_enc at the logits' size [1,h,n,nk] (resized when needed), or undefined.
+  torch::Tensor positionBias(int64_t n, int64_t nk) const;
   std::vector<std::string> warnings_;
 };
 TORCH_MODULE(Osra);

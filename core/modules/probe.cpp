@@ -26,7 +26,13 @@ bool active() { return tCurrent != nullptr; }
 
 void record(const std::string& name, const at::Tensor& value) {
   if (tCurrent == nullptr) return;
-  tCurrent->records_[name] = value.detach().to(at::kCPU).contiguous().clone();
+  // Exactly one copy: a fresh contiguous CPU tensor, so later in-place work on `value` (or on
+  // what it views) cannot change the record.
+  const at::Tensor v = value.detach();
+  tCurrent->records_[name] =
+      v.is_cpu() ? v.clone(at::MemoryFormat::Contiguous)
+                 : v.to(v.options().device(at::kCPU), /*non_blocking=*/false, /*copy=*/true,
+                        at::MemoryFormat::Contiguous);
 }
 
 Scope::Scope() : previous_(tCurrent) { tCurrent = this; }

@@ -10,8 +10,10 @@
 namespace fl {
 
 struct SpatialAttentionOptions {
-  /// Odd kernel size. The seed hard-codes padding 3 (only 7 works); we use k/2, identical at 7.
   TORCH_ARG(int64_t, kernel_size) = 7;
+  /// Zero padding of the conv. The seed hard-codes 3, which keeps H x W only for k = 7;
+  /// k/2 keeps it for every odd k and equals 3 at k = 7.
+  TORCH_ARG(int64_t, padding) = 3;
 };
 
 class SpatialAttentionImpl : public torch::nn::Cloneable<SpatialAttentionImpl> {
@@ -26,9 +28,6 @@ class SpatialAttentionImpl : public torch::nn::Cloneable<SpatialAttentionImpl> {
   torch::nn::Conv2d conv{nullptr};
 };
 TORCH_MODULE(SpatialAttention);
-
-/// [B,C,H,W] -> [B,2,H,W]: channel-wise max then mean (the CBAM "channel pool").
-torch::Tensor maxMeanPool(const torch::Tensor& x);
 
 ModuleDescriptor spatialAttentionDescriptor();
 

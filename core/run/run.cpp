@@ -80,6 +80,12 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
                     "--max-memory");
   }
 
+  // Report what this run will use: for a chunked run (osra, cmgm over the budget) the planned
+  // chunked working set, not the unchunked estimate the refusal above is phrased in.
+  if (desc.plannedMemoryBytes && res.estimatedBytes > budget) {
+    res.estimatedBytes = desc.plannedMemoryBytes(params, shapes, budget);
+  }
+
   const torch::Device device = resolveDevice(req.device);
   res.device = device.str();
 

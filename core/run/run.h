@@ -57,6 +57,8 @@ struct RunResult {
   std::vector<ProbeResult> probes;  ///< in descriptor order
   WeightsReport weights;            ///< empty when no weights were given
   std::string device;               ///< "cpu" or "cuda:0"
+  /// Estimated peak bytes of this run: the descriptor's memoryBytes, or, when osra or cmgm
+  /// run chunked because that is over the budget, the planned chunked working set.
   int64_t estimatedBytes = 0;
   double loadMs = 0, forwardMs = 0, totalMs = 0;
   std::vector<std::string> warnings;

@@ -302,6 +302,77 @@ TEST(Osra, AttentionRowsAreTheRowsOfTheFullMatrix) {
   EXPECT_THROW(attentionRows(*inst, in, {-1}), Error);
 }
 
+TEST(Osra, RelativePositionEncodingIsResizedAddedAndChunkedExactly) {
+  // TransXNet's relative_pos_enc: [1,h,Hr*Wr, ceil(Hr/sr)*ceil(Wr/sr)], resized bicubically to
+  // the logits [N,Nk] and added before the softmax.
+  const Shape shape{2, 16, 9, 13};  // N = 117; sr 3: Nk = 4 x 5 = 20
+  const ModuleDescriptor& d = registry().get("osra");
+  const std::map<std::string, std::string> base{{"num_heads", "4"}, {"sr_ratio", "3"}};
+  auto withRpe = base;
+  withRpe["relative_pos_enc"] = "true";
+  withRpe["pos_enc_grid"] = "8,8";
+  const Params p = resolveParams("osra", d.params, withRpe);
+  ASSERT_EQ(d.check(p, {shape}), "");
+  auto inst = d.make(p, {shape});
+  at::Tensor rpe;
+  for (const auto& [k, v] : moduleStateDict(*inst->module)) {
+    if (k == "relative_pos_enc") rpe = v;
+  }
+  ASSERT_TRUE(rpe.defined()) << "no relative_pos_enc key";
+  EXPECT_EQ(rpe.sizes().vec(), (std::vector<int64_t>{1, 4, 64, 9}));
+  EXPECT_EQ(rpe.abs().sum().item<double>(), 0.0) << "zeros before weights are loaded";
+
+  // A zero encoding is the module without one.
+  auto plain = d.make(resolveParams("osra", d.params, base), {shape});
+  randomize(*plain->module, 13);
+  auto sd = moduleStateDict(*plain->module);
+  sd.emplace_back("relative_pos_enc", at::zeros({1, 4, 64, 9}));
+  loadStateDict(*inst->module, sd, "test");
+  inst->module->eval();
+  torch::NoGradGuard noGrad;
+  const std::vector<at::Tensor> in{at::randn(shape)};
+  expectClose(inst->forward(in).at(0), plain->forward(in).at(0), "zero encoding");
+
+  // A random one changes the attention by exactly the resized bias.
+  for (auto& [k, v] : sd) {
+    if (k == "relative_pos_enc") v = at::randn({1, 4, 64, 9});
+  }
+  loadStateDict(*inst->module, sd, "test");
+  at::Tensor full, fullAttn, plainAttn;
+  {
+    probe::Scope scope;
+    full = inst->forward(in).at(0);
+    fullAttn = scope.records().at("attention");
+  }
+  {
+    probe::Scope scope;
+    plain->forward(in);
+    plainAttn = scope.records().at("attention");
+  }
+  const auto bias = at::upsample_bicubic2d(sd.back().second, {117, 20}, false);
+  expectClose(at::log_softmax(fullAttn.log() - bias, -1).exp(), plainAttn,
+              "attention = softmax(logits + resized encoding)");
+
+  // Chunked and attention rows agree with the full computation, encoding included.
+  const OsraMemory mem = osraMemory(
+      OsraOptions(16).num_heads(4).sr_ratio(3).pos_enc_height(8).pos_enc_width(8), shape);
+  inst->setMemoryBudget(attn::budgetForUsable(mem.fixedBytes + 7 * mem.rowBytes));
+  probe::Scope scope;
+  expectClose(inst->forward(in).at(0), full, "chunked with the encoding");
+  EXPECT_EQ(scope.records().count("attention"), 0u);
+  ASSERT_EQ(inst->warnings().size(), 1u);
+  EXPECT_TRUE(contains(inst->warnings()[0], "chunks of 7 query rows")) << inst->warnings()[0];
+  const std::vector<int64_t> queries{0, 116, 58, 3};
+  expectClose(attentionRows(*inst, in, queries),
+              fullAttn.index_select(2, at::tensor(queries, at::kLong)), "rows with the encoding");
+
+  // The grid must be two sizes.
+  const std::string err =
+      d.check(resolveParams("osra", d.params, {{"relative_pos_enc", "true"}, {"pos_enc_grid", "8"}}),
+              {shape});
+  EXPECT_TRUE(contains(err, "--set pos_enc_grid=56,56")) << err;
+}
+
 TEST(Osra, CheckExplainsIndivisibleChannels) {
   const ModuleDescriptor& d = registry().get("osra");
   const Params p = resolveParams("osra", d.params, {});
@@ -326,9 +397,15 @@ TEST(Osra, RunChunksOverTheBudgetAndWithholdsTheProbe) {
   ASSERT_NE(full.findProbe("attention"), nullptr);
   EXPECT_TRUE(full.warnings.empty());
 
+  EXPECT_EQ(full.estimatedBytes, d.memoryBytes(p, {shape}));
+
   req.maxMemoryBytes = (d.memoryBytes(p, {shape}) + d.minMemoryBytes(p, {shape})) / 2;
   const RunResult chunked = run(registry(), req);
   ASSERT_TRUE(chunked.ok) << chunked.error;
+  // The estimate reported is the chunked working set, not the unchunked one over the budget.
+  EXPECT_LE(chunked.estimatedBytes, req.maxMemoryBytes);
+  EXPECT_GE(chunked.estimatedBytes, d.minMemoryBytes(p, {shape}));
+  EXPECT_LT(chunked.estimatedBytes, d.memoryBytes(p, {shape}));
   expectClose(chunked.outputs.at(0), full.outputs.at(0), "run output, chunked");
   EXPECT_EQ(chunked.findProbe("attention"), nullptr);
   ASSERT_EQ(chunked.warnings.size(), 1u);
@@ -609,6 +686,9 @@ TEST(Cmgm, RunBetweenMinimumAndFullReturnsOutput0WithAWarning) {
   req.maxMemoryBytes = attn::budgetForUsable(d.minMemoryBytes(p, {s, s}) + 2 * rowBytes);
   const RunResult chunked = run(registry(), req);
   ASSERT_TRUE(chunked.ok) << chunked.error;
+  EXPECT_EQ(full.estimatedBytes, d.memoryBytes(p, {s, s}));
+  EXPECT_LE(chunked.estimatedBytes, req.maxMemoryBytes) << "the chunked plan, not the full one";
+  EXPECT_GE(chunked.estimatedBytes, d.minMemoryBytes(p, {s, s}));
   EXPECT_EQ(chunked.outputNames, (std::vector<std::string>{"output.0"}));
   ASSERT_EQ(chunked.outputs.size(), 1u);
   expectClose(chunked.outputs[0], full.outputs[0], "output.0 via run()");

@@ -1,6 +1,7 @@
-// The module zoo beyond AFF/ECA: CAFM, gated fusion, MSF, MFE, SAFM, CBAM (joint MLP), SE and
-// CBAM. Parameter counts (modules.md §11), state_dict keys and shapes in order (Appendix A),
-// the constraint checks and their messages, and a smoke run of each through fl::run.
+// The module zoo beyond AFF: CAFM, gated fusion, MSF, MFE, SAFM, CBAM (joint MLP), SE, CBAM,
+// and the documented variants of ECA, spatial attention, gated fusion and CAFM (modules.md
+// §11). Parameter counts, state_dict keys and shapes in order (Appendix A), the constraint
+// checks and their messages, and a smoke run of each through fl::run.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/module.h>
@@ -13,6 +14,7 @@
 
 #include "test_registry.h"
 #include "core/io/state_dict.h"
+#include "core/modules/eca.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/registry.h"
 #include "core/run/run.h"
@@ -135,6 +137,38 @@ TEST(ModuleZoo, GatedFusionKeys) {
   EXPECT_EQ(keyShapes(*build("gated-fusion", kC64)->module),
             (std::vector<std::string>{"fc1.weight (64,64)", "fc1.bias (64)", "fc2.weight (64,64)",
                                       "fc2.bias (64)"}));
+}
+
+TEST(ModuleZoo, GatedFusionGmanKeysFollowGmanPyTorch) {
+  // VincLee8188/GMAN-PyTorch gatedFusion: FC_xs (conv without bias), FC_xt, FC_h (2 layers),
+  // each layer conv2d_ = conv + batch_norm.
+  const auto m = build("gated-fusion", kC64, {{"variant", "gman"}});
+  EXPECT_EQ(keyShapes(*m->module),
+            concat({{"FC_xs.convs.0.conv.weight (64,64,1,1)"},
+                    bn("FC_xs.convs.0.batch_norm", 64),
+                    {"FC_xt.convs.0.conv.weight (64,64,1,1)", "FC_xt.convs.0.conv.bias (64)"},
+                    bn("FC_xt.convs.0.batch_norm", 64),
+                    {"FC_h.convs.0.conv.weight (64,64,1,1)", "FC_h.convs.0.conv.bias (64)"},
+                    bn("FC_h.convs.0.batch_norm", 64),
+                    {"FC_h.convs.1.conv.weight (64,64,1,1)", "FC_h.convs.1.conv.bias (64)"},
+                    bn("FC_h.convs.1.batch_norm", 64)}));
+  EXPECT_EQ(paramCount(*m->module), 4 * 64 * 64 + 3 * 64 + 4 * 2 * 64);  // 17,088
+}
+
+TEST(ModuleZoo, EcaVariantsKeysAndAdaptiveKernel) {
+  // ECA-Net: t = int(|log2 C + 1| / 2), next odd
+  for (const auto& [c, k] : std::map<int64_t, int64_t>{
+           {16, 3}, {64, 3}, {128, 5}, {256, 5}, {512, 5}, {1024, 5}, {2048, 7}}) {
+    EXPECT_EQ(ecaAdaptiveKernel(c), k) << "C = " << c;
+  }
+  EXPECT_EQ(keyShapes(*build("eca", kC64)->module),
+            (std::vector<std::string>{"conv.weight (1,1,7)", "conv.bias (1)"}));
+  // official eca_layer: no bias; adaptive k = 5 at C = 256
+  EXPECT_EQ(keyShapes(*build("eca", {1, 256, 4, 4},
+                             {{"variant", "official"}, {"adaptive_kernel", "true"},
+                              {"padding", "same"}})
+                           ->module),
+            (std::vector<std::string>{"conv.weight (1,1,5)"}));
 }
 
 TEST(ModuleZoo, MsfKeys) {
@@ -313,6 +347,26 @@ TEST(ModuleZoo, CbamJointChecksKernelAndReduction) {
   EXPECT_HAS(err, "--set reduction=4");
 }
 
+TEST(ModuleZoo, SeedPaddingRunsOnlyAtKernel7WithTheFixInTheMessage) {
+  // ECA and spatial attention default to the seed's fixed padding 3 (modules.md §9, §10).
+  EXPECT_EQ(checkOf("eca", {{1, 64, 7, 7}}), "");
+  std::string err = checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "3"}});
+  EXPECT_HAS(err, "padding=seed");
+  EXPECT_HAS(err, "68 channels");  // C + 2*3 - 3 + 1
+  EXPECT_HAS(err, "--set padding=same");
+  EXPECT_EQ(checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "3"}, {"padding", "same"}}), "");
+  err = checkOf("eca", {{1, 64, 7, 7}}, {{"adaptive_kernel", "true"}});
+  EXPECT_HAS(err, "adaptive kernel for C = 64 is 3");
+  EXPECT_HAS(err, "--set padding=same");
+  EXPECT_HAS(checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "4"}}), "odd");  // even first
+  err = checkOf("spatial-attention", {{1, 8, 9, 11}}, {{"kernel_size", "5"}});
+  EXPECT_HAS(err, "padding=seed");
+  EXPECT_HAS(err, "11 x 13");
+  EXPECT_HAS(err, "--set padding=same");
+  EXPECT_EQ(checkOf("spatial-attention", {{1, 8, 9, 11}}, {{"kernel_size", "5"}, {"padding", "same"}}),
+            "");
+}
+
 TEST(ModuleZoo, SeAndCbamCheckReductionAndKernel) {
   std::string err = checkOf("se", {{1, 8, 7, 7}});
   EXPECT_HAS(err, "no hidden channels");
@@ -354,10 +408,25 @@ TEST(ModuleZoo, SmokeRunShapesAndRanges) {
     EXPECT_TRUE(at::allclose(s1.sum({1, 2, 3}), at::ones({2}), 1e-5, 1e-5));
   }
   {
-    const RunResult r = runDefault("gated-fusion", s);
-    ASSERT_TRUE(r.ok) << r.error;
+    // legacy_layout: the seed's batch-dependent shapes, the same values and probes
+    const RunResult canon = runDefault("cafm", s);
+    const RunResult legacy = runDefault("cafm", s, {{"legacy_layout", "true"}});
+    ASSERT_TRUE(canon.ok && legacy.ok) << canon.error << legacy.error;
+    EXPECT_EQ(legacy.outputs[0].sizes().vec(), (Shape{16, 2, 9 * 13}));  // [C,B,N] for B > 1
+    EXPECT_TRUE(at::equal(legacy.outputs[1].transpose(0, 1).reshape(s), canon.outputs[1]));
+    EXPECT_TRUE(at::equal(legacy.findProbe("spatial2")->value, canon.findProbe("spatial2")->value));
+    const RunResult one = runDefault("cafm", {1, 16, 9, 13}, {{"legacy_layout", "true"}});
+    ASSERT_TRUE(one.ok) << one.error;
+    EXPECT_EQ(one.outputs[0].sizes().vec(), (Shape{9 * 13, 16}));  // [N,C] for B = 1
+  }
+  for (const std::string variant : {"seed", "gman"}) {
+    const RunResult r = runDefault("gated-fusion", s, {{"variant", variant}});
+    ASSERT_TRUE(r.ok) << variant << ": " << r.error;
     EXPECT_EQ(r.outputs[0].sizes().vec(), s);
-    EXPECT_EQ(r.findProbe("gate")->value.sizes().vec(), s);
+    const auto z = r.findProbe("gate")->value;
+    EXPECT_EQ(z.sizes().vec(), s);
+    EXPECT_GE(z.min().item<double>(), 0.0);
+    EXPECT_LE(z.max().item<double>(), 1.0);
   }
   for (const std::string id : {"msf", "mfe"}) {
     const RunResult r = runDefault(id, s);

@@ -75,18 +75,20 @@ PARAM_SPECS = {
     "ms-cam": {"r": ("int", "4")},
     "aff": {"r": ("int", "4"), "scale": ("float", "1")},
     "iaff": {"r": ("int", "4"), "use_global_att2": ("bool", "false")},
-    "cafm": {"hidden": ("int", "64")},
-    "gated-fusion": {},
+    "cafm": {"hidden": ("int", "64"), "legacy_layout": ("bool", "false")},
+    "gated-fusion": {"variant": ("str", "seed")},
     "msf": {},
     "mfe": {"atrous_rates": ("intlist", "2,4,8"), "se_variant": ("str", "seed")},
     "safm": {"n_levels": ("int", "4")},
     "osra": {"num_heads": ("int", "8"), "sr_ratio": ("int", "2"), "qk_scale": ("float", "0"),
-             "variant": ("str", "seed")},
+             "variant": ("str", "seed"), "relative_pos_enc": ("bool", "false"),
+             "pos_enc_grid": ("intlist", "0,0")},
     "cbam-joint": {"reduction": ("int", "8"), "kernel_size": ("int", "7")},
     "cmgm": {"num_heads": ("int", "8"), "qk_scale": ("float", "0"), "qkv_bias": ("bool", "true"),
              "mode": ("str", "faithful")},
-    "eca": {"kernel_size": ("int", "7")},
-    "spatial-attention": {"kernel_size": ("int", "7")},
+    "eca": {"kernel_size": ("int", "7"), "padding": ("str", "seed"),
+            "adaptive_kernel": ("bool", "false"), "variant": ("str", "seed")},
+    "spatial-attention": {"kernel_size": ("int", "7"), "padding": ("str", "seed")},
     "se": {"reduction": ("int", "16")},
     "cbam": {"reduction": ("int", "16"), "kernel_size": ("int", "7")},
 }
@@ -220,11 +222,13 @@ class IAFF(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 class CAFM(nn.Module):
-    """Cross-attention fusion (AMGCFN). Outputs f*(1+s) in (B,C,H,W) layout."""
+    """Cross-attention fusion (AMGCFN). Outputs f*(1+s) in (B,C,H,W) layout, or with
+    legacy_layout the seed's own: o.squeeze(0).transpose(0, 1) of (B,C,N)."""
 
-    def __init__(self, channels, hidden=64):
+    def __init__(self, channels, hidden=64, legacy_layout=False):
         super().__init__()
         C, Hd = channels, hidden
+        self.legacy_layout = bool(legacy_layout)
         # registration order = official order
         self.conv1_spatial = nn.Conv2d(2, 1, 3, stride=1, padding=1)
         self.conv2_spatial = nn.Conv2d(1, 1, 3, stride=1, padding=1)
@@ -264,8 +268,12 @@ class CAFM(nn.Module):
         A2 = torch.matmul(torch.softmax(cross.transpose(1, 2), dim=-1), f2r)
         s1 = self._spatial(A1, B, C, H, W)                                # (B,1,N)
         s2 = self._spatial(A2, B, C, H, W)
-        o1 = (f1r * s1 + f1r).reshape(B, C, H, W)
-        o2 = (f2r * s2 + f2r).reshape(B, C, H, W)
+        o1 = f1r * s1 + f1r                                               # (B,C,N)
+        o2 = f2r * s2 + f2r
+        if self.legacy_layout:   # the seed's return: (N,C) for B == 1, (C,B,N) for B > 1
+            o1, o2 = o1.squeeze(0).transpose(0, 1), o2.squeeze(0).transpose(0, 1)
+        else:
+            o1, o2 = o1.reshape(B, C, H, W), o2.reshape(B, C, H, W)
         return (o1, o2), {"cross": cross,
                           "spatial1": s1.reshape(B, 1, H, W),
                           "spatial2": s2.reshape(B, 1, H, W)}
@@ -289,6 +297,57 @@ class GatedFusion(nn.Module):
         z = torch.sigmoid(self.fc1(h1) + self.fc2(h2))
         out = z * h1 + (1 - z) * h2
         return ((out.permute(0, 3, 1, 2).contiguous(),),
+                {"gate": z.permute(0, 3, 1, 2).contiguous()})
+
+
+class _GmanConv2d(nn.Module):
+    """GMAN-PyTorch `conv2d_` with a 1x1 kernel ('VALID'): channels-last (B,T,N,D) in and out;
+    permute(0,3,2,1), conv, batch_norm, optional ReLU, permute back."""
+
+    def __init__(self, D, use_bias, relu):
+        super().__init__()
+        self.relu = relu
+        self.conv = nn.Conv2d(D, D, [1, 1], stride=[1, 1], padding=0, bias=use_bias)
+        self.batch_norm = nn.BatchNorm2d(D, momentum=0.1)
+
+    def forward(self, x):
+        x = x.permute(0, 3, 2, 1)
+        x = self.batch_norm(self.conv(x))
+        if self.relu:
+            x = F.relu_(x)
+        return x.permute(0, 3, 2, 1)
+
+
+class _GmanFC(nn.Module):
+    def __init__(self, D, relus, use_bias=True):
+        super().__init__()
+        self.convs = nn.ModuleList([_GmanConv2d(D, use_bias, r) for r in relus])
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = conv(x)
+        return x
+
+
+class GatedFusionGMAN(nn.Module):
+    """GMAN's original gatedFusion (VincLee8188/GMAN-PyTorch), run on the channels-last view
+    of NCHW inputs: HS = x1, HT = x2."""
+
+    def __init__(self, D):
+        super().__init__()
+        self.FC_xs = _GmanFC(D, [False], use_bias=False)
+        self.FC_xt = _GmanFC(D, [False], use_bias=True)
+        self.FC_h = _GmanFC(D, [True, False], use_bias=True)
+
+    def forward(self, x1, x2):
+        if x1.shape != x2.shape:
+            raise ValueError("gated-fusion: x1 and x2 must have the same shape")
+        HS = x1.permute(0, 2, 3, 1)
+        HT = x2.permute(0, 2, 3, 1)
+        z = torch.sigmoid(torch.add(self.FC_xs(HS), self.FC_xt(HT)))
+        H = torch.add(torch.mul(z, HS), torch.mul(1 - z, HT))
+        H = self.FC_h(H)
+        return ((H.permute(0, 3, 1, 2).contiguous(),),
                 {"gate": z.permute(0, 3, 1, 2).contiguous()})
 
 
@@ -426,7 +485,8 @@ class _ConvModule(nn.Module):
 
 
 class OSRA(nn.Module):
-    def __init__(self, dim, num_heads=8, sr_ratio=2, qk_scale=0.0, variant="seed"):
+    def __init__(self, dim, num_heads=8, sr_ratio=2, qk_scale=0.0, variant="seed",
+                 pos_enc_grid=None):
         super().__init__()
         if num_heads < 1 or dim % num_heads != 0:
             raise ValueError("osra: C (%d) must be divisible by num_heads (%d)" % (dim, num_heads))
@@ -451,6 +511,13 @@ class OSRA(nn.Module):
             self.sr = nn.Sequential(_ConvModule(dim, k, s, p, nn.GELU()),
                                     _ConvModule(dim, 1, 1, 0, None))
         self.local_conv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        # TransXNet keeps this per stage, outside Attention, and passes it to forward:
+        # zeros(1, heads, H*W, ceil(H/sr)*ceil(W/sr)) for the grid of a 224x224 input.
+        self.relative_pos_enc = None
+        if pos_enc_grid is not None:
+            Hr, Wr = pos_enc_grid
+            nk = math.ceil(Hr / sr_ratio) * math.ceil(Wr / sr_ratio)
+            self.relative_pos_enc = nn.Parameter(torch.zeros(1, num_heads, Hr * Wr, nk))
 
     def forward(self, x):
         B, C, H, W = x.shape
@@ -462,7 +529,13 @@ class OSRA(nn.Module):
         k, v = torch.chunk(self.kv(kv), 2, dim=1)
         k = k.reshape(B, h, d, -1)                                       # (B,h,d,N')
         v = v.reshape(B, h, d, -1).transpose(-1, -2)                     # (B,h,N',d)
-        attn = torch.softmax(torch.matmul(q, k) * self.scale, dim=-1)    # (B,h,N,N')
+        attn = torch.matmul(q, k) * self.scale                           # (B,h,N,N')
+        rpe = self.relative_pos_enc
+        if rpe is not None:   # TransXNet's Attention.forward(x, relative_pos_enc)
+            if attn.shape[2:] != rpe.shape[2:]:
+                rpe = F.interpolate(rpe, size=attn.shape[2:], mode="bicubic", align_corners=False)
+            attn = attn + rpe
+        attn = torch.softmax(attn, dim=-1)
         out = torch.matmul(attn, v).transpose(-1, -2).reshape(B, C, H, W)
         return (out,), {"attention": attn}
 
@@ -573,30 +646,63 @@ class CMGM(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# 9./10. ECA and SpatialAttention (seed 004, padding fixed to (k-1)//2 == k//2 for odd k)
+# 9./10. ECA and SpatialAttention (seed 004). padding "seed" is the seed's fixed 3 (only
+# kernel 7 keeps the size), "same" is (k-1)//2 == k//2 for odd k.
 # --------------------------------------------------------------------------------------------
 
+def eca_adaptive_kernel(C, gamma=2, b=1):
+    """ECA-Net: k = |log2(C)/gamma + b/gamma| rounded to the next odd integer."""
+    t = int(abs((math.log2(C) + b) / gamma))
+    return t if t % 2 else t + 1
+
+
 class ECA(nn.Module):
-    def __init__(self, kernel_size=7):
+    """variant 'seed': sigma(conv(GMP) + conv(GAP)), one conv with bias; 'official':
+    BangguWu/ECANet eca_layer, sigma(conv(GAP)) with a bias-free conv."""
+
+    def __init__(self, channels, kernel_size=7, padding="seed", adaptive_kernel=False,
+                 variant="seed"):
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError("eca: kernel_size must be odd")
-        self.conv = nn.Conv1d(1, 1, kernel_size=kernel_size, padding=(kernel_size - 1) // 2)
+        if variant not in ("seed", "official"):
+            raise ValueError("eca: variant must be 'seed' or 'official'")
+        k = eca_adaptive_kernel(channels) if adaptive_kernel else kernel_size
+        if padding == "seed":
+            pad = 3
+        elif padding == "same":
+            pad = (k - 1) // 2
+        else:
+            raise ValueError("eca: padding must be 'seed' or 'same'")
+        if k < 1 or channels + 2 * pad - k + 1 != channels:
+            raise ValueError("eca: kernel %d with padding %d changes the channel count" % (k, pad))
+        self.variant = variant
+        self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=pad, bias=(variant == "seed"))
 
     def forward(self, x):
         B, C = x.shape[:2]
         a = x.mean(dim=(2, 3)).reshape(B, 1, C)
-        m = x.amax(dim=(2, 3)).reshape(B, 1, C)
-        y = torch.sigmoid(self.conv(m) + self.conv(a)).reshape(B, C)
+        if self.variant == "official":
+            y = torch.sigmoid(self.conv(a)).reshape(B, C)
+        else:
+            m = x.amax(dim=(2, 3)).reshape(B, 1, C)
+            y = torch.sigmoid(self.conv(m) + self.conv(a)).reshape(B, C)
         return (x * y.reshape(B, C, 1, 1),), {"channel_weight": y}
 
 
 class SpatialAttention(nn.Module):
-    def __init__(self, kernel_size=7):
+    def __init__(self, kernel_size=7, padding="seed"):
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError("spatial-attention: kernel_size must be odd")
-        self.conv = nn.Conv2d(2, 1, kernel_size=kernel_size, padding=kernel_size // 2)
+        if padding == "seed":
+            pad = 3
+        elif padding == "same":
+            pad = kernel_size // 2
+        else:
+            raise ValueError("spatial-attention: padding must be 'seed' or 'same'")
+        if 2 * pad - kernel_size + 1 != 0:
+            raise ValueError("spatial-attention: kernel %d with padding %d changes H and W"
+                             % (kernel_size, pad))
+        self.conv = nn.Conv2d(2, 1, kernel_size=kernel_size, padding=pad)
 
     def forward(self, x):
         desc = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
@@ -707,9 +813,11 @@ def build(module_id, params=None, input_shapes=None):
     elif module_id == "iaff":
         m = IAFF(C, p["r"], p["use_global_att2"])
     elif module_id == "cafm":
-        m = CAFM(C, p["hidden"])
+        m = CAFM(C, p["hidden"], p["legacy_layout"])
     elif module_id == "gated-fusion":
-        m = GatedFusion(C)
+        if p["variant"] not in ("seed", "gman"):
+            raise ValueError("gated-fusion: variant must be 'seed' or 'gman'")
+        m = GatedFusion(C) if p["variant"] == "seed" else GatedFusionGMAN(C)
     elif module_id == "msf":
         m = MSF(C)
     elif module_id == "mfe":
@@ -717,15 +825,21 @@ def build(module_id, params=None, input_shapes=None):
     elif module_id == "safm":
         m = SAFM(C, p["n_levels"])
     elif module_id == "osra":
-        m = OSRA(C, p["num_heads"], p["sr_ratio"], p["qk_scale"], p["variant"])
+        grid = None
+        if p["relative_pos_enc"]:
+            g = p["pos_enc_grid"]
+            if len(g) != 2 or (g[0] == 0) != (g[1] == 0):
+                raise ValueError("osra: pos_enc_grid must be H,W or 0,0")
+            grid = (H, W) if g[0] == 0 else (g[0], g[1])
+        m = OSRA(C, p["num_heads"], p["sr_ratio"], p["qk_scale"], p["variant"], grid)
     elif module_id == "cbam-joint":
         m = CBAMJoint(C, p["reduction"], p["kernel_size"], H * W)
     elif module_id == "cmgm":
         m = CMGM(C, p["num_heads"], p["qkv_bias"], p["qk_scale"], p["mode"])
     elif module_id == "eca":
-        m = ECA(p["kernel_size"])
+        m = ECA(C, p["kernel_size"], p["padding"], p["adaptive_kernel"], p["variant"])
     elif module_id == "spatial-attention":
-        m = SpatialAttention(p["kernel_size"])
+        m = SpatialAttention(p["kernel_size"], p["padding"])
     elif module_id == "se":
         m = SE(C, p["reduction"])
     elif module_id == "cbam":
@@ -740,12 +854,15 @@ def randomize_(model, generator=None):
 
     Weights (>=2-D): randn * gain / sqrt(fan_in), gain 1.5, so activations stay O(1) through the
     deep stacks (MFE, CMGM) and the 1e-5 comparison is meaningful; 1-D parameters (biases, BN
-    and LayerNorm affine): randn * 0.5.  BN: running_mean randn*0.5, running_var U(0.5, 2.0),
+    and LayerNorm affine): randn * 0.5; OSRA's relative_pos_enc (a logit bias): randn.  BN: running_mean randn*0.5, running_var U(0.5, 2.0),
     num_batches_tracked a random int.
     """
     with torch.no_grad():
-        for _, prm in model.named_parameters():
-            if prm.dim() >= 2:
+        for name, prm in model.named_parameters():
+            if name.endswith("relative_pos_enc"):
+                # an additive logit bias: O(1) values so that it visibly shapes the attention
+                prm.copy_(torch.randn(prm.shape, generator=generator))
+            elif prm.dim() >= 2:
                 fan_in = prm[0].numel()
                 prm.copy_(torch.randn(prm.shape, generator=generator) * (1.5 / math.sqrt(fan_in)))
             else:

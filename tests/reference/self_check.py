@@ -781,6 +781,35 @@ def _():
     expect(torch.allclose(kv, kv2, atol=1e-6), "transxnet sr = conv,bn,GELU,conv,bn")
 
 
+@check("OSRA relative_pos_enc: TransXNet sizes, zeros = none, bicubic resize to (N, N')")
+def _():
+    shape = (2, 16, 9, 13)
+    base = rnd(_b("osra", {"num_heads": "4", "sr_ratio": "3"}, shape), 25)
+    m = _b("osra", {"num_heads": "4", "sr_ratio": "3", "relative_pos_enc": "true",
+                    "pos_enc_grid": "8,8"}, shape)
+    expect(tuple(m.relative_pos_enc.shape) == (1, 4, 64, 9), "rpe shape %s" % (m.relative_pos_enc.shape,))
+    expect(list(m.state_dict())[0] == "relative_pos_enc", "rpe key")
+    m.load_state_dict(dict(base.state_dict(), relative_pos_enc=torch.zeros(1, 4, 64, 9)))
+    x = torch.randn(shape)
+    (o0,), p0 = run(base, x)
+    (o1,), p1 = run(m, x)
+    expect(torch.allclose(o0, o1, atol=1e-6), "a zero encoding changes the output")
+    with torch.no_grad():
+        m.relative_pos_enc.copy_(torch.randn(1, 4, 64, 9))
+        (o2,), p2 = run(m, x)
+        q = m.q(x).reshape(2, 4, 4, -1).transpose(-1, -2)
+        kv = m.sr(x)
+        k, v = torch.chunk(m.kv(m.local_conv(kv) + kv), 2, dim=1)
+        logits = q @ k.reshape(2, 4, 4, -1) * m.scale                    # (2,4,117,20)
+        bias = F.interpolate(m.relative_pos_enc, size=(117, 20), mode="bicubic", align_corners=False)
+        attn = torch.softmax(logits + bias, -1)
+    expect(tuple(p2["attention"].shape) == (2, 4, 117, 20), "attention shape")
+    expect(torch.allclose(p2["attention"], attn, atol=1e-6), "rpe added before the softmax")
+    expect(not torch.allclose(o2, o0, atol=1e-3), "the encoding has no effect")
+    own = _b("osra", {"relative_pos_enc": "true"}, (1, 32, 7, 9))
+    expect(tuple(own.relative_pos_enc.shape) == (1, 8, 63, 20), "grid 0,0 = the input's")
+
+
 @check("cbam-joint: channel order max first, logits sub-modules, H*W checked")
 def _():
     shape = (2, 16, 5, 7)
@@ -826,27 +855,65 @@ def _():
     expect(not torch.allclose(p_b["attention"], a), "attention ignores y")
 
 
-@check("eca: shared biased conv on max and avg, padding (k-1)//2 (== 3 at k=7)")
+@check("eca: shared biased conv on max and avg; padding seed (3) or same ((k-1)//2)")
 def _():
     shape = (2, 32, 5, 7)
-    for k in (3, 5, 7):
-        m = rnd(_b("eca", {"kernel_size": str(k)}, shape), k)
-        expect(m.conv.padding == ((k - 1) // 2,), "padding")
+    for k, padding in ((3, "same"), (5, "same"), (7, "same"), (7, "seed")):
+        m = rnd(_b("eca", {"kernel_size": str(k), "padding": padding}, shape), k)
+        pad = (k - 1) // 2 if padding == "same" else 3
+        expect(m.conv.padding == (pad,), "padding")
         x = torch.randn(shape)
         (o,), p = run(m, x)
         w, b = m.conv.weight, m.conv.bias
         mx = x.amax((2, 3)).unsqueeze(1)
         av = x.mean((2, 3)).unsqueeze(1)
-        y = torch.sigmoid(F.conv1d(mx, w, b, padding=(k - 1) // 2) + F.conv1d(av, w, b, padding=(k - 1) // 2))
+        y = torch.sigmoid(F.conv1d(mx, w, b, padding=pad) + F.conv1d(av, w, b, padding=pad))
         expect(torch.allclose(p["channel_weight"], y[:, 0], atol=1e-6), "eca k=%d" % k)
         expect(torch.allclose(o, x * y[:, 0, :, None, None], atol=1e-6), "eca out")
+    # the seed's fixed padding 3 only keeps C channels at k = 7 (modules.md section 9)
+    for k in (3, 5, 9):
+        try:
+            _b("eca", {"kernel_size": str(k)}, shape)
+            raise AssertionError("eca padding=seed accepted kernel %d" % k)
+        except ValueError:
+            pass
+
+
+@check("eca adaptive kernel (ECA-Net formula) and the official avg-only, bias-free variant")
+def _():
+    table = {16: 3, 32: 3, 64: 3, 128: 5, 256: 5, 512: 5, 1024: 5, 2048: 7}
+    got = {c: ref.eca_adaptive_kernel(c) for c in table}
+    expect(got == table, "adaptive k %s" % got)
+    m = _b("eca", {"adaptive_kernel": "true", "padding": "same"}, (1, 256, 3, 3))
+    expect(tuple(m.conv.weight.shape) == (1, 1, 5), "adaptive kernel at C=256")
+    shape = (2, 64, 5, 7)
+    m = rnd(_b("eca", {"variant": "official", "adaptive_kernel": "true", "padding": "same"},
+               shape), 21)
+    expect(sd_table(m) == [("conv.weight", (1, 1, 3), "float32")], sd_table(m))
+    x = torch.randn(shape)
+    (o,), p = run(m, x)
+    y = torch.sigmoid(F.conv1d(x.mean((2, 3)).unsqueeze(1), m.conv.weight, padding=1))[:, 0]
+    expect(torch.allclose(p["channel_weight"], y, atol=1e-6), "official eca weight")
+    expect(torch.allclose(o, x * y[:, :, None, None], atol=1e-6), "official eca out")
+    # same means, larger maxima: the official weights stay, the seed's (avg + max) move
+    x2 = x.clone()
+    x2[:, :, 0, 0] += 50.0
+    x2[:, :, 0, 1] -= 50.0
+    (_,), p2 = run(m, x2)
+    expect(torch.allclose(p["channel_weight"], p2["channel_weight"], atol=1e-5),
+           "official eca depends on more than GAP")
+    ms = rnd(_b("eca", {"kernel_size": "3", "padding": "same"}, shape), 21)
+    (_,), q1 = run(ms, x)
+    (_,), q2 = run(ms, x2)
+    expect(not torch.allclose(q1["channel_weight"], q2["channel_weight"], atol=1e-3),
+           "seed eca ignores the max")
 
 
 @check("spatial-attention / cbam / se: formulas")
 def _():
     shape = (2, 32, 5, 7)
     x = torch.randn(shape)
-    m = rnd(_b("spatial-attention", {"kernel_size": "3"}, shape), 12)
+    m = rnd(_b("spatial-attention", {"kernel_size": "3", "padding": "same"}, shape), 12)
     (o,), p = run(m, x)
     s = torch.sigmoid(F.conv2d(torch.cat([x.amax(1, True), x.mean(1, True)], 1),
                                m.conv.weight, m.conv.bias, padding=1))
@@ -870,10 +937,77 @@ def _():
     expect(torch.allclose(o, x1 * sw, atol=1e-5), "cbam out")
 
 
+@check("spatial-attention: padding seed (3) runs only at k=7; same (k//2) equals it there")
+def _():
+    shape = (2, 16, 5, 7)
+    for k in (3, 5, 9):
+        try:
+            _b("spatial-attention", {"kernel_size": str(k)}, shape)
+            raise AssertionError("padding=seed accepted kernel %d" % k)
+        except ValueError:
+            pass
+    a = rnd(_b("spatial-attention", {}, shape), 22)
+    b = _b("spatial-attention", {"padding": "same"}, shape)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(shape)
+    expect(torch.equal(run(a, x)[0][0], run(b, x)[0][0]), "k=7: seed and same padding differ")
+
+
+@check("cafm legacy_layout: (N,C) for B=1, (C,B,N) for B>1, same values")
+def _():
+    for shape in ((1, 16, 7, 9), (2, 16, 5, 11)):
+        B, C, H, W = shape
+        a = rnd(_b("cafm", {}, shape), 23)
+        b = _b("cafm", {"legacy_layout": "true"}, shape)
+        b.load_state_dict(a.state_dict())
+        f1, f2 = torch.randn(shape), torch.randn(shape)
+        (o1, o2), pa = run(a, f1, f2)
+        (l1, l2), pb = run(b, f1, f2)
+        want = (H * W, C) if B == 1 else (C, B, H * W)
+        expect(tuple(l1.shape) == want and tuple(l2.shape) == want, "legacy shape %s" % (tuple(l1.shape),))
+        for o, l in ((o1, l1), (o2, l2)):
+            canon = o.reshape(B, C, H * W)
+            back = l.transpose(0, 1).reshape(B, C, H * W) if B > 1 else l.transpose(0, 1)[None]
+            expect(torch.equal(back, canon), "legacy values differ")
+        expect(all(torch.equal(pa[k], pb[k]) for k in pa), "legacy probes differ")
+
+
+@check("gated-fusion variant=gman: GMAN-PyTorch keys, 17,088 params at D=64, formula")
+def _():
+    m = _b("gated-fusion", {"variant": "gman"}, (1, 64, 3, 3))
+    want = [("FC_xs.convs.0.conv.weight", (64, 64, 1, 1), "float32")] + _bn("FC_xs.convs.0.batch_norm", 64)
+    want += [("FC_xt.convs.0.conv.weight", (64, 64, 1, 1), "float32"),
+             ("FC_xt.convs.0.conv.bias", (64,), "float32")] + _bn("FC_xt.convs.0.batch_norm", 64)
+    for i in range(2):
+        want += [("FC_h.convs.%d.conv.weight" % i, (64, 64, 1, 1), "float32"),
+                 ("FC_h.convs.%d.conv.bias" % i, (64,), "float32")] + _bn("FC_h.convs.%d.batch_norm" % i, 64)
+    expect(sd_table(m) == want, [r for r in sd_table(m) if r not in want])
+    expect(ref.param_count(m) == 17088, "params %d" % ref.param_count(m))
+    shape = (2, 16, 5, 7)
+    m = rnd(_b("gated-fusion", {"variant": "gman"}, shape), 24)
+    x1, x2 = torch.randn(shape), torch.randn(shape)
+    (o,), p = run(m, x1, x2)
+
+    def cbn(conv, bn, x):   # 1x1 conv + eval BatchNorm on NCHW
+        y = F.conv2d(x, conv.weight, conv.bias)
+        return F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    with torch.no_grad():
+        xs = cbn(m.FC_xs.convs[0].conv, m.FC_xs.convs[0].batch_norm, x1)
+        xt = cbn(m.FC_xt.convs[0].conv, m.FC_xt.convs[0].batch_norm, x2)
+        z = torch.sigmoid(xs + xt)
+        h = z * x1 + (1 - z) * x2
+        h = F.relu(cbn(m.FC_h.convs[0].conv, m.FC_h.convs[0].batch_norm, h))
+        h = cbn(m.FC_h.convs[1].conv, m.FC_h.convs[1].batch_norm, h)
+    expect(m.FC_xs.convs[0].conv.bias is None, "FC_xs has a bias")
+    expect(torch.allclose(p["gate"], z, atol=1e-5), "gman gate")
+    expect(torch.allclose(o, h, atol=1e-4), "gman output, max diff %g" % (o - h).abs().max())
+
+
 @check("build: params as strings, unknown params rejected, full_params lists defaults")
 def _():
     expect(ref.full_params("osra") == {"num_heads": "8", "sr_ratio": "2", "qk_scale": "0",
-                                       "variant": "seed"}, "osra defaults")
+                                       "variant": "seed", "relative_pos_enc": "false",
+                                       "pos_enc_grid": "0,0"}, "osra defaults")
     expect(ref.full_params("mfe", {"se_variant": "shisrcnet"}) ==
            {"atrous_rates": "2,4,8", "se_variant": "shisrcnet"}, "mfe")
     try:

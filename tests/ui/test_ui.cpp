@@ -1,9 +1,14 @@
 // The desktop explorer under QtTest (offscreen): each view plots exactly the probe's data
-// (the data behind the plot, not pixels), stale results are dropped, a failing run keeps
-// the last good result, and the demo shows a heatmap.
+// (the data behind the plot, not pixels), stale results are dropped, cancel is honest, a
+// failing run keeps the last good result and says why without a dialog, bad or dropped files
+// are handled, attention rows come on demand when the matrix was withheld, and the demo shows
+// a heatmap.
 #include <ATen/ATen.h>
 
+#include <QMimeData>
 #include <QSignalSpy>
+#include <QSlider>
+#include <QStatusBar>
 #include <QtTest/QtTest>
 #include "ui/qcp.h"
 
@@ -11,8 +16,11 @@
 #include "core/modules/registry.h"
 #include "ui/document.h"
 #include "ui/input_loader.h"
+#include "core/io/npy.h"
 #include "ui/main_window.h"
+#include "ui/module_panel.h"
 #include "ui/run_controller.h"
+#include "ui/view_controls.h"
 #include "ui/views/bar_panel.h"
 #include "ui/views/heatmap_panel.h"
 #include "ui/views/probe_view.h"
@@ -59,6 +67,55 @@ void runInto(Document& doc, const QString& id, const QString& tensor, int64_t c 
   doc.setView(v);
 }
 
+/// The status bar's texts, joined (messages, run statistics).
+QString statusText(MainWindow& w) {
+  QStringList parts;
+  for (const QLabel* l : w.statusBar()->findChildren<QLabel*>()) parts << l->text();
+  return parts.join(QStringLiteral(" | "));
+}
+
+/// Drags `urls` onto the window and drops them, as a file manager does; true when accepted.
+bool dropUrls(MainWindow& w, const QList<QUrl>& urls) {
+  QMimeData mime;
+  mime.setUrls(urls);
+  const QPoint at(w.width() / 2, w.height() / 2);
+  QDragEnterEvent enter(at, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QApplication::sendEvent(&w, &enter);
+  if (!enter.isAccepted()) return false;
+  QDropEvent drop(QPointF(at), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QApplication::sendEvent(&w, &drop);
+  return true;
+}
+
+/// cmgm on two [2,64,5,7] inputs with a budget that withholds the attention probe, and the
+/// probe of the same request under a budget where it fits (the reference for rows).
+struct WithheldCmgm {
+  int64_t budget = 0;
+  at::Tensor fullAttention;  // [2, 8, 35, 35]
+};
+
+WithheldCmgm setUpWithheldCmgm(Document& doc) {
+  doc.setModule(QStringLiteral("cmgm"));
+  for (int i = 0; i < 2; ++i) {
+    InputItem item;
+    item.label = QStringLiteral("x%1").arg(i);
+    item.tensor = at::randn({2, 64, 5, 7});
+    doc.addInput(item);
+  }
+  const ModuleDescriptor* d = doc.descriptor();
+  const Params p = resolveParams(d->id, d->params, {});
+  const std::vector<Shape> shapes{{2, 64, 5, 7}, {2, 64, 5, 7}};
+  WithheldCmgm out;
+  const int64_t lo = d->minMemoryBytes(p, shapes), hi = d->memoryBytes(p, shapes);
+  out.budget = lo + (hi - lo) / 10;
+  RunRequest full = doc.makeRequest(1000);
+  full.maxMemoryBytes = int64_t{1} << 30;
+  const RunResult r = run(registry(), full);
+  if (r.ok && r.findProbe("attention")) out.fullAttention = r.findProbe("attention")->value;
+  doc.setMemoryBudget(out.budget);
+  return out;
+}
+
 }  // namespace
 
 class UiTest : public QObject {
@@ -100,6 +157,20 @@ class UiTest : public QObject {
     v.complement = true;
     doc.setView(v);
     expectMap(view.heatmap(), 1 - gate[1][3]);
+    // The channel strip under the map: each channel's mean (here of 1 - w); clicking a bar
+    // shows that channel, clicking it again goes back to the mean.
+    QVERIFY(!view.channelStrip()->isHidden());
+    const at::Tensor means = (1 - gate[1].to(at::kDouble).mean({1, 2}));
+    auto* strip = view.channelStrip()->bars().front();
+    QCOMPARE(strip->data()->size(), static_cast<int>(gate.size(1)));
+    for (int c = 0; c < gate.size(1); ++c) QVERIFY(std::fabs(strip->data()->at(c)->value - means[c].item<double>()) < 1e-9);
+    QCOMPARE(view.channelStrip()->highlight(), 3);
+    Q_EMIT view.channelStrip()->channelClicked(5);
+    QCOMPARE(doc.view().channel, 5);
+    expectMap(view.heatmap(), 1 - gate[1][5]);
+    Q_EMIT view.channelStrip()->channelClicked(5);
+    QCOMPARE(doc.view().channel, -1);
+    expectMap(view.heatmap(), 1 - gate[1].mean(0));
   }
 
   void channelWeightBarsAndChannelMaps() {
@@ -160,6 +231,98 @@ class UiTest : public QObject {
     expectMap(view.matrix(), a[1]);
   }
 
+  void attentionRowsOnDemandWhenTheMatrixIsWithheld() {
+    Document doc(registry());
+    RunController runner(&doc);
+    runner.setAutoRun(false);
+    ProbeView view(&doc);
+    const WithheldCmgm ref = setUpWithheldCmgm(doc);
+    QVERIFY(ref.fullAttention.defined());
+    runner.runNow();
+    QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr, 30000);
+    QVERIFY2(doc.result()->findProbe("attention") == nullptr, "the budget must withhold the probe");
+    // The withheld probe is still the one shown: its rows come on demand.
+    QCOMPARE(doc.view().tensor, QStringLiteral("probe.attention"));
+    QVERIFY(doc.isOnDemandProbe(QStringLiteral("probe.attention")));
+    QCOMPARE(view.currentPage(), ViewPage::Attention);
+    QCOMPARE(view.queryMap()->mapWidth(), 7);  // the query grid of x is clickable
+    QCOMPARE(view.queryMap()->mapHeight(), 5);
+    // The default query (the centre pixel) is computed without a click.
+    QTRY_VERIFY_WITH_TIMEOUT(doc.queryRows().rows.defined(), 30000);
+    QCOMPARE(doc.queryRows().x, 3);
+    QCOMPARE(doc.queryRows().y, 2);
+
+    ViewSettings v = doc.view();
+    v.batch = 1;
+    v.head = 2;
+    doc.setView(v);
+    Q_EMIT view.queryMap()->cellClicked(5, 1);  // as a click on the query image
+    // The click returns at once: the rows are computed on the worker, not on this thread.
+    QCOMPARE(doc.wantedQuery(), QPoint(5, 1));
+    QVERIFY(!(doc.queryRows().x == 5 && doc.queryRows().y == 1));
+    QTRY_VERIFY_WITH_TIMEOUT(doc.queryRows().x == 5 && doc.queryRows().y == 1, 30000);
+    QVERIFY2(doc.queryRows().rows.defined(), qPrintable(doc.queryRows().error));
+    const int64_t q = 1 * 7 + 5;
+    // rows of the on-demand computation == rows of the full matrix (to 1e-5)
+    const at::Tensor want = ref.fullAttention.select(2, q);  // [2, 8, 35]
+    QVERIFY((doc.queryRows().rows - want).abs().max().item<double>() < 1e-5);
+    const auto [kh, kw] = keyGrid(35, 5, 7);
+    {
+      const at::Tensor w = want[1][2].reshape({kh, kw}).to(at::kDouble);
+      QCOMPARE(view.keyMap()->mapHeight(), static_cast<int>(kh));
+      for (int r = 0; r < kh; ++r) {
+        for (int c = 0; c < kw; ++c) QVERIFY(std::fabs(cell(view.keyMap(), c, r) - w[r][c].item<double>()) < 1e-5);
+      }
+    }
+    // Head mean: the mean of the heads' rows, without recomputing.
+    v = doc.view();
+    v.head = -1;
+    doc.setView(v);
+    {
+      const at::Tensor w = want[1].mean(0).reshape({kh, kw}).to(at::kDouble);
+      for (int r = 0; r < kh; ++r) {
+        for (int c = 0; c < kw; ++c) QVERIFY(std::fabs(cell(view.keyMap(), c, r) - w[r][c].item<double>()) < 1e-5);
+      }
+    }
+    // Two quick clicks: only the last pixel's rows are kept.
+    Q_EMIT view.queryMap()->cellClicked(0, 0);
+    Q_EMIT view.queryMap()->cellClicked(6, 4);
+    QTRY_VERIFY_WITH_TIMEOUT(!runner.busy() && doc.queryRows().x == 6, 30000);
+    QCOMPARE(doc.queryRows().y, 4);
+    QVERIFY((doc.queryRows().rows - ref.fullAttention.select(2, 4 * 7 + 6)).abs().max().item<double>() < 1e-5);
+    runner.waitForIdle();
+  }
+
+  void cancelIsHonest() {
+    Document doc(registry());
+    RunController runner(&doc);
+    runner.setAutoRun(false);
+    doc.setModule(QStringLiteral("ms-cam"));
+    InputItem item;
+    item.tensor = at::randn({1, 16, 64, 64});
+    doc.addInput(item);
+    QSignalSpy cancelling(&runner, &RunController::cancelling);
+    QSignalSpy dropped(&runner, &RunController::staleDropped);
+    QSignalSpy busy(&runner, &RunController::busyChanged);
+    runner.runNow();
+    QVERIFY(runner.busy());
+    runner.cancel();
+    // The forward cannot be stopped: the worker stays busy (and says it is cancelling) until
+    // it ends, then the result is dropped and nothing is shown.
+    QCOMPARE(cancelling.size(), 1);
+    QCOMPARE(cancelling.front().front().toULongLong(), uint64_t{1});
+    QVERIFY(runner.busy());
+    QTRY_VERIFY_WITH_TIMEOUT(!runner.busy(), 20000);
+    QCOMPARE(dropped.size(), 1);
+    QVERIFY(doc.result() == nullptr);
+    QCOMPARE(busy.size(), 2);  // on, then off once the worker really is idle
+    QCOMPARE(busy.back().front().toBool(), false);
+    // The next run is not affected by the cancel.
+    runner.runNow();
+    QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr, 20000);
+    QCOMPARE(doc.result()->requestId, uint64_t{2});
+  }
+
   void channelMatrix() {
     Document doc(registry());
     ProbeView view(&doc);
@@ -217,6 +380,101 @@ class UiTest : public QObject {
     QVERIFY(at::equal(doc.result()->outputs[0], good));
   }
 
+  void failingRunInTheWindowKeepsThePictureAndSaysWhy() {
+    Document doc(registry());
+    RunController runner(&doc);
+    runner.setAutoRun(false);
+    InputLoader loader;
+    MainWindow window(&doc, &runner, &loader);
+    window.show();
+    doc.setModule(QStringLiteral("eca"));
+    InputItem item;
+    item.tensor = at::randn({1, 8, 6, 6});
+    doc.addInput(item);
+    runner.runNow();
+    QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr && !runner.busy(), 20000);
+    const at::Tensor w = doc.result()->findProbe("channel_weight")->value[0];
+    auto barValues = [&window] {
+      QVector<double> out;
+      for (auto it = window.probeView()->bars()->bars().front()->data()->constBegin();
+           it != window.probeView()->bars()->bars().front()->data()->constEnd(); ++it) out << it->value;
+      return out;
+    };
+    const QVector<double> before = barValues();
+    QCOMPARE(before.size(), 8);
+    // The status bar states the run's time and its measured peak memory.
+    QVERIFY2(statusText(window).contains(QStringLiteral("eca on cpu")), qPrintable(statusText(window)));
+    QVERIFY2(statusText(window).contains(QStringLiteral("peak memory +")), qPrintable(statusText(window)));
+    QVERIFY(statusText(window).contains(QRegularExpression(QStringLiteral("\\d ms|\\d s"))));
+
+    // 1. refused before running (an even kernel), 2. refused by the run (memory budget)
+    doc.setParam("kernel_size", "4");
+    runner.runNow();
+    QTRY_VERIFY_WITH_TIMEOUT(statusText(window).contains(QStringLiteral("odd")), 20000);
+    QVERIFY(QApplication::activeModalWidget() == nullptr);  // no dialog
+    QCOMPARE(barValues(), before);
+    doc.setParam("kernel_size", "7");
+    doc.setMemoryBudget(64);
+    runner.runNow();
+    QTRY_VERIFY2_WITH_TIMEOUT(!runner.busy() && statusText(window).contains(QStringLiteral("memory budget")),
+                              qPrintable(statusText(window)), 20000);
+    QVERIFY(QApplication::activeModalWidget() == nullptr);
+    QCOMPARE(barValues(), before);
+    QVERIFY(at::equal(doc.result()->findProbe("channel_weight")->value[0], w));
+    QVERIFY(statusText(window).contains(QStringLiteral("run failed")));
+  }
+
+  void dragAndDropOpensFilesAndRefusesOthers() {
+    Document doc(registry());
+    RunController runner(&doc);
+    runner.setAutoRun(false);
+    InputLoader loader;
+    MainWindow window(&doc, &runner, &loader);
+    window.show();
+    QTemporaryDir dir;
+    const QString good = dir.filePath(QStringLiteral("features.npy"));
+    const at::Tensor t = at::randn({1, 4, 3, 5});
+    writeNpy(good.toStdString(), t);
+    // A web link is not accepted as a drag at all.
+    QVERIFY(!dropUrls(window, {QUrl(QStringLiteral("https://example.org/x.npy"))}));
+    // A local tensor file is opened and fed to the module's input.
+    QVERIFY(dropUrls(window, {QUrl::fromLocalFile(good)}));
+    QTRY_COMPARE_WITH_TIMEOUT(doc.inputs().size(), size_t{1}, 20000);
+    QVERIFY(at::equal(doc.inputs()[0].tensor, t));
+    QCOMPARE(doc.inputs()[0].path, good);
+    // A file that is not a tensor or an image: refused with a message naming it, nothing
+    // else changes.
+    const QString bad = dir.filePath(QStringLiteral("notes.npy"));
+    QFile f(bad);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("not numpy");
+    f.close();
+    QVERIFY(dropUrls(window, {QUrl::fromLocalFile(bad)}));
+    QTRY_VERIFY_WITH_TIMEOUT(statusText(window).contains(QStringLiteral("notes.npy")), 20000);
+    QCOMPARE(doc.inputs().size(), size_t{1});
+    QVERIFY(QApplication::activeModalWidget() == nullptr);
+    loader.waitForIdle();
+  }
+
+  void windowFitsASmallScreen() {
+    Document doc(registry());
+    RunController runner(&doc);
+    runner.setAutoRun(false);
+    InputLoader loader;
+    MainWindow window(&doc, &runner, &loader);
+    doc.setModule(QStringLiteral("aff"));
+    window.resize(1280, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    // The view bar wraps instead of widening the window past a 1280-pixel screen.
+    QVERIFY2(window.minimumSizeHint().width() <= 1280, qPrintable(QString::number(window.minimumSizeHint().width())));
+    QCOMPARE(window.width(), 1280);
+    // The alpha slider is a usable control, not a few pixels.
+    QVERIFY2(window.viewControls()->alphaSlider()->width() >= 100,
+             qPrintable(QString::number(window.viewControls()->alphaSlider()->width())));
+    QVERIFY(window.viewControls()->alphaSlider()->isVisible());
+  }
+
   void demoShowsAHeatmap() {
     Document doc(registry());
     RunController runner(&doc);
@@ -245,7 +503,18 @@ class UiTest : public QObject {
     const LoadOutcome o = loadInputFile(bad, QStringLiteral("rgb"));
     QVERIFY(!o.ok);
     QVERIFY(o.error.contains(QStringLiteral("broken.png")));
-    QCOMPARE(doc.inputs().size(), size_t{0});
+    // Through the window, after a good input: refused with a message, the good one stays.
+    runner.setAutoRun(false);
+    const QString good = dir.filePath(QStringLiteral("good.npy"));
+    writeNpy(good.toStdString(), at::randn({1, 3, 4, 4}));
+    window.openFiles({good});
+    QTRY_COMPARE_WITH_TIMEOUT(doc.inputs().size(), size_t{1}, 20000);
+    window.openFiles({bad});
+    QTRY_VERIFY_WITH_TIMEOUT(statusText(window).contains(QStringLiteral("broken.png")), 20000);
+    loader.waitForIdle();
+    QCOMPARE(doc.inputs().size(), size_t{1});
+    QCOMPARE(doc.inputs()[0].path, good);
+    QVERIFY(QApplication::activeModalWidget() == nullptr);
   }
 };
 

@@ -47,6 +47,9 @@ BarPanel::BarPanel(QWidget* parent) : QWidget(parent) {
 void BarPanel::clear() {
   for (auto* b : bars_) plot_->removePlottable(b);
   bars_.clear();
+  if (highlight_) plot_->removePlottable(highlight_);
+  highlight_ = nullptr;
+  highlightChannel_ = -1;
   series_.clear();
   order_.clear();
   plot_->replot();
@@ -96,6 +99,25 @@ void BarPanel::showBars(const QVector<QVector<double>>& series, const QStringLis
   plot_->xAxis2->setVisible(true);
   plot_->xAxis2->setTicks(false);
   plot_->xAxis2->setLabel(title);
+  plot_->replot();
+}
+
+void BarPanel::setHighlight(int channel) {
+  if (highlight_) plot_->removePlottable(highlight_);
+  highlight_ = nullptr;
+  highlightChannel_ = -1;
+  const int p = static_cast<int>(order_.indexOf(channel));
+  if (channel >= 0 && p >= 0 && !series_.isEmpty()) {
+    // One bar over the first series' bar at the channel's position, in a contrasting colour.
+    highlight_ = new QCPBars(plot_->xAxis, plot_->yAxis);
+    highlight_->setWidth(bars_.isEmpty() ? 0.8 : bars_.front()->width());
+    highlight_->setBrush(QColor(214, 39, 40));
+    highlight_->setPen(QPen(QColor(214, 39, 40).darker(130)));
+    highlight_->setName(tr("selected"));
+    highlight_->removeFromLegend();
+    highlight_->addData(p, series_.front()[channel]);
+    highlightChannel_ = channel;
+  }
   plot_->replot();
 }
 

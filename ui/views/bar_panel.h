@@ -20,6 +20,9 @@ class BarPanel : public QWidget {
   void showBars(const QVector<QVector<double>>& series, const QStringList& seriesNames,
                 bool sorted, int topK, double lo, double hi, const QString& title);
   void clear();
+  /// Marks one channel's bar (the channel shown elsewhere); -1 removes the mark.
+  void setHighlight(int channel);
+  int highlight() const { return highlightChannel_; }
 
   /// Channel index shown at each bar position (after sorting / top-k), for tests.
   const QVector<int>& channelOrder() const { return order_; }
@@ -33,6 +36,8 @@ class BarPanel : public QWidget {
  private:
   QCustomPlot* plot_;
   QVector<QCPBars*> bars_;
+  QCPBars* highlight_ = nullptr;  ///< drawn over the series; not one of bars_
+  int highlightChannel_ = -1;
   QVector<QVector<double>> series_;
   QVector<int> order_;
 };

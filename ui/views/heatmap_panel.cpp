@@ -67,6 +67,10 @@ HeatmapPanel::HeatmapPanel(QWidget* parent) : QWidget(parent) {
   connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
     int col = 0, row = 0;
     if (!cellAt(e->position(), &col, &row)) return;
+    if (!map_->visible()) {  // a picture with a query grid: no values to read
+      Q_EMIT hovered(tr("cell (%1, %2): click to select it").arg(col).arg(row));
+      return;
+    }
     const double v = map_->data()->cell(col, row);
     const double t = hi_ > lo_ ? std::clamp((v - lo_) / (hi_ - lo_), 0.0, 1.0) : 0.0;
     Q_EMIT hovered(tr("cell (%1, %2): value %3, normalised %4")
@@ -147,6 +151,14 @@ void HeatmapPanel::showRgb(const QImage& rgb, const QString& title) {
   plot_->yAxis->setRange(0, rgb.height());
   plot_->xAxis2->setLabel(title);
   plot_->replot();
+}
+
+void HeatmapPanel::showImageGrid(const QImage& image, int cols, int rows, const QString& title) {
+  showRgb(image, title);
+  cols_ = cols;
+  rows_ = rows;
+  cellW_ = static_cast<double>(image.width()) / cols;
+  cellH_ = static_cast<double>(image.height()) / rows;
 }
 
 void HeatmapPanel::clear(const QString& message) {

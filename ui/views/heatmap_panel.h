@@ -34,6 +34,9 @@ class HeatmapPanel : public QWidget {
   void showMap(const at::Tensor& map, const QImage& base, const HeatmapStyle& style);
   /// An RGB picture instead of a scalar map (PCA-to-RGB); the colorbar is hidden.
   void showRgb(const QImage& rgb, const QString& title);
+  /// A picture divided into a cols x rows grid of clickable cells (a query grid over the
+  /// image it came from); no scalar map, no colorbar.
+  void showImageGrid(const QImage& image, int cols, int rows, const QString& title);
   void clear(const QString& message);
   /// Marks a cell (query pixel) with a cross; col/row < 0 hides it.
   void setMarker(int col, int row);

@@ -84,8 +84,16 @@ ProbeView::ProbeView(Document* document, QWidget* parent) : QWidget(parent), doc
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(stack_);
 
+  auto* heatmapPage = new QSplitter(Qt::Vertical);
   heatmap_ = new HeatmapPanel;
-  stack_->addWidget(heatmap_);
+  channelStrip_ = new BarPanel;
+  channelStrip_->setMinimumHeight(120);
+  heatmapPage->addWidget(heatmap_);
+  heatmapPage->addWidget(channelStrip_);
+  heatmapPage->setStretchFactor(0, 5);
+  heatmapPage->setStretchFactor(1, 1);
+  heatmapPage->setChildrenCollapsible(false);
+  stack_->addWidget(heatmapPage);
 
   auto* barsPage = new QSplitter(Qt::Vertical);
   bars_ = new BarPanel;
@@ -132,19 +140,28 @@ ProbeView::ProbeView(Document* document, QWidget* parent) : QWidget(parent), doc
   for (HeatmapPanel* p : {heatmap_, before_, after_, scaleMatrix_, query_, key_, matrix_}) {
     connect(p, &HeatmapPanel::hovered, this, &ProbeView::hovered);
   }
-  connect(bars_, &BarPanel::hovered, this, &ProbeView::hovered);
-  connect(scaleBars_, &BarPanel::hovered, this, &ProbeView::hovered);
+  for (BarPanel* b : {bars_, scaleBars_, channelStrip_}) connect(b, &BarPanel::hovered, this, &ProbeView::hovered);
   connect(bars_, &BarPanel::channelClicked, this, [this](int c) {
     ViewSettings v = document_->view();
     v.channel = c;
     document_->setView(v);
   });
+  connect(channelStrip_, &BarPanel::channelClicked, this, [this](int c) {
+    ViewSettings v = document_->view();
+    v.channel = v.channel == c ? -1 : c;  // clicking the shown channel again: back to the mean
+    document_->setView(v);
+  });
   connect(query_, &HeatmapPanel::cellClicked, this, [this](int col, int row) {
     ViewSettings v = document_->view();
+    // Clicking the same pixel again retries rows that failed or were cancelled.
+    if (v.queryX == col && v.queryY == row && document_->isOnDemandProbe(v.tensor)) {
+      document_->requestQueryRows(col, row, true);
+    }
     v.queryX = col;
     v.queryY = row;
     document_->setView(v);
   });
+  connect(document_, &Document::queryRowsChanged, this, &ProbeView::refresh);
   connect(heatmap_, &HeatmapPanel::cellClicked, this, [this](int col, int row) {
     Q_EMIT hovered(tr("selected cell (%1, %2)").arg(col).arg(row));
   });
@@ -165,6 +182,15 @@ bool ProbeView::selected(SelectedTensor* out) const {
   const double nan = std::nan("");
   if (name.startsWith(QStringLiteral("probe."))) {
     const ProbeResult* p = res->findProbe(name.mid(6).toStdString());
+    if (!p && document_->isOnDemandProbe(name)) {
+      const ModuleDescriptor* d = document_->registry().find(res->moduleId);
+      for (const ProbeSpec& spec : d->probes) {
+        if (QStringLiteral("probe.") + QString::fromStdString(spec.name) == name) {
+          *out = {at::Tensor(), spec.kind, spec.lo, spec.hi, name, true};
+          return true;
+        }
+      }
+    }
     if (!p) return false;
     *out = {p->value, p->kind, p->lo, p->hi, name};
     return true;
@@ -199,7 +225,7 @@ void ProbeView::refresh() {
     case ViewPage::Heatmap: showHeatmapPage(t); break;
     case ViewPage::Bars: showBarsPage(t); break;
     case ViewPage::ScaleWeights: showScalePage(t); break;
-    case ViewPage::Attention: showAttentionPage(t); break;
+    case ViewPage::Attention: t.onDemand ? showAttentionOnDemand(t) : showAttentionPage(t); break;
     case ViewPage::Matrix: showMatrixPage(t); break;
     case ViewPage::Empty: setPage(ViewPage::Empty); break;
   }
@@ -212,6 +238,7 @@ void ProbeView::showHeatmapPage(const SelectedTensor& t) {
   setPage(ViewPage::Heatmap);
   if (t.kind == ProbeKind::FeatureMap && v.pca && t.value.size(1) >= 3) {
     heatmap_->showRgb(matToImage(render::pcaRgb(t.value[b])), t.label + tr(" (PCA to RGB)"));
+    channelStrip_->hide();
     return;
   }
   at::Tensor map;
@@ -231,6 +258,28 @@ void ProbeView::showHeatmapPage(const SelectedTensor& t) {
   style.title = t.label + (complement ? tr(" complement (1 - w)") : QString()) + what +
                 tr(", batch %1").arg(b);
   heatmap_->showMap(map, base, style);
+  showChannelStrip(t, b, complement);
+}
+
+void ProbeView::showChannelStrip(const SelectedTensor& t, int64_t b, bool complement) {
+  const bool channelWise = (t.kind == ProbeKind::Gate || t.kind == ProbeKind::FeatureMap) && t.value.size(1) > 1;
+  channelStrip_->setVisible(channelWise);
+  if (!channelWise) return;
+  at::Tensor means = t.value[b].to(at::kDouble).mean({1, 2});  // [C]
+  if (complement) means = 1 - means;
+  means = means.contiguous();
+  QVector<double> values(means.numel());
+  std::copy(means.data_ptr<double>(), means.data_ptr<double>() + means.numel(), values.begin());
+  const auto [mn, mx] = std::minmax_element(values.begin(), values.end());
+  const bool bounded = !std::isnan(t.lo) && !std::isnan(t.hi);
+  const double lo = bounded ? t.lo : std::min(0.0, *mn), hi = bounded ? t.hi : *mx;
+  const ViewSettings& v = document_->view();
+  channelStrip_->showBars({values}, {tr("mean")}, false, 0, lo, hi,
+                          tr("each channel's mean over H x W: click one to show it%1")
+                              .arg(v.channel >= 0 ? tr(" (channel %1 shown; click it again for the mean)").arg(v.channel)
+                                                  : QString()));
+  channelStrip_->plot()->yAxis->setLabel(complement ? tr("mean 1 - w") : tr("mean"));
+  channelStrip_->setHighlight(v.channel);
 }
 
 void ProbeView::showBarsPage(const SelectedTensor& t) {
@@ -244,6 +293,7 @@ void ProbeView::showBarsPage(const SelectedTensor& t) {
   setPage(ViewPage::Bars);
   bars_->showBars({values}, {t.label}, v.sortBars, v.topK, lo, hi,
                   t.label + tr(", batch %1: click a channel").arg(b));
+  bars_->setHighlight(v.channel);
   showChannelMaps(v.channel);
 }
 
@@ -306,7 +356,7 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
   // Query panel: how peaked each query's attention is (its largest weight).
   const at::Tensor peak = std::get<0>(a.max(1)).reshape({qh, qw});
   HeatmapStyle qs = styleFor(peak, {peak, ProbeKind::SpatialMap, std::nan(""), std::nan(""), {}}, v, false);
-  qs.title = tr("queries: peak attention weight; click a pixel");
+  qs.title = tr("queries: peak weight; click a pixel");
   query_->showMap(peak, document_->baseImage(0), qs);
   const int qx = v.queryX >= 0 && v.queryX < qw ? v.queryX : static_cast<int>(qw / 2);
   const int qy = v.queryY >= 0 && v.queryY < qh ? v.queryY : static_cast<int>(qh / 2);
@@ -316,11 +366,12 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
   // [0, 1] scale the map would be blank. The row is scaled like an unbounded map instead.
   const SelectedTensor rowTensor{row, ProbeKind::SpatialMap, std::nan(""), std::nan(""), t.label};
   HeatmapStyle ks = styleFor(row, rowTensor, v, false);
-  ks.title = tr("attention of query (%1, %2) over %3x%4 keys, %5").arg(qx).arg(qy).arg(kw).arg(kh)
+  ks.title = tr("query (%1, %2): %3").arg(qx).arg(qy)
                  .arg(head >= 0 ? tr("head %1").arg(head) : tr("mean of %1 heads").arg(heads));
   const QImage keyImage = document_->baseImage(document_->descriptor() && document_->descriptor()->inputs.size() > 1 ? 1 : 0);
   key_->showMap(row, keyImage, ks);
-  attentionNote_->setText(tr("%1: %2 heads, %3 queries x %4 keys.").arg(t.label).arg(heads).arg(nq).arg(nk));
+  attentionNote_->setText(tr("%1: %2 heads, %3 queries x %4 keys (%5x%6).").arg(t.label).arg(heads).arg(nq).arg(nk).arg(kw).arg(kh));
+  matrix_->show();
   constexpr int64_t kMaxCells = 2'000'000;  // drawing more cells than this only blurs
   if (nq * nk <= kMaxCells) {
     HeatmapStyle ms = styleFor(a, t, v, false);
@@ -332,11 +383,71 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
   }
 }
 
+void ProbeView::showAttentionOnDemand(const SelectedTensor& t) {
+  const ViewSettings& v = document_->view();
+  setPage(ViewPage::Attention);
+  const at::Tensor x = document_->resultInput(0);
+  if (!x.defined() || x.dim() != 4) {
+    attentionNote_->setText(tr("%1 was withheld and its input is gone; run the module again.").arg(t.label));
+    return;
+  }
+  const int64_t qh = x.size(2), qw = x.size(3);
+  const int qx = v.queryX >= 0 && v.queryX < qw ? v.queryX : static_cast<int>(qw / 2);
+  const int qy = v.queryY >= 0 && v.queryY < qh ? v.queryY : static_cast<int>(qh / 2);
+  const int64_t b = std::clamp<int64_t>(v.batch, 0, x.size(0) - 1);
+
+  // Query panel: the picture of x (or its channel mean) divided into the query grid.
+  const QImage base = document_->baseImage(0);
+  const QString queryTitle = tr("queries (%1 x %2): click a pixel").arg(qw).arg(qh);
+  if (!base.isNull()) {
+    query_->showImageGrid(base, static_cast<int>(qw), static_cast<int>(qh), queryTitle);
+  } else {
+    const at::Tensor mean = x[b].mean(0);
+    HeatmapStyle qs = styleFor(mean, {mean, ProbeKind::FeatureMap, std::nan(""), std::nan(""), {}}, v, false);
+    qs.title = tr("x, mean over %1 channels; click a query pixel").arg(x.size(1));
+    query_->showMap(mean, QImage(), qs);
+  }
+  query_->setMarker(qx, qy);
+  matrix_->hide();  // withheld: the query and key panels take its room
+
+  const QueryRows& rows = document_->queryRows();
+  const bool haveRows = rows.requestId == document_->result()->requestId && rows.x == qx && rows.y == qy;
+  const int64_t heads = haveRows && rows.rows.defined() ? rows.rows.size(1) : 0;
+  const int head = v.head >= 0 && v.head < heads ? v.head : -1;
+  if (haveRows && rows.rows.defined()) {
+    const int64_t nk = rows.rows.size(2);
+    const auto [kh, kw] = keyGrid(nk, qh, qw);
+    const at::Tensor row = render::attentionRowMap(rows.rows.unsqueeze(2), b, head, 0, kh, kw);
+    const SelectedTensor rowTensor{row, ProbeKind::SpatialMap, std::nan(""), std::nan(""), t.label};
+    HeatmapStyle ks = styleFor(row, rowTensor, v, false);
+    ks.title = tr("query (%1, %2): %3").arg(qx).arg(qy)
+                   .arg(head >= 0 ? tr("head %1").arg(head) : tr("mean of %1 heads").arg(heads));
+    const QImage keyImage = document_->baseImage(document_->descriptor() && document_->descriptor()->inputs.size() > 1 ? 1 : 0);
+    key_->showMap(row, keyImage, ks);
+    attentionNote_->setText(tr("%1, rows on demand: %2 heads, %3 queries x %4 keys (%5x%6). The full matrix is over "
+                               "the memory budget, so the row of each query you click is computed for it.")
+                                .arg(t.label).arg(heads).arg(qh * qw).arg(nk).arg(kw).arg(kh));
+  } else if (haveRows) {
+    key_->clear(rows.error);
+    attentionNote_->setText(tr("%1 on demand: query (%2, %3): %4").arg(t.label).arg(qx).arg(qy).arg(rows.error));
+  } else {
+    // The previous row (if any) stays until the new one is ready.
+    if (rows.requestId != document_->result()->requestId || !rows.rows.defined()) {
+      key_->clear(tr("Computing the attention row of query (%1, %2) ...").arg(qx).arg(qy));
+    }
+    attentionNote_->setText(tr("%1 on demand: computing the attention row of query (%2, %3) on the worker ...")
+                                .arg(t.label).arg(qx).arg(qy));
+  }
+  // Last: the request may answer at once (and refresh this view again).
+  if (!haveRows) document_->requestQueryRows(qx, qy);
+}
+
 void ProbeView::showMatrixPage(const SelectedTensor& t) {
   const ViewSettings& v = document_->view();
   const int64_t b = std::clamp<int64_t>(v.batch, 0, t.value.size(0) - 1);
   const at::Tensor m = t.value[b];
   setPage(ViewPage::Matrix);
+  channelStrip_->hide();
   HeatmapStyle style = styleFor(m, t, v, false);
   style.title = t.label + tr(" (rows x columns), batch %1").arg(b);
   heatmap_->showMap(m, QImage(), style);

@@ -5,7 +5,9 @@
 //   ChannelWeights              -> bars; click a channel: its map before and after
 //   ScaleWeights                -> grouped per-scale bars + channel x scale heatmap
 //   AttentionMatrix             -> query panel (click a pixel) + its attention row over the
-//                                  key image + the matrix
+//                                  key image + the matrix; when the run withheld the matrix
+//                                  (over the memory budget), the clicked pixel's row is
+//                                  computed on demand by the run controller
 //   ChannelMatrix               -> matrix heatmap
 #include <ATen/core/Tensor.h>
 
@@ -33,6 +35,7 @@ struct SelectedTensor {
   ProbeKind kind = ProbeKind::FeatureMap;
   double lo = 0, hi = 0;  ///< natural range (NaN when unbounded)
   QString label;
+  bool onDemand = false;  ///< a withheld attention probe: `value` is undefined, rows on demand
 };
 
 class ProbeView : public QWidget {
@@ -42,6 +45,8 @@ class ProbeView : public QWidget {
 
   ViewPage currentPage() const { return page_; }
   HeatmapPanel* heatmap() const { return heatmap_; }
+  /// Under the heatmap of a gate or feature map: each channel's mean; click one to show it.
+  BarPanel* channelStrip() const { return channelStrip_; }
   BarPanel* bars() const { return bars_; }
   HeatmapPanel* beforeMap() const { return before_; }
   HeatmapPanel* afterMap() const { return after_; }
@@ -65,6 +70,8 @@ class ProbeView : public QWidget {
   void showBarsPage(const SelectedTensor& t);
   void showScalePage(const SelectedTensor& t);
   void showAttentionPage(const SelectedTensor& t);
+  void showAttentionOnDemand(const SelectedTensor& t);
+  void showChannelStrip(const SelectedTensor& t, int64_t batch, bool complement);
   void showMatrixPage(const SelectedTensor& t);
   void showChannelMaps(int channel);
   void setPage(ViewPage page);
@@ -73,6 +80,7 @@ class ProbeView : public QWidget {
   QStackedWidget* stack_;
   QLabel* empty_;
   HeatmapPanel* heatmap_;
+  BarPanel* channelStrip_;
   BarPanel* bars_;
   HeatmapPanel* before_;
   HeatmapPanel* after_;

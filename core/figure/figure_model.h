@@ -1,0 +1,100 @@
+#pragma once
+/// Building a comparison figure from a FigureSpec: runs every column's module on the spec's
+/// inputs (core::run, exactly as `fusionlens-cli run`), reduces each row's probe to a 2-D map or
+/// a channel vector, chooses colour ranges (shared per row, or per panel), and computes the
+/// statistics table. No Qt: the GUI's compare view and `fusionlens-cli render` both paint a
+/// FigureModel (ui/figure/figure_export.h), so the same spec gives the same figure.
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "core/analysis/statistics.h"
+#include "core/figure/figure_spec.h"
+#include "core/modules/registry.h"
+#include "core/run/run.h"
+
+namespace fl::figure {
+
+/// What a panel shows.
+enum class PanelKind {
+  Empty,  ///< nothing to show; `note` says why (probe missing, run failed, shapes differ)
+  Map,    ///< a 2-D map [H,W], coloured with `colormap` over `range`
+  Bars,   ///< channel scores [C], bars on a y axis over `range`
+};
+
+/// One panel of the grid.
+struct FigurePanel {
+  int row = 0;
+  int column = 0;           ///< module column; == columns.size() for the difference column
+  bool difference = false;  ///< the A - B column
+  PanelKind kind = PanelKind::Empty;
+  std::string letter;       ///< "a", "b", ... in reading order (row-major)
+  std::string probe;        ///< the tensor shown ("weight", "output", ...)
+  std::string what;         ///< how it was reduced, e.g. "channel mean", "1 - channel mean"
+  at::Tensor values;        ///< Map: [H,W]; Bars: [C]; CPU float32 raw units
+  bool spatial = false;     ///< a map on the input's pixel grid (can lie over the underlay)
+  render::Range range;      ///< the colour (Map) or y (Bars) range used
+  render::Colormap colormap = render::Colormap::Viridis;
+  int colorbar = -1;        ///< index into FigureModel::colorbars (Map panels)
+  std::string note;         ///< Empty panels: why
+};
+
+/// A colour bar: one per row when the scale is shared, else one per map panel; the
+/// difference column always has its own.
+struct FigureColorbar {
+  render::Range range;
+  render::Colormap colormap = render::Colormap::Viridis;
+  std::string label;  ///< the range's description, e.g. "shared natural [0, 1]"
+};
+
+/// A built figure, ready to paint.
+struct FigureModel {
+  FigureSpec spec;      ///< with every input and weights SHA-256 filled in
+  std::string baseDir;  ///< the spec's folder: relative paths resolve against it
+  int rows = 0;
+  int columns = 0;      ///< module columns (+1 with a difference column)
+  std::vector<std::string> columnTitles;
+  std::vector<std::string> rowLabels;
+  std::vector<FigurePanel> panels;  ///< row-major, rows * columns
+  std::vector<FigureColorbar> colorbars;
+  cv::Mat underlay;     ///< CV_8UC3 RGB image under spatial maps; empty when none
+  std::vector<RunResult> runs;      ///< one per module column
+  analysis::StatisticsTable statistics;
+  std::vector<std::string> warnings;
+
+  const FigurePanel& panel(int row, int column) const { return panels[row * columns + column]; }
+};
+
+/// Options of buildFigure().
+struct BuildOptions {
+  /// Refuse (fl::Error Input) when a file's SHA-256 differs from the one in the spec.
+  bool checkHashes = true;
+  /// Called before each module run: (done, total, label).
+  std::function<void(int, int, const std::string&)> progress;
+  /// Runs a request; default core::run. The GUI passes its own to reuse cached results.
+  std::function<RunResult(const RunRequest&)> runner;
+};
+
+/// Builds the figure. Throws fl::Error (Usage for a bad spec: unknown module or probe, bad
+/// view; Input for unreadable or changed files; the failing run's kind and message for a run
+/// that fails, naming the column).
+FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& spec,
+                        const std::string& baseDir, const BuildOptions& options = {});
+
+/// The pixels of a Map panel at `size` (CV_8UC3 RGB): the map coloured over its range,
+/// resized with the spec's interpolation, and alpha-blended over the underlay when the panel
+/// is spatial and the model has one. Deterministic: GUI and CLI exports share it.
+cv::Mat composePanel(const FigureModel& model, const FigurePanel& panel, cv::Size size);
+
+/// The statistics of a figure as CSV (statistics.h toCsv()).
+std::string statisticsCsv(const FigureModel& model);
+
+/// The channel scores [C] of a run for statistics: a ChannelWeights probe's batch element, or
+/// a Gate probe's spatial mean per channel; undefined when the module has neither. `source`
+/// receives the probe name and reduction.
+at::Tensor channelScores(const RunResult& run, int64_t batch, std::string* source);
+
+}  // namespace fl::figure

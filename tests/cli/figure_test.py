@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""End-to-end tests of `fusionlens-cli render` (figure specs, issue 6).
+
+  figure_test.py NAME    one case; exit 0 when it passes
+
+Environment: FL_CLI (the binary), FL_SOURCE_DIR.
+"""
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+CLI = os.environ.get("FL_CLI", "build/bin/fusionlens-cli")
+SRC = os.path.abspath(os.environ.get("FL_SOURCE_DIR", "."))
+IMAGES = os.path.join(SRC, "resources", "images")
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def cli(*args):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def render_ok(*args):
+    r = cli("render", *args)
+    if r.returncode != 0:
+        fail(f"render {args} exited {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+def render_error(*args, expect):
+    r = cli("render", *args)
+    if r.returncode != 2:
+        fail(f"render {args}: expected exit 2, got {r.returncode} ({r.stderr.strip()})")
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    if len(lines) != 1 or not re.search(expect, lines[0]):
+        fail(f"render {args}: expected one line matching {expect!r}, got {r.stderr!r}")
+
+
+def write_spec(tmp, **over):
+    spec = {
+        "schema_version": 1,
+        "inputs": [os.path.join(IMAGES, "rubberwhale1.png"), os.path.join(IMAGES, "rubberwhale2.png")],
+        "features": ["filterbank:channels=16,stride=8"],
+        "columns": [{"module": "aff"}, {"module": "iaff", "seed": 3}, {"module": "cafm"}],
+        "rows": ["auto"],
+        "difference": [0, 1],
+        "layout": {"width": "double", "dpi": 300},
+    }
+    spec.update(over)
+    path = os.path.join(tmp, "spec.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
+
+
+def png_chunks(path):
+    data = open(path, "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        fail(f"{path} is not a PNG")
+    i, chunks = 8, {}
+    while i < len(data):
+        n = struct.unpack(">I", data[i:i + 4])[0]
+        chunks.setdefault(data[i + 4:i + 8].decode(), data[i + 8:i + 8 + n])
+        i += 12 + n
+    return chunks
+
+
+def case_png_exact(tmp):
+    spec = write_spec(tmp)
+    a, b = os.path.join(tmp, "a.png"), os.path.join(tmp, "b.png")
+    render_ok(spec, "--out", a)
+    render_ok(spec, "--out", b)
+    if open(a, "rb").read() != open(b, "rb").read():
+        fail("the same spec gave two different PNGs")
+    c = png_chunks(a)
+    w, h = struct.unpack(">II", c["IHDR"][:8])
+    if w != round(7.16 * 300):
+        fail(f"double-column PNG at 300 dpi should be {round(7.16 * 300)} px wide, is {w}")
+    x, y, unit = struct.unpack(">IIB", c["pHYs"])
+    if unit != 1 or abs(x - 300 / 0.0254) > 1 or x != y:
+        fail(f"pHYs says {x}x{y} per unit {unit}, expected {300 / 0.0254:.0f} per metre")
+
+
+def case_spec_rerenders(tmp):
+    spec = write_spec(tmp)
+    out = os.path.join(tmp, "fig", "figure.png")
+    os.makedirs(os.path.dirname(out))
+    render_ok(spec, "--out", out)
+    written = json.load(open(out + ".spec.json"))
+    for key in ("schema_version", "inputs", "columns", "scale", "layout", "alpha"):
+        if key not in written:
+            fail(f"the written spec lacks {key!r}")
+    for i in written["inputs"]:
+        if len(i.get("sha256", "")) != 64 or os.path.isabs(i["path"]):
+            fail(f"written input {i} should have a relative path and a sha256")
+    # Move the figure's folder with its inputs: the relative paths must follow.
+    moved = os.path.join(tmp, "moved", "deeper")
+    shutil.copytree(os.path.dirname(out), moved)
+    again = os.path.join(tmp, "again.png")
+    r = cli("render", os.path.join(moved, "figure.png.spec.json"), "--out", again)
+    if r.returncode != 2 or "does not exist" not in r.stderr:
+        fail(f"a spec whose inputs moved away should say which file is missing: {r.stderr!r}")
+    render_ok(out + ".spec.json", "--out", again)
+    if open(out, "rb").read() != open(again, "rb").read():
+        fail("re-rendering the written spec gave a different PNG")
+
+
+def case_pdf_vector(tmp):
+    spec = write_spec(tmp, layout={"width": "single", "font_family": "DejaVu Sans"},
+                      columns=[{"module": "cbam"}, {"module": "spatial-attention"}], difference=None,
+                      rows=["spatial_weight", "channel_weight"])
+    out = os.path.join(tmp, "fig.pdf")
+    render_ok(spec, "--out", out)
+    fonts = subprocess.run(["pdffonts", out], capture_output=True, text=True).stdout.splitlines()[2:]
+    if not fonts:
+        fail("the PDF has no fonts: text was not written as text")
+    for line in fonts:
+        if "Type 3" in line or " no " in line.split("Identity")[-1][:5] or "yes" not in line:
+            fail(f"font not embedded as TrueType/Type 1: {line}")
+    images = subprocess.run(["pdfimages", "-list", out], capture_output=True, text=True).stdout.splitlines()[2:]
+    if not images:
+        fail("the PDF has no raster heatmaps")
+    for line in images:
+        f = line.split()
+        if int(f[12]) < 300 or int(f[13]) < 300:
+            fail(f"heatmap raster below 300 ppi: {line}")
+    info = subprocess.run(["pdfinfo", out], capture_output=True, text=True).stdout
+    m = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info)
+    if not m or abs(float(m.group(1)) - 3.5 * 72) > 0.5:
+        fail(f"single-column PDF should be 252 pt wide: {m and m.group(0)}")
+
+
+def case_svg(tmp):
+    spec = write_spec(tmp)
+    out = os.path.join(tmp, "fig.svg")
+    render_ok(spec, "--out", out)
+    root = ET.parse(out).getroot()
+    width = root.get("width")
+    if not width.endswith("mm") or abs(float(width[:-2]) - 7.16 * 25.4) > 0.2:
+        fail(f"SVG width {width} is not 7.16 in")
+    ns = "{http://www.w3.org/2000/svg}"
+    if not list(root.iter(ns + "image")) or not list(root.iter(ns + "text")):
+        fail("the SVG should hold raster heatmaps and vector text")
+
+
+def case_no_overwrite(tmp):
+    spec = write_spec(tmp)
+    out = os.path.join(tmp, "fig.png")
+    render_ok(spec, "--out", out)
+    before = open(out, "rb").read()
+    render_error(spec, "--out", out, expect=r"fig\.png exists")
+    if open(out, "rb").read() != before:
+        fail("a refused export changed the file")
+    render_ok(spec, "--out", out, "--overwrite")
+
+
+def case_changed_input(tmp):
+    spec = write_spec(tmp, inputs=[{"path": os.path.join(IMAGES, "rubberwhale1.png"), "sha256": "0" * 64},
+                                   os.path.join(IMAGES, "rubberwhale2.png")])
+    out = os.path.join(tmp, "fig.png")
+    render_error(spec, "--out", out, expect=r"changed since the spec was written")
+    render_ok(spec, "--out", out, "--ignore-hashes")
+
+
+def case_bad_specs(tmp):
+    out = os.path.join(tmp, "fig.png")
+    render_error(write_spec(tmp, colours="viridis"), "--out", out, expect=r"'colours' is not a known key")
+    render_error(write_spec(tmp, columns=["nope"], difference=None), "--out", out, expect=r"unknown module 'nope'")
+    render_error(write_spec(tmp, rows=[{"probe": "weight", "view": "sideways"}]), "--out", out,
+                 expect=r"view 'sideways'")
+    render_error(write_spec(tmp, schema_version=99), "--out", out, expect=r"newer version")
+    render_error(write_spec(tmp), "--out", os.path.join(tmp, "fig.gif"), expect=r"\.png, \.svg or \.pdf")
+    render_error(write_spec(tmp, columns=[{"module": "cmgm"}], difference=None), "--out", out,
+                 expect=r"cmgm|64")  # cmgm needs 64 channels; the spec gives 16
+    bad = os.path.join(tmp, "broken.json")
+    open(bad, "w").write("{ not json")
+    render_error(bad, "--out", out, expect=r"not valid JSON")
+    if os.path.exists(out):
+        fail("a refused render wrote a file")
+
+
+def case_batch(tmp):
+    folder = os.path.join(tmp, "images")
+    os.makedirs(folder)
+    for name in ("butterfly.jpg", "fruits.jpg"):
+        shutil.copy(os.path.join(IMAGES, name), folder)
+    open(os.path.join(folder, "notes.txt"), "w").write("not an image")
+    spec = write_spec(tmp, inputs=[os.path.join(IMAGES, "fruits.jpg")], columns=["cbam", "eca"],
+                      difference=None, rows=["auto"])
+    outdir = os.path.join(tmp, "out")
+    r = render_ok(spec, "--batch", folder, "--out-dir", outdir)
+    for stem in ("butterfly", "fruits"):
+        if not os.path.exists(os.path.join(outdir, stem + ".png")):
+            fail(f"batch did not write {stem}.png: {os.listdir(outdir)}")
+        s = json.load(open(os.path.join(outdir, stem + ".png.spec.json")))
+        if not s["inputs"][0]["path"].endswith(stem + ".jpg"):
+            fail(f"{stem}'s spec names input {s['inputs'][0]['path']}")
+    if "[2/2] fruits" not in r.stderr:
+        fail(f"no progress lines on stderr: {r.stderr!r}")
+
+
+def case_statistics(tmp):
+    # Unstandardised features: standardised ones have zero channel means, on which SE's
+    # average-pool squeeze gives sigmoid(0) = 0.5 everywhere (a constant ranking, Spearman NaN);
+    # 64 channels so that SE's C/16 bottleneck is not a single (possibly dead) ReLU.
+    spec = write_spec(tmp, columns=["cbam", {"module": "se"}, "eca"], difference=None,
+                      rows=["auto"], inputs=[os.path.join(IMAGES, "fruits.jpg")],
+                      features=["filterbank:channels=64,stride=8,standardize=0"])
+    out = os.path.join(tmp, "fig.png")
+    render_ok(spec, "--out", out)
+    import csv
+    rows = list(csv.DictReader(open(out + ".stats.csv", newline="")))
+    stats = {(r["statistic"], r["module_a"], r["module_b"]) for r in rows}
+    for need in [("channel_entropy", "CBAM", ""), ("channel_gini", "SE", ""),
+                 ("channel_spearman", "CBAM", "SE"), ("channel_spearman", "SE", "ECA")]:
+        if need not in stats:
+            fail(f"statistics lack {need}: {sorted(stats)}")
+    for r in rows:
+        v = float(r["value"])
+        if r["statistic"].endswith(("entropy", "gini")) and not 0 <= v <= 1:
+            fail(f"{r} out of [0, 1]")
+        if r["statistic"] == "channel_spearman" and not -1 <= v <= 1:
+            fail(f"{r} out of [-1, 1]")
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        print("usage: figure_test.py " + "|".join(CASES))
+        sys.exit(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        CASES[sys.argv[1]](tmp)
+    print("ok")

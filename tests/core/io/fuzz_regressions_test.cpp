@@ -1,0 +1,207 @@
+// Regressions for what fuzzing the readers (tests/fuzz/, docs/fuzzing.md) and reviewing them
+// for it found: undefined behaviour on empty arrays, overflow in view bounds, and hostile
+// files that multiply a few kilobytes into gigabytes or quadratic time.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "core/io/npy.h"
+#include "core/io/pickle.h"
+#include "core/io/safetensors.h"
+#include "core/io/state_dict.h"
+#include "io_test_support.h"
+
+namespace fl {
+namespace {
+
+using Kind = PickleValue::Kind;
+using test::errorOf;
+
+PickleValuePtr unpickleBytes(const std::string& bytes, const PickleStorageLoader& loader = {}) {
+  return unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "p.pkl", loader);
+}
+
+/// Pickle opcodes for a protocol-2 stream, written by hand so each test says what it builds.
+std::string le(uint64_t v, int bytes) {
+  std::string out;
+  for (int i = 0; i < bytes; ++i) out += char((v >> (8 * i)) & 0xFF);
+  return out;
+}
+std::string pInt(int64_t v) { return "\x8a\x08" + le(uint64_t(v), 8); }  // LONG1, 8 bytes
+std::string pStr(const std::string& s) { return "X" + le(s.size(), 4) + s; }  // BINUNICODE
+std::string pPut(int i) { return "q" + std::string(1, char(i)); }               // BINPUT
+std::string pGet(int i) { return "h" + std::string(1, char(i)); }               // BINGET
+std::string pTuple(const std::vector<int64_t>& v) {
+  std::string out = "(";
+  for (const int64_t x : v) out += pInt(x);
+  return out + "t";
+}
+
+/// _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', numel), 0, size, stride, ...).
+std::string tensorPickle(int64_t numel, const std::vector<int64_t>& size,
+                         const std::vector<int64_t>& stride) {
+  return "\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n(" "(" + pStr("storage") +
+         "ctorch\nFloatStorage\n" + pStr("0") + pStr("cpu") + pInt(numel) + "tQ" + pInt(0) +
+         pTuple(size) + pTuple(stride) + "\x89" "ccollections\nOrderedDict\n)RtR.";
+}
+
+at::Tensor storageOf(const PickleStorageRef& ref) {
+  return at::arange(ref.numel, at::TensorOptions().dtype(ref.dtype));
+}
+
+TEST(FuzzRegressions, EmptyArraysParseFromMemory) {
+  // fuzz_npy: an empty tensor's data_ptr() is null and was handed to memcpy (UBSan).
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }";
+  header += std::string(64 - (10 + header.size() + 1) % 64, ' ') + "\n";
+  const std::string npy = std::string("\x93NUMPY\x01\x00", 8) + le(header.size(), 2) + header;
+  const at::Tensor t = parseNpy(reinterpret_cast<const uint8_t*>(npy.data()), npy.size(), "e.npy");
+  EXPECT_EQ(t.sizes(), (std::vector<int64_t>{0, 4}));
+
+  const std::string json = R"({"e":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}})";
+  const std::string st = le(json.size(), 8) + json;
+  const NamedTensors s =
+      parseSafetensors(reinterpret_cast<const uint8_t*>(st.data()), st.size(), "e.safetensors");
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].second.sizes(), (std::vector<int64_t>{0, 4}));
+}
+
+TEST(FuzzRegressions, ViewsMayRepeatTheirStorageOnlyWithinBounds) {
+  // torch.save(torch.arange(3.).expand(4, 3)) keeps the zero stride: still read as such.
+  const PickleValuePtr ok = unpickleBytes(tensorPickle(3, {4, 3}, {0, 1}), storageOf);
+  ASSERT_EQ(ok->kind, Kind::Tensor);
+  EXPECT_TRUE(at::equal(ok->tensor, at::arange(3, at::kFloat).expand({4, 3})));
+
+  // One stored float viewed as 2^32 of them: a 16 GiB float32 copy from a tiny file.
+  const std::string msg =
+      errorOf([&] { unpickleBytes(tensorPickle(1, {65536, 65536}, {0, 0}), storageOf); });
+  EXPECT_NE(msg.find("repeats its storage of 1 elements"), std::string::npos) << msg;
+  EXPECT_EQ(msg.rfind("p.pkl: ", 0), 0u) << msg;
+}
+
+TEST(FuzzRegressions, HugeSizesAndStridesAreRefusedWithoutOverflow) {
+  // 64 dims of size and stride 2^62: the bound used to be summed past 2^127 (signed overflow).
+  const std::vector<int64_t> huge(64, int64_t{1} << 62);
+  std::string msg = errorOf([&] { unpickleBytes(tensorPickle(4, huge, huge), storageOf); });
+  EXPECT_NE(msg.find("more than 2^63 elements"), std::string::npos) << msg;
+
+  const std::vector<int64_t> size = {2, int64_t{1} << 61}, stride = {int64_t{1} << 62, 1};
+  msg = errorOf([&] { unpickleBytes(tensorPickle(4, size, stride), storageOf); });
+  EXPECT_NE(msg.find("reaches past its storage of 4 elements"), std::string::npos) << msg;
+
+  // Zero elements, but the other sizes multiply past int64 (LibTorch's element count).
+  msg = errorOf([&] {
+    unpickleBytes(tensorPickle(4, {int64_t{1} << 40, int64_t{1} << 40, 0}, {1, 1, 1}), storageOf);
+  });
+  EXPECT_NE(msg.find("more than 2^63 elements"), std::string::npos) << msg;
+
+  const PickleValuePtr empty = unpickleBytes(tensorPickle(0, {0, 5}, {5, 1}), storageOf);
+  EXPECT_EQ(empty->tensor.sizes(), (std::vector<int64_t>{0, 5}));
+}
+
+TEST(FuzzRegressions, CopyingCallablesHaveABudget) {
+  // set(L) for one memoised list of 30000 items, 4000 times: 2 GB of copies from 54 KB.
+  std::string bytes = "\x80\x02](" + std::string(30000, 'N') + "e" + pPut(0) +
+                      "c__builtin__\nset\n" + pPut(1) + "0](";
+  for (int i = 0; i < 4000; ++i) bytes += pGet(1) + pGet(0) + "\x85R";
+  bytes += "e.";
+  std::string msg = errorOf([&] { unpickleBytes(bytes); });
+  EXPECT_NE(msg.find("builtins.set() calls copy more than"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("memory-exhaustion"), std::string::npos) << msg;
+
+  // _codecs.encode(S, 'latin1') of one memoised 30 KB string, 6000 times.
+  bytes = "\x80\x02" + pStr(std::string(30000, 'k')) + pPut(0) + "0" + "c_codecs\nencode\n" +
+          pPut(1) + pStr("latin1") + pPut(2) + "0](";
+  for (int i = 0; i < 6000; ++i) bytes += pGet(1) + pGet(0) + pGet(2) + "\x86R";
+  bytes += "e.";
+  msg = errorOf([&] { unpickleBytes(bytes); });
+  EXPECT_NE(msg.find("_codecs.encode() calls copy more than"), std::string::npos) << msg;
+
+  // What real pickles do stays well inside: a few sets and encodes of their own values.
+  bytes = "\x80\x02](" + std::string(1000, 'N') + "e" + pPut(0) + "c__builtin__\nset\n" +
+          pPut(1) + "0(" + pGet(1) + pGet(0) + "\x85R" + pGet(1) + pGet(0) + "\x85Rt.";
+  const PickleValuePtr sets = unpickleBytes(bytes);
+  ASSERT_EQ(sets->items.size(), 2u);
+  EXPECT_EQ(sets->items[1]->items.size(), 1000u);
+}
+
+TEST(FuzzRegressions, OneKeyInManyDictsKeepsDictSemantics) {
+  // The dict index used to copy every key; it now views the key's own text. A memoised key
+  // shared by several dicts, a repeated key (first position, last value) and str '1' vs int 1.
+  const std::string bytes = "\x80\x02(" "}" + pStr("k") + pPut(0) + "K\x01s" + "}(" + pGet(0) +
+                            "K\x02" + pStr("1") + "K\x03" "K\x01K\x04" + pGet(0) + "K\x05" +
+                            "u" "t.";
+  const PickleValuePtr v = unpickleBytes(bytes);
+  ASSERT_EQ(v->items.size(), 2u);
+  EXPECT_EQ(v->items[0]->get("k")->integer, 1);
+  const PickleValue& d = *v->items[1];
+  ASSERT_EQ(d.entries.size(), 3u);
+  EXPECT_EQ(d.entries[0].first->text, "k");
+  EXPECT_EQ(d.entries[0].second->integer, 5);  // kept its first position, took the last value
+  EXPECT_EQ(d.entries[1].first->kind, Kind::String);
+  EXPECT_EQ(d.entries[2].first->kind, Kind::Int);
+  EXPECT_EQ(d.entries[2].second->integer, 4);
+}
+
+TEST(FuzzRegressions, LongKeyPathsAreNotFollowed) {
+  // One memoised 60 KB key nested 250 deep: every path on the way down held a copy of all
+  // of it above (2.5 GB from a 61 KB pickle). Paths over 1024 characters stop, noted.
+  const std::string key(60000, '.');
+  // {'meta': None, 'a': {K: {K: ... {K: None}}}}, the chain 250 dicts deep.
+  std::string bytes = "\x80\x02}" + pStr("meta") + "Ns" + pStr(key) + pPut(0) + "0" + pStr("a");
+  for (int i = 0; i < 250; ++i) bytes += "}" + pGet(0);
+  bytes += "N" + std::string(251, 's') + ".";
+  const PickleValuePtr root = unpickleBytes(bytes);
+  const Checkpoint cp = flattenCheckpoint(*root, "p.pkl");
+  size_t chars = 0;
+  for (const auto& s : cp.skipped) chars += s.size();
+  EXPECT_LT(chars, 4096u);
+  ASSERT_EQ(cp.skipped.size(), 2u);
+  EXPECT_EQ(cp.skipped[0], "meta (None)");
+  EXPECT_NE(cp.skipped[1].find("a path longer than 1024 characters, not followed"),
+            std::string::npos)
+      << cp.skipped[1];
+}
+
+TEST(FuzzRegressions, SkippedLeavesAreListedUpToAThousand) {
+  // An optimizer's param_groups may list thousands of ints; a hostile pickle, millions.
+  const std::string bytes = "\x80\x02](" + std::string(1500, 'N') + "e.";
+  const Checkpoint cp = flattenCheckpoint(*unpickleBytes(bytes), "p.pkl");
+  ASSERT_EQ(cp.skipped.size(), 1001u);
+  EXPECT_EQ(cp.skipped[999], "999 (None)");
+  EXPECT_EQ(cp.skipped[1000], "... and 500 more non-tensor entries (not listed)");
+}
+
+TEST(FuzzRegressions, PrefixSearchStaysLinearInNameLength) {
+  // 3000 names of 4000 characters and 2000 dots each (a 12 MB safetensors header can hold
+  // them): the candidate search copied the rest of the name at every dot, 12 GB of copies
+  // and seconds to minutes; it now looks up views (about 0.1 s here).
+  std::string deep;
+  for (int i = 0; i < 1995; ++i) deep += "m.";
+  NamedTensors tensors;
+  for (int i = 0; i < 3000; ++i)
+    tensors.emplace_back(std::to_string(i) + "." + deep + "conv.weight", at::zeros({1}));
+  tensors.emplace_back("net." + deep + "conv.weight", at::ones({2}));
+  tensors.emplace_back("net." + deep + "conv.bias", at::ones({2}));
+  const auto start = std::chrono::steady_clock::now();
+  const ModuleState ms =
+      extractModuleState(tensors, {"conv.weight", "conv.bias"}, std::nullopt, "big.pt");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(ms.prefix, "net." + deep);
+  ASSERT_EQ(ms.state.size(), 2u);
+  EXPECT_LT(seconds, 4.0);  // generous for a loaded 2-core machine
+
+  // A --prefix fitting many places is listed up to 8 of them, not collected in full.
+  const std::string msg = errorOf([&] {
+    extractModuleState(tensors, {"other.weight"}, std::string("m."), "big.pt");
+  }, ErrorKind::Weights);
+  EXPECT_NE(msg.find("--prefix 'm.' fits several places: '0.m.', "), std::string::npos) << msg;
+  EXPECT_NE(msg.find(", ...; give a longer prefix"), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 200u) << msg;
+}
+
+}  // namespace
+}  // namespace fl

@@ -1,0 +1,109 @@
+// The compare panel (issue 6), offscreen: the figure it builds, its shared scale and
+// statistics, and that its PNG export is byte-identical to `fusionlens-cli render` of the spec
+// it writes beside the figure.
+#include <QApplication>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QProcess>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "core/features/features.h"
+#include "core/io/image.h"
+#include "core/modules/registry.h"
+#include "tests/test_env.h"
+#include "ui/compare_panel.h"
+#include "ui/compare_view.h"
+#include "ui/document.h"
+
+namespace fl::ui {
+
+class CompareTest : public QObject {
+  Q_OBJECT
+ private:
+  static InputItem imageInput(const QString& path, const QString& spec) {
+    InputItem in;
+    in.path = path;
+    in.featureSpec = spec;
+    in.label = path;
+    in.tensor = imageFeatures(path.toStdString(), parseFeatureSpec(spec.toStdString()), nullptr);
+    return in;
+  }
+
+  static bool waitBuilt(ComparePanel& panel) {
+    QSignalSpy built(&panel, &ComparePanel::built);
+    QSignalSpy failed(&panel, &ComparePanel::failed);
+    QElapsedTimer t;
+    t.start();
+    while ((panel.busy() || built.count() + failed.count() == 0) && t.elapsed() < 60000) QTest::qWait(20);
+    return built.count() > 0 && failed.isEmpty();
+  }
+
+ private Q_SLOTS:
+  void sharedScaleAndExportMatchesCli() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
+    const QString spec = QStringLiteral("filterbank:channels=16,stride=8");
+    doc.addInput(imageInput(images + "rubberwhale1.png", spec));
+    doc.addInput(imageInput(images + "rubberwhale2.png", spec));
+    doc.setModule(QStringLiteral("aff"));
+    ComparePanel panel(&doc);
+    panel.resize(1000, 500);
+    panel.addModule(QStringLiteral("aff"));
+    QVERIFY(waitBuilt(panel));
+    panel.addModule(QStringLiteral("cafm"));
+    QVERIFY(waitBuilt(panel));
+    const auto model = panel.model();
+    QVERIFY(model);
+    QCOMPARE(model->columns, 2);
+    // Shared scale: both map panels use one range, written on one colour bar.
+    const auto& a = model->panel(0, 0);
+    const auto& b = model->panel(0, 1);
+    QCOMPARE(a.colorbar, b.colorbar);
+    QCOMPARE(a.range.lo, b.range.lo);
+    QVERIFY(QString::fromStdString(model->colorbars[a.colorbar].label).startsWith("shared"));
+    // The crosshair reports each panel's raw value at the same map cell.
+    const QString values = panel.view()->valuesAt(QPointF(0.5, 0.5));
+    const int64_t h = a.values.size(0), w = a.values.size(1);
+    QVERIFY2(values.contains(QString::number(a.values[h / 2][w / 2].item<double>(), 'g', 4)), qPrintable(values));
+    QVERIFY(!model->statistics.rows.empty());
+
+    QTemporaryDir dir;
+    const QString gui = dir.filePath("gui.png");
+    QCOMPARE(panel.exportTo(gui, false), QString());
+    QVERIFY(QFile::exists(gui + ".spec.json"));
+    QVERIFY(!panel.exportTo(gui, false).isEmpty());  // never overwrite silently
+    QProcess cli;
+    cli.start(QString::fromStdString(test::env("FL_CLI")),
+              {"render", gui + ".spec.json", "--out", dir.filePath("cli.png")});
+    QVERIFY(cli.waitForFinished(120000));
+    QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+    QFile g(gui), c(dir.filePath("cli.png"));
+    QVERIFY(g.open(QIODevice::ReadOnly) && c.open(QIODevice::ReadOnly));
+    QVERIFY2(g.readAll() == c.readAll(), "the GUI's PNG and the CLI's PNG of the same spec differ");
+  }
+
+  void failedBuildKeepsTheLastFigure() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
+    doc.addInput(imageInput(images + "fruits.jpg", QStringLiteral("filterbank:channels=16,stride=8")));
+    doc.setModule(QStringLiteral("eca"));
+    ComparePanel panel(&doc);
+    panel.addModule(QStringLiteral("cbam"));
+    QVERIFY(waitBuilt(panel));
+    const auto before = panel.model();
+    panel.addModule(QStringLiteral("cmgm"));  // needs 64 channels and two inputs: refused
+    QVERIFY(!waitBuilt(panel));
+    QCOMPARE(panel.model(), before);
+  }
+};
+
+}  // namespace fl::ui
+
+QTEST_MAIN(fl::ui::CompareTest)
+#include "test_compare.moc"

@@ -1,0 +1,365 @@
+#include "ui/compare_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include "core/common/error.h"
+#include "ui/compare_view.h"
+#include "ui/document.h"
+#include "ui/figure/figure_export.h"
+
+namespace fl::ui {
+
+ComparePanel::ComparePanel(Document* document, QWidget* parent)
+    : QWidget(parent), document_(document) {
+  moduleBox_ = new QComboBox;
+  for (const auto& d : document_->registry().all()) {
+    moduleBox_->addItem(QString::fromStdString(d.displayName), QString::fromStdString(d.id));
+  }
+  auto* add = new QPushButton(tr("Add"));
+  add->setToolTip(tr("Add this module (default parameters, seeded weights) as a column"));
+  auto* addCurrent = new QPushButton(tr("Add current"));
+  addCurrent->setToolTip(tr("Add the module of the main view, with its parameters and weights"));
+  auto* remove = new QPushButton(tr("Remove"));
+  columnList_ = new QListWidget;
+  columnList_->setMaximumHeight(90);
+  probeEdit_ = new QLineEdit(QStringLiteral("auto"));
+  probeEdit_->setToolTip(tr("The probe shown in every column: a name (weight, spatial_weight, ...), "
+                            "auto (each module's first spatial probe), output or input.N"));
+  viewBox_ = new QComboBox;
+  viewBox_->addItems({QStringLiteral("mean"), QStringLiteral("complement")});
+  viewBox_->setToolTip(tr("Gates and features: channel mean, or 1 - mean (the other input's weight)"));
+  normBox_ = new QComboBox;
+  for (const auto& n : render::normModeNames()) {
+    if (n != "fixed") normBox_->addItem(QString::fromStdString(n));
+  }
+  shared_ = new QCheckBox(tr("Shared scale"));
+  shared_->setChecked(true);
+  shared_->setToolTip(tr("One colour range per row over all modules (raw units), else one per panel"));
+  difference_ = new QCheckBox(tr("A - B"));
+  difference_->setToolTip(tr("Add a difference column: first column minus second, diverging map"));
+  widthBox_ = new QComboBox;
+  widthBox_->addItem(tr("double column (7.16 in)"), 7.16);
+  widthBox_->addItem(tr("single column (3.5 in)"), 3.5);
+  auto* exportButton = new QPushButton(tr("Export figure..."));
+  auto* statsButton = new QPushButton(tr("Save statistics..."));
+
+  // Controls in a narrow column on the left, the figure and its statistics on the right: the
+  // canvas gets the dock's whole height.
+  auto* addRow = new QHBoxLayout;
+  addRow->addWidget(add);
+  addRow->addWidget(addCurrent);
+  addRow->addWidget(remove);
+  auto* form = new QFormLayout;
+  form->addRow(tr("Probe"), probeEdit_);
+  form->addRow(tr("View"), viewBox_);
+  form->addRow(tr("Scale"), normBox_);
+  auto* checks = new QHBoxLayout;
+  checks->addWidget(shared_);
+  checks->addWidget(difference_);
+  form->addRow(QString(), checks);
+  form->addRow(tr("Width"), widthBox_);
+  auto* exportRow = new QHBoxLayout;
+  exportRow->addWidget(exportButton);
+  exportRow->addWidget(statsButton);
+
+  view_ = new CompareView;
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(view_);
+  scroll->setWidgetResizable(true);
+  hover_ = new QLabel;
+  hover_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  hover_->setWordWrap(true);
+  status_ = new QLabel;
+  status_->setWordWrap(true);
+  status_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  table_ = new QTableWidget;
+  table_->horizontalHeader()->setStretchLastSection(true);
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->verticalHeader()->setVisible(false);
+
+  auto* controls = new QWidget;
+  auto* left = new QVBoxLayout(controls);
+  left->setContentsMargins(0, 0, 0, 0);
+  left->addWidget(moduleBox_);
+  left->addLayout(addRow);
+  left->addWidget(columnList_);
+  left->addLayout(form);
+  left->addLayout(exportRow);
+  left->addWidget(status_, 1);
+  controls->setMaximumWidth(380);
+  auto* figure = new QWidget;
+  auto* mid = new QVBoxLayout(figure);
+  mid->setContentsMargins(0, 0, 0, 0);
+  mid->addWidget(scroll, 1);
+  mid->addWidget(hover_);
+  auto* right = new QSplitter(Qt::Vertical);
+  right->addWidget(figure);
+  right->addWidget(table_);
+  right->setStretchFactor(0, 4);
+  right->setStretchFactor(1, 1);
+  auto* split = new QSplitter(Qt::Horizontal);
+  split->addWidget(controls);
+  split->addWidget(right);
+  split->setStretchFactor(1, 1);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(2, 2, 2, 2);
+  layout->addWidget(split);
+
+  connect(add, &QPushButton::clicked, this, [this] { addModule(moduleBox_->currentData().toString()); });
+  connect(addCurrent, &QPushButton::clicked, this, &ComparePanel::addCurrentModule);
+  connect(remove, &QPushButton::clicked, this, [this] { removeColumn(columnList_->currentRow()); });
+  connect(probeEdit_, &QLineEdit::editingFinished, this, &ComparePanel::refresh);
+  for (QComboBox* box : {viewBox_, normBox_}) {
+    connect(box, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
+  }
+  connect(widthBox_, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
+  connect(shared_, &QCheckBox::toggled, this, &ComparePanel::refresh);
+  connect(difference_, &QCheckBox::toggled, this, &ComparePanel::refresh);
+  connect(exportButton, &QPushButton::clicked, this, &ComparePanel::exportDialog);
+  connect(statsButton, &QPushButton::clicked, this, &ComparePanel::saveStatistics);
+  connect(view_, &CompareView::hoverText, hover_, &QLabel::setText);
+  connect(&watcher_, &QFutureWatcher<CompareBuild>::finished, this, [this] {
+    const CompareBuild b = watcher_.result();
+    if (b.generation == generation_) {
+      if (b.model) {
+        model_ = b.model;
+        showModel();
+        Q_EMIT built();
+      } else {
+        // The last good figure stays; the message says why the new one could not be built.
+        status_->setText(b.error);
+        Q_EMIT failed(b.error);
+      }
+    }
+    if (pending_) {
+      pending_ = false;
+      refresh();
+    }
+  });
+  // New inputs: the comparison follows them.
+  connect(document_, &Document::inputsChanged, this, &ComparePanel::refresh);
+  updateColumnList();
+}
+
+void ComparePanel::addCurrentModule() {
+  if (document_->moduleId().isEmpty()) return;
+  figure::FigureColumn c;
+  c.module = document_->moduleId().toStdString();
+  c.params = document_->params();
+  c.weights.path = document_->weightsPath().toStdString();
+  if (!c.weights.path.empty()) c.label = QFileInfo(document_->weightsPath()).completeBaseName().toStdString();
+  columns_.push_back(c);
+  updateColumnList();
+  refresh();
+}
+
+void ComparePanel::addModule(const QString& id) {
+  if (!document_->registry().find(id.toStdString())) return;
+  figure::FigureColumn c;
+  c.module = id.toStdString();
+  columns_.push_back(c);
+  updateColumnList();
+  refresh();
+}
+
+void ComparePanel::removeColumn(int index) {
+  if (index < 0 || index >= static_cast<int>(columns_.size())) return;
+  columns_.erase(columns_.begin() + index);
+  updateColumnList();
+  refresh();
+}
+
+void ComparePanel::clearColumns() {
+  columns_.clear();
+  updateColumnList();
+  refresh();
+}
+
+void ComparePanel::updateColumnList() {
+  columnList_->clear();
+  for (const auto& c : columns_) {
+    QString text = QString::fromStdString(c.module);
+    if (!c.label.empty()) text += QStringLiteral(" \"%1\"").arg(QString::fromStdString(c.label));
+    for (const auto& [k, v] : c.params) text += QStringLiteral(" %1=%2").arg(QString::fromStdString(k), QString::fromStdString(v));
+    if (!c.weights.path.empty()) text += QStringLiteral(" [%1]").arg(QFileInfo(QString::fromStdString(c.weights.path)).fileName());
+    columnList_->addItem(text);
+  }
+}
+
+figure::FigureSpec ComparePanel::currentSpec() const {
+  figure::FigureSpec s;
+  // The inputs assigned to the current module, in its input order; else every opened input.
+  std::vector<int> order;
+  for (int i : document_->assignment()) {
+    if (i >= 0) order.push_back(i);
+  }
+  if (order.empty()) {
+    for (int i = 0; i < static_cast<int>(document_->inputs().size()); ++i) order.push_back(i);
+  }
+  for (int i : order) {
+    const InputItem& in = document_->inputs()[static_cast<size_t>(i)];
+    s.inputs.push_back({in.path.toStdString(), {}});
+    if (!in.featureSpec.isEmpty()) s.features.push_back(in.featureSpec.toStdString());
+  }
+  s.columns = columns_;
+  s.rows = {figure::FigureRow{probeEdit_->text().trimmed().isEmpty() ? "auto" : probeEdit_->text().trimmed().toStdString(),
+                              viewBox_->currentText().toStdString(), ""}};
+  s.scale.norm.mode = render::parseNormMode(normBox_->currentText().toStdString());
+  s.scale.shared = shared_->isChecked();
+  s.scale.colormap = render::parseColormap(document_->view().colormap.toStdString());
+  if (render::isDiverging(s.scale.colormap)) s.scale.colormap = render::Colormap::Viridis;
+  s.alpha = document_->view().alpha;
+  if (difference_->isChecked() && columns_.size() >= 2) s.difference = std::make_pair(0, 1);
+  s.layout.widthIn = widthBox_->currentData().toDouble();
+  s.batch = std::max(0, document_->view().batch);
+  return s;
+}
+
+void ComparePanel::applySettings(const figure::FigureSpec& s) {
+  const QSignalBlocker b1(probeEdit_), b2(viewBox_), b3(normBox_), b4(shared_), b5(difference_), b6(widthBox_);
+  if (!s.rows.empty()) {
+    probeEdit_->setText(QString::fromStdString(s.rows[0].probe));
+    viewBox_->setCurrentText(QString::fromStdString(s.rows[0].view));
+  }
+  normBox_->setCurrentText(QString::fromStdString(render::normModeName(s.scale.norm.mode)));
+  shared_->setChecked(s.scale.shared);
+  difference_->setChecked(s.difference.has_value());
+  widthBox_->setCurrentIndex(s.layout.widthIn < 5 ? 1 : 0);
+  columns_ = s.columns;
+  updateColumnList();
+  refresh();
+}
+
+void ComparePanel::refresh() {
+  if (columns_.empty() || document_->inputs().empty()) {
+    model_.reset();
+    view_->setModel(nullptr);
+    table_->setRowCount(0);
+    status_->setText(columns_.empty() ? tr("No modules to compare: add one above.")
+                                      : tr("Open an image or tensor first."));
+    return;
+  }
+  if (watcher_.isRunning()) {
+    pending_ = true;  // one build at a time; the newest settings follow
+    return;
+  }
+  figure::FigureSpec spec;
+  try {
+    spec = currentSpec();
+  } catch (const Error& e) {
+    status_->setText(QString::fromUtf8(e.what()));
+    return;
+  }
+  const uint64_t gen = ++generation_;
+  status_->setText(tr("Running %1 module(s)...").arg(columns_.size()));
+  const ModuleRegistry* registry = &document_->registry();
+  watcher_.setFuture(QtConcurrent::run([registry, spec, gen]() {
+    CompareBuild b;
+    b.generation = gen;
+    try {
+      b.model = std::make_shared<figure::FigureModel>(figure::buildFigure(*registry, spec, ""));
+    } catch (const std::exception& e) {
+      b.error = QString::fromUtf8(e.what());
+    }
+    return b;
+  }));
+}
+
+void ComparePanel::showModel() {
+  view_->setModel(model_);
+  QStringList notes;
+  for (const auto& w : model_->warnings) notes << QString::fromStdString(w);
+  status_->setText(notes.isEmpty() ? tr("%1 module(s) on one scale; hover for values, wheel to zoom, "
+                                        "drag to pan, double-click to reset.")
+                                         .arg(model_->runs.size())
+                                   : notes.join(QStringLiteral("\n")));
+  const auto& t = model_->statistics;
+  table_->clear();
+  table_->setColumnCount(static_cast<int>(t.columns.size()));
+  table_->setRowCount(static_cast<int>(t.rows.size()));
+  QStringList headers;
+  for (const auto& c : t.columns) headers << QString::fromStdString(c);
+  table_->setHorizontalHeaderLabels(headers);
+  for (int r = 0; r < static_cast<int>(t.rows.size()); ++r) {
+    for (int c = 0; c < static_cast<int>(t.rows[r].size()); ++c) {
+      table_->setItem(r, c, new QTableWidgetItem(QString::fromStdString(t.rows[r][c])));
+    }
+  }
+}
+
+QString ComparePanel::exportTo(const QString& path, bool overwrite) {
+  if (!model_) return tr("Nothing to export yet: add modules to the comparison.");
+  try {
+    figure::ExportOptions o;
+    o.overwrite = overwrite;
+    const auto written = figure::exportFigure(*model_, path.toStdString(), o);
+    Q_EMIT message(tr("Wrote %1 (and its spec and statistics)").arg(QString::fromStdString(written.front())), false);
+    return {};
+  } catch (const std::exception& e) {
+    return QString::fromUtf8(e.what());
+  }
+}
+
+void ComparePanel::exportDialog() {
+  if (!model_) {
+    Q_EMIT message(tr("Nothing to export yet: add modules to the comparison."), true);
+    return;
+  }
+  const QString path = QFileDialog::getSaveFileName(
+      this, tr("Export figure"), QStringLiteral("figure.pdf"),
+      tr("PDF, vector with 300 dpi heatmaps (*.pdf);;SVG (*.svg);;PNG at %1 dpi (*.png)").arg(model_->spec.layout.dpi),
+      nullptr, QFileDialog::DontConfirmOverwrite);
+  if (path.isEmpty()) return;
+  QStringList existing;
+  for (const auto& f : figure::exportFiles(path.toStdString(), {})) {
+    if (QFileInfo::exists(QString::fromStdString(f))) existing << QFileInfo(QString::fromStdString(f)).fileName();
+  }
+  bool overwrite = false;
+  if (!existing.isEmpty()) {
+    // Never overwrite silently: say exactly which files would be replaced.
+    if (QMessageBox::question(this, tr("Replace files?"),
+                              tr("These files exist and would be replaced:\n%1").arg(existing.join('\n'))) !=
+        QMessageBox::Yes) {
+      return;
+    }
+    overwrite = true;
+  }
+  const QString error = exportTo(path, overwrite);
+  if (!error.isEmpty()) Q_EMIT message(error, true);
+}
+
+void ComparePanel::saveStatistics() {
+  if (!model_ || model_->statistics.rows.empty()) {
+    Q_EMIT message(tr("No statistics yet: add modules to the comparison."), true);
+    return;
+  }
+  const QString path = QFileDialog::getSaveFileName(this, tr("Save statistics"), QStringLiteral("statistics.csv"),
+                                                    tr("CSV (*.csv)"));
+  if (path.isEmpty()) return;
+  QSaveFile f(path);
+  const std::string csv = figure::statisticsCsv(*model_);
+  if (!f.open(QIODevice::WriteOnly) || f.write(csv.data(), static_cast<qint64>(csv.size())) < 0 || !f.commit()) {
+    Q_EMIT message(tr("%1: cannot be written (%2)").arg(path, f.errorString()), true);
+    return;
+  }
+  Q_EMIT message(tr("Wrote %1").arg(path), false);
+}
+
+}  // namespace fl::ui

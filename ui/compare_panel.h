@@ -1,0 +1,97 @@
+#pragma once
+// The compare panel (issue 6): columns of modules run on the document's current inputs, one
+// probe row, a shared or per-panel colour scale written on the colour bars, an A - B
+// difference column, linked zoom/pan and crosshair (CompareView), the statistics table, and
+// export to PNG/SVG/PDF with the figure spec beside it. Figures are built on a worker thread
+// (core figure::buildFigure); stale builds are dropped by generation.
+#include <QFutureWatcher>
+#include <QWidget>
+#include <memory>
+#include <vector>
+
+#include "core/figure/figure_model.h"
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QTableWidget;
+
+namespace fl::ui {
+
+class Document;
+class CompareView;
+
+/// What a build on the worker returns.
+struct CompareBuild {
+  uint64_t generation = 0;
+  std::shared_ptr<figure::FigureModel> model;  ///< null on error
+  QString error;
+};
+
+class ComparePanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit ComparePanel(Document* document, QWidget* parent = nullptr);
+
+  /// Adds the document's current module with its parameters and weights as a column.
+  void addCurrentModule();
+  /// Adds a module with default parameters and seeded weights.
+  void addModule(const QString& id);
+  void removeColumn(int index);
+  void clearColumns();
+  const std::vector<figure::FigureColumn>& columns() const { return columns_; }
+
+  /// The spec of what is compared now: the document's assigned inputs (with their feature
+  /// sources), the columns, the row and scale settings.
+  figure::FigureSpec currentSpec() const;
+  /// Settings that are not columns (row, view, scale, width, difference), to and from a spec
+  /// (sessions use it).
+  void applySettings(const figure::FigureSpec& spec);
+
+  /// Rebuilds the figure on the worker (no-op without columns or inputs).
+  void refresh();
+  /// The last built figure, or null.
+  std::shared_ptr<const figure::FigureModel> model() const { return model_; }
+  CompareView* view() const { return view_; }
+  /// True while a build runs.
+  bool busy() const { return watcher_.isRunning(); }
+
+  /// Exports the current figure (format by extension) and its spec and statistics. Without
+  /// `overwrite`, refuses when a file exists. Returns an empty string or the error.
+  QString exportTo(const QString& path, bool overwrite);
+
+ Q_SIGNALS:
+  void built();
+  void failed(const QString& message);
+  void message(const QString& text, bool error);
+
+ private:
+  void exportDialog();
+  void saveStatistics();
+  void showModel();
+  void updateColumnList();
+
+  Document* document_;
+  std::vector<figure::FigureColumn> columns_;
+  QComboBox* moduleBox_;
+  QListWidget* columnList_;
+  QLineEdit* probeEdit_;
+  QComboBox* viewBox_;
+  QComboBox* normBox_;
+  QCheckBox* shared_;
+  QCheckBox* difference_;
+  QComboBox* widthBox_;
+  CompareView* view_;
+  QLabel* hover_;
+  QLabel* status_;
+  QTableWidget* table_;
+  std::shared_ptr<const figure::FigureModel> model_;
+  QFutureWatcher<CompareBuild> watcher_;
+  uint64_t generation_ = 0;
+  bool pending_ = false;  // a refresh asked for while a build ran
+  QString lastError_;
+};
+
+}  // namespace fl::ui
