@@ -39,12 +39,13 @@ int main(int argc, char** argv) {
   const QCommandLineOption head(QStringLiteral("head"), QStringLiteral("Attention head (default: mean)."), QStringLiteral("N"));
   const QCommandLineOption query(QStringLiteral("query"), QStringLiteral("Query pixel X,Y of an attention view."), QStringLiteral("X,Y"));
   const QCommandLineOption colormap(QStringLiteral("colormap"), QStringLiteral("Colormap name."), QStringLiteral("NAME"));
+  const QCommandLineOption scale(QStringLiteral("scale"), QStringLiteral("Colour scale: natural, minmax, percentile or symmetric."), QStringLiteral("MODE"));
   const QCommandLineOption memory(QStringLiteral("memory"), QStringLiteral("Memory budget of a run, e.g. 2G, 512M (0: 60% of free memory)."), QStringLiteral("SIZE"));
   const QCommandLineOption hideDock(QStringLiteral("hide-dock"), QStringLiteral("Hide a dock by name: inputs, module, compare (repeatable; for screenshots of one view)."), QStringLiteral("NAME"));
   const QCommandLineOption screenshot(QStringLiteral("screenshot"), QStringLiteral("Save the window to FILE after the first result, then quit."), QStringLiteral("FILE"));
   const QCommandLineOption compare(QStringLiteral("compare"), QStringLiteral("Compare these modules (comma-separated ids) in the Compare dock."), QStringLiteral("IDS"));
   parser.addOptions({compare});
-  parser.addOptions({demo, module, set, weights, features, show, channel, head, query, colormap, memory, hideDock, screenshot});
+  parser.addOptions({demo, module, set, weights, features, show, channel, head, query, colormap, scale, memory, hideDock, screenshot});
   parser.addPositionalArgument(QStringLiteral("files"), QStringLiteral("Images or tensor files to open."));
   parser.process(app);
 
@@ -85,6 +86,14 @@ int main(int argc, char** argv) {
   if (parser.isSet(channel)) v.channel = parser.value(channel).toInt();
   if (parser.isSet(head)) v.head = parser.value(head).toInt();
   if (parser.isSet(colormap)) v.colormap = parser.value(colormap);
+  if (parser.isSet(scale)) {
+    const QString mode = parser.value(scale);
+    if (!QStringList{QStringLiteral("natural"), QStringLiteral("minmax"), QStringLiteral("percentile"), QStringLiteral("symmetric")}.contains(mode)) {
+      std::fprintf(stderr, "fusionlens: --scale '%s' is not one of natural, minmax, percentile, symmetric\n", qPrintable(mode));
+      return 2;
+    }
+    v.normalisation = mode;
+  }
   if (parser.isSet(query)) {
     const QStringList xy = parser.value(query).split(QLatin1Char(','));
     if (xy.size() == 2) {

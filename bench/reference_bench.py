@@ -15,7 +15,9 @@ usage:
   /usr/bin/python3 bench/reference_bench.py [--module ID|all] [--shape B,C,H,W] [--iters N]
                                             [--warmup N] [--threads N] [--json]
 
-bench/compare.py imports time_reference() to interleave reference and FusionLens runs.
+bench/compare.py runs this script once per module (`--json`), in a fresh process like
+`fusionlens-cli bench`, so that both sides start with the same allocator state; it imports
+time_reference() only to show the effect of a warm allocator.
 """
 
 import argparse

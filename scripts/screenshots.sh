@@ -25,7 +25,8 @@ one() { shot "$@" --hide-dock compare; }
 one aff-gate-channel          --module aff --show probe.weight --channel 5 "$img/fruits.jpg"
 one aff-gate-two-frames       --module aff --show probe.weight "$img/rubberwhale1.png" "$img/rubberwhale2.png"
 one eca-channel-bars          --module eca --show probe.channel_weight --channel 12 "$img/butterfly.jpg"
-one msf-scale-weights         --module msf --show probe.scale_weights "$img/fruits.jpg"
+# Seeded scale weights stay close to 1/4 (MSF's exactly): MFE on min-max shows the differences.
+one mfe-scale-weights         --module mfe --show probe.scale_weights --scale minmax "$img/fruits.jpg"
 one osra-attention-query      --module osra --show probe.attention --query 20,12 --features filterbank:channels=64,stride=8 "$img/squirrel_cls.jpg"
 one cmgm-attention-query      --module cmgm --show probe.attention --query 30,20 --features filterbank:channels=64,stride=16 "$img/aloeL.jpg" "$img/aloeGT.png"
 # Over the memory budget: the matrix is withheld and the clicked query's row computed alone.

@@ -69,6 +69,8 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   compareDock->setObjectName(QStringLiteral("compareDock"));
   compareDock->setWidget(compare_);
   addDockWidget(Qt::BottomDockWidgetArea, compareDock);
+  // Hidden until asked for (View > Compare, or --compare): it would halve the main view.
+  compareDock->hide();
   connect(compare_, &ComparePanel::message, this, [this](const QString& text, bool error) { showMessage(text, error); });
 
   busy_ = new QProgressBar;

@@ -182,11 +182,11 @@ void ModulePanel::rebuildForm() {
         spin->setDecimals(4);
         spin->setRange(p.min, p.max);
         spin->setValue(std::stod(p.defaultValue));
-        // Descriptors write "0 = <what zero means>" in the help (e.g. qk_scale): say it.
+        // Descriptors write "0 = <what zero means>" in the help (e.g. qk_scale): zero is
+        // "auto", not a scale of 0; the help (the tooltip) says what it stands for.
         const size_t zero = p.help.find("0 = ");
         if (p.min == 0 && zero != std::string::npos && (zero == 0 || p.help[zero - 1] == ' ')) {
-          const std::string meaning = p.help.substr(zero + 4, p.help.find(';', zero) - zero - 4);
-          spin->setSpecialValueText(tr("auto: %1").arg(QString::fromStdString(meaning)));
+          spin->setSpecialValueText(tr("auto"));
         }
         connect(spin, qOverload<double>(&QDoubleSpinBox::valueChanged), this,
                 [this, name](double v) { document_->setParam(name, QString::number(v, 'g', 10).toStdString()); });

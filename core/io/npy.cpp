@@ -228,12 +228,20 @@ at::Tensor decode(uint64_t total, const ReadAt& read, const std::string& where) 
   }
   const bool bigEndian = order == '>' && dtype.itemSize > 1;
 
-  uint64_t numel = 1;
+  // LibTorch multiplies the sizes in int64 in any order, so the product of the non-zero
+  // ones must fit even when a zero makes the array empty (found by fuzz_npy: a c10::Error).
+  uint64_t extent = 1;
+  bool empty = false;
   for (const int64_t d : shape) {
-    if (d != 0 && numel > std::numeric_limits<uint64_t>::max() / uint64_t(d))
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (extent > uint64_t(std::numeric_limits<int64_t>::max()) / uint64_t(d))
       fail(where, "shape has too many elements");
-    numel *= uint64_t(d);
+    extent *= uint64_t(d);
   }
+  const uint64_t numel = empty ? 0 : extent;
   const uint64_t dataStart = headerStart + headerLen;
   const uint64_t available = total - dataStart;
   const bool overflow = numel > std::numeric_limits<uint64_t>::max() / dtype.itemSize;

@@ -388,9 +388,11 @@ class Unpickler {
     if (offset < 0) fail(fn + "(): negative storage offset " + std::to_string(offset));
     for (size_t i = 0; i < size.size(); ++i)
       if (size[i] < 0 || stride[i] < 0) fail(fn + "(): negative size or stride");
-    const auto shapeText = [&] {
+    const auto shapeText = [&] {  // the first 8 sizes: a message stays one readable line
       std::string shape;
-      for (size_t i = 0; i < size.size(); ++i) shape += (i ? ", " : "") + std::to_string(size[i]);
+      for (size_t i = 0; i < size.size() && i < 8; ++i)
+        shape += (i ? ", " : "") + std::to_string(size[i]);
+      if (size.size() > 8) shape += ", ... (" + std::to_string(size.size()) + " dims)";
       return "[" + shape + "]";
     };
     // LibTorch computes a tensor's element count in int64: the sizes must multiply within

@@ -109,18 +109,23 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
       fail(where, what + " has unsupported dtype '" + dtypeName +
                       "' (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
     }
+    // LibTorch multiplies the sizes in int64 in any order, so the product of the non-zero
+    // ones must fit even when a zero makes the tensor empty.
     std::vector<int64_t> shape;
-    uint64_t numel = 1;
+    uint64_t extent = 1;
+    bool empty = false;
     for (const Json& d : *sh) {
       if (!d.is_number_unsigned()) fail(where, what + " has a shape entry that is not a size");
       const uint64_t v = d.get<uint64_t>();
-      if (v > uint64_t(std::numeric_limits<int64_t>::max()) ||
-          (v != 0 && numel > std::numeric_limits<uint64_t>::max() / v)) {
+      if (v != 0 && extent > uint64_t(std::numeric_limits<int64_t>::max()) / v)
         fail(where, what + " has an absurd shape");
-      }
-      numel *= v;
+      if (v == 0)
+        empty = true;
+      else
+        extent *= v;
       shape.push_back(int64_t(v));
     }
+    const uint64_t numel = empty ? 0 : extent;
     if (!(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
       fail(where, what + " has data_offsets that are not sizes");
     const uint64_t begin = (*off)[0].get<uint64_t>();

@@ -122,6 +122,9 @@ PickleValuePtr readTorchPickle(const std::string& path) {
                      " bytes, more than the limit of " + std::to_string(zip.maxEntryBytes()) +
                      " bytes (zip-bomb guard)");
     }
+    // The entry's sizes against the file before the allocation: a deflated entry may claim
+    // far more than its bytes can inflate to (found by fuzz_checkpoint: 1 GiB from 64 bytes).
+    zip.checkEntry(*entry);
     at::Tensor storage = at::empty({ref.numel}, at::TensorOptions().dtype(ref.dtype));
     zip.readInto(*entry, storage.data_ptr(), need);
     if (ref.dtype == at::kBool) {

@@ -346,25 +346,13 @@ std::vector<uint8_t> ZipArchive::read(const std::string& name) const {
 }
 
 std::vector<uint8_t> ZipArchive::read(const ZipEntry& entry) const {
-  // Checked here too so the size guard fires before the allocation below.
-  checkDeflateRatio(entry, where_);
-  if (entry.uncompressedSize > max_entry_bytes_) {
-    fail(where_, "entry '" + entry.name + "' would decompress to " +
-                     std::to_string(entry.uncompressedSize) + " bytes, more than the limit of " +
-                     std::to_string(max_entry_bytes_) + " bytes (zip-bomb guard)");
-  }
-  if (entry.method == kMethodStored && entry.uncompressedSize != entry.compressedSize) {
-    fail(where_, "entry '" + entry.name + "' is stored with " +
-                     std::to_string(entry.compressedSize) + " bytes but claims " +
-                     std::to_string(entry.uncompressedSize) + " (lying sizes)");
-  }
-  if (entry.method == kMethodStored) dataOffset(entry);  // range check before allocating
+  checkEntry(entry);  // before the allocation below, which is zero-filled
   std::vector<uint8_t> out(entry.uncompressedSize);
   readInto(entry, out.data(), out.size());
   return out;
 }
 
-void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) const {
+void ZipArchive::checkEntry(const ZipEntry& entry) const {
   const std::string what = "entry '" + entry.name + "'";
   if (entry.flags & 1) fail(where_, what + " is encrypted (not supported)");
   checkDeflateRatio(entry, where_);
@@ -377,6 +365,17 @@ void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) co
                      " bytes, more than the limit of " + std::to_string(max_entry_bytes_) +
                      " bytes (zip-bomb guard)");
   }
+  if (entry.method == kMethodStored && entry.uncompressedSize != entry.compressedSize) {
+    fail(where_, what + " is stored with " + std::to_string(entry.compressedSize) +
+                     " bytes but claims " + std::to_string(entry.uncompressedSize) +
+                     " (lying sizes)");
+  }
+  dataOffset(entry);  // the local header and the compressed data lie inside the file
+}
+
+void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) const {
+  const std::string what = "entry '" + entry.name + "'";
+  checkEntry(entry);
   if (dstSize != entry.uncompressedSize) {
     throw Error(ErrorKind::Internal,
                 where_ + ": " + what + " holds " + std::to_string(entry.uncompressedSize) +
@@ -386,11 +385,6 @@ void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) co
   auto* out = static_cast<uint8_t*>(dst);
 
   if (entry.method == kMethodStored) {
-    if (entry.compressedSize != entry.uncompressedSize) {
-      fail(where_, what + " is stored with " + std::to_string(entry.compressedSize) +
-                       " bytes but claims " + std::to_string(entry.uncompressedSize) +
-                       " (lying sizes)");
-    }
     for (uint64_t done = 0; done < dstSize;) {
       const size_t n = size_t(std::min<uint64_t>(kChunkBytes, dstSize - done));
       source_->readAt(start + done, out + done, n);

@@ -63,6 +63,12 @@ class ZipArchive {
   /// (e.g. a freshly allocated tensor), with the same checks as read().
   void readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) const;
 
+  /// Every check read() makes before it allocates: not encrypted, a supported method, the
+  /// declared sizes possible for the data in the file (STORED: equal; DEFLATE: at most
+  /// ~1032:1), within maxEntryBytes(), the local header and data inside the file. Callers
+  /// that allocate for readInto() call it first, so a lying size costs no memory.
+  void checkEntry(const ZipEntry& entry) const;
+
   /// The name used in error messages (the path, or the `where` given).
   const std::string& where() const { return where_; }
   /// Size of the whole archive in bytes.

@@ -110,9 +110,10 @@ ModuleDescriptor gatedFusionDescriptor() {
     return desc::checkNchwInputs(d, shapes);
   };
   d.memoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
-    // two inputs, the gate, the fused output; gman: two branch maps and FC_h's two layers
+    // two inputs, the gate and its probe copy, the fused output; gman: FC_h's conv and BN
+    // outputs on top (the branch maps become the gate in place)
     const int64_t n = desc::numel(shapes[0]);
-    return desc::f32Bytes((p.getChoice("variant") == "gman" ? 7 : 4) * n);
+    return desc::f32Bytes((p.getChoice("variant") == "gman" ? 7 : 5) * n);
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     GatedFusion m{GatedFusionOptions(shapes[0][1]).variant(

@@ -40,13 +40,14 @@ void MsCamImpl::reset() {
 torch::Tensor MsCamImpl::forward(const torch::Tensor& x) {
   const auto xl = local_att->forward(x);
   const auto xg = global_att->forward(x);
-  const auto wei = at::sigmoid(xl + xg);  // xl is a probe: not updated in place
-  if (probe::active()) {
+  auto wei = xl + xg;  // xl is a probe: not updated in place
+  wei.sigmoid_();
+  if (probe::active()) {  // records are copies, so wei can become the output below
     probe::record("weight", wei);
     probe::record("local", xl);
     probe::record("global", xg.flatten(1));
   }
-  return x * wei;
+  return wei.mul_(x);
 }
 
 ModuleDescriptor msCamDescriptor() {

@@ -44,9 +44,10 @@ torch::Tensor SafmImpl::forward(const torch::Tensor& x) {
                                            .mode(torch::kNearest));
     levels.push_back(s);
   }
-  const auto m = torch::gelu(aggr->forward(torch::cat(levels, 1)));  // exact (erf) GELU
-  if (probe::active()) probe::record("modulation", m);
-  return m * x;
+  auto m = aggr->forward(torch::cat(levels, 1));
+  at::gelu_(m);  // exact (erf) GELU, in place on the fresh conv output
+  if (probe::active()) probe::record("modulation", m);  // a copy: m may be reused below
+  return m.mul_(x);
 }
 
 ModuleDescriptor safmDescriptor() {

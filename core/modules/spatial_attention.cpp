@@ -65,8 +65,8 @@ ModuleDescriptor spatialAttentionDescriptor() {
   };
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     const auto& s = shapes[0];
-    // input, output; the pooled [B,2,H,W] map (and its two halves), conv output, gate
-    return desc::f32Bytes(2 * desc::numel(s) + 6 * s[0] * s[2] * s[3]);
+    // input, output; the pooled [B,2,H,W] map and its two halves, conv output, gate, probe
+    return desc::f32Bytes(2 * desc::numel(s) + 7 * s[0] * s[2] * s[3]);
   };
   d.make = [](const Params& p, const std::vector<Shape>&) {
     const int64_t k = p.getInt("kernel_size");

@@ -4,7 +4,7 @@ cleanly (exit 2, one stderr line naming the file and the problem, no crash, no b
 allocation), plus tests/data/bad/manifest.json saying what each must produce.
 
 Run with Debian's interpreter (it has torch): /usr/bin/python3 tests/data/make_bad_corpus.py
-The output is deterministic and small (a few tens of KiB in all); the files are committed so
+The output is deterministic and small (about 120 KiB in all); the files are committed so
 the fuzzers can start from them (tests/fuzz/).
 
 manifest.json: {"files": [{"file", "use", "run", "inspect"}]}
@@ -79,6 +79,10 @@ def make_npy():
         npy_header("{'descr': '<f8', 'fortran_order': False, "
                    "'shape': (4294967296, 4294967296, 4294967296), }"),
         "input", ["too many elements"], ["too many elements"])
+    put("npy_empty_shape_overflow.npy",  # no bytes, yet the non-zero sizes overflow int64
+        npy_header("{'descr': '<u2', 'fortran_order': False, "
+                   "'shape': (2, 3, 0, 42294967296, 4294967296), }"),
+        "input", ["too many elements"], ["too many elements"])
     put("npy_negative_dim.npy",
         npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }"), "input",
         ["malformed .npy header"], ["malformed .npy header"])
@@ -138,6 +142,9 @@ def make_safetensors():
     put("st_absurd_shape.safetensors",
         st({"x": {"dtype": "F32", "shape": [1 << 31, 1 << 31, 1 << 31],
                   "data_offsets": [0, 16]}}, b"\0" * 16), "input", ["x"], ["x"])
+    put("st_empty_shape_overflow.safetensors",
+        st({"x": {"dtype": "F32", "shape": [0, 1 << 32, 1 << 32], "data_offsets": [0, 0]}}),
+        "input", ["absurd shape"], ["absurd shape"])
     put("st_unknown_dtype.safetensors",
         st({"x": {"dtype": "F8_E4M3", "shape": [4], "data_offsets": [0, 4]}}, b"\0" * 4),
         "input", ["F8_E4M3"], ["F8_E4M3"])
@@ -156,7 +163,10 @@ def zip_bytes(entries, method=zipfile.ZIP_STORED):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", method) as z:
         for name, data in entries:
-            z.writestr(name, data)
+            # A fixed timestamp: the corpus must come out byte-identical on every run.
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            z.writestr(info, data)
     return buf.getvalue()
 
 
@@ -254,6 +264,22 @@ def tensor_pickle(entries):
     return buf.getvalue()
 
 
+def set_copy_bomb(items, copies):
+    """[set(L), set(L), ...] for one memoised list L of `items` Nones: each call copies L."""
+    out = b"\x80\x02](" + b"N" * items + b"eq\x00c__builtin__\nset\nq\x010]("
+    out += b"h\x01h\x00\x85R" * copies
+    return out + b"e."
+
+
+def long_key_paths(key_len, depth):
+    """{'a': {K: {K: ... None}}}: one memoised key nested `depth` deep, so the dotted path
+    of the innermost value is depth * key_len characters."""
+    key = b"." * key_len
+    out = b"\x80\x02}X" + struct.pack("<I", key_len) + key + b"q\x000X\x01\x00\x00\x00a"
+    out += b"}h\x00" * depth
+    return out + b"N" + b"s" * (depth + 1) + b"."
+
+
 def make_zips():
     x = npy_bytes(np.ones((4, 5, 6), dtype=np.float32))
     put("npz_lying_size.npz", lying_uncompressed_size(
@@ -337,10 +363,31 @@ def make_zips():
                    ("archive/data/0", b"\0" * 64)], zipfile.ZIP_DEFLATED),
         "archive/data/0", 1 << 30), "weights", ["more than DEFLATE can produce"],
         ["more than DEFLATE can produce"])
+    put("pt_storage_claims_4gb.pt", lying_uncompressed_size(  # allocated before checked, once
+        zip_bytes([("archive/data.pkl", tensor_pickle(
+            [("w", rebuild(StorageRef("0", 0x3FFFFFFC), [1 << 14, 1 << 14], [1 << 14, 1]))])),
+                   ("archive/data/0", b"\0" * 64)], zipfile.ZIP_DEFLATED),
+        "archive/data/0", 0xFFFFFFF0), "weights", ["more than DEFLATE can produce"],
+        ["more than DEFLATE can produce"])
     put("pt_list_root.pt", torch_zip(pickle.dumps([1, 2, 3], protocol=2)), "weights",
         ["none of the module's"], "ok")
     put("pt_no_data_pkl.pt", zip_bytes([("archive/other.txt", b"x")]), "weights",
         ["data.pkl"], ["data.pkl"])
+
+    # Found by fuzzing (tests/fuzz/) or while fixing what it found: files that multiply a
+    # few bytes into gigabytes once read.
+    put("pt_expand_bomb.pt",  # one stored float viewed as 2^32 of them (zero strides)
+        torch_zip(tensor_pickle([("w", rebuild(StorageRef("0", 1), [1 << 16, 1 << 16],
+                                               [0, 0]))]), [("0", b"\0" * 4)]),
+        "input", ["repeats its storage of 1 elements"], ["repeats its storage"])
+    put("pt_huge_strides.pt",  # 64 dims of size and stride 2^62 (overflowed the bound check)
+        torch_zip(tensor_pickle([("w", rebuild(StorageRef("0", 4), [1 << 62] * 64,
+                                               [1 << 62] * 64))]), [("0", b"\0" * 16)]),
+        "weights", ["more than 2^63 elements"], ["more than 2^63 elements"])
+    put("pt_set_copy_bomb.pt", torch_zip(set_copy_bomb(1000, 100)), "weights",
+        ["builtins.set() calls copy more than", "memory-exhaustion"], ["memory-exhaustion"])
+    put("pt_long_key_paths.pt", torch_zip(long_key_paths(60000, 250)), "weights",
+        ["none of the module's"], "ok")
 
 
 # --- images that are not images ---------------------------------------------------------

@@ -133,6 +133,30 @@ class UiTest : public QObject {
     QCOMPARE(panel.colorMap()->dataRange().upper, 1.0);
   }
 
+  void heatmapKeepsSquarePixels() {
+    HeatmapPanel panel;
+    panel.resize(700, 300);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    const at::Tensor m = at::rand({10, 20});
+    HeatmapStyle s;
+    panel.showMap(m, QImage(), s);
+    panel.plot()->replot();
+    const QCPRange x = panel.plot()->xAxis->range(), y = panel.plot()->yAxis->range();
+    const QRect r = panel.plot()->axisRect()->rect();
+    // one unit is as many pixels across as down, and the whole 20 x 10 map is in view
+    QVERIFY2(std::fabs(x.size() / r.width() - y.size() / r.height()) < 1e-3 * x.size() / r.width(),
+             qPrintable(QStringLiteral("%1 x %2 units in %3 x %4 px").arg(x.size()).arg(y.size()).arg(r.width()).arg(r.height())));
+    QVERIFY(x.lower <= 0 && x.upper >= 20 && y.lower <= 0 && y.upper >= 10);
+    // a matrix (rows and columns of different things) fills the panel instead
+    s.keepAspect = false;
+    panel.showMap(at::rand({4, 64}), QImage(), s);
+    panel.plot()->replot();
+    QCOMPARE(panel.plot()->xAxis->range().lower, 0.0);
+    QCOMPARE(panel.plot()->xAxis->range().upper, 64.0);
+    QCOMPARE(panel.plot()->yAxis->range().upper, 4.0);
+  }
+
   void spatialMapView() {
     Document doc(registry());
     ProbeView view(&doc);

@@ -3,12 +3,37 @@
 #include <ATen/ATen.h>
 
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 #include "ui/qcp.h"
 
 #include "core/render/colormap.h"
 
 namespace fl::ui {
+
+namespace {
+
+/// Ticks only along the picture: with square pixels an axis may span more than the picture,
+/// and labels like "-500" on the empty margin would only distract.
+class PictureTicker : public QCPAxisTicker {
+ public:
+  double lo = 0, hi = 1;  ///< the picture's extent along this axis
+ protected:
+  // The step suits the picture's part of the axis, not the whole (mostly empty) range.
+  double getTickStep(const QCPRange& range) override {
+    const QCPRange shown(std::max(range.lower, lo), std::min(range.upper, hi));
+    return QCPAxisTicker::getTickStep(shown.upper > shown.lower ? shown : range);
+  }
+  QVector<double> createTickVector(double tickStep, const QCPRange& range) override {
+    QVector<double> ticks = QCPAxisTicker::createTickVector(tickStep, range);
+    const double eps = 1e-9 * std::max(1.0, hi - lo);
+    ticks.erase(std::remove_if(ticks.begin(), ticks.end(), [&](double t) { return t < lo - eps || t > hi + eps; }),
+                ticks.end());
+    return ticks;
+  }
+};
+
+}  // namespace
 
 QCPColorGradient makeGradient(const QString& colormap, double alpha) {
   const render::Colormap cm = render::parseColormap(colormap.toStdString());
@@ -36,6 +61,12 @@ HeatmapPanel::HeatmapPanel(QWidget* parent) : QWidget(parent) {
   plot_->axisRect()->setupFullAxesBox(true);
   plot_->xAxis->setLabel(tr("x (pixels)"));
   plot_->yAxis->setLabel(tr("y (pixels)"));
+  xTicker_ = QSharedPointer<PictureTicker>::create();
+  yTicker_ = QSharedPointer<PictureTicker>::create();
+  plot_->xAxis->setTicker(xTicker_);
+  plot_->yAxis->setTicker(yTicker_);
+  plot_->xAxis2->setTicker(xTicker_);  // the box's other sides tick where the picture is too
+  plot_->yAxis2->setTicker(yTicker_);
 
   background_ = new QCPItemPixmap(plot_);
   background_->setScaled(true, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
@@ -64,6 +95,18 @@ HeatmapPanel::HeatmapPanel(QWidget* parent) : QWidget(parent) {
   message_->position->setCoords(0.5, 0.5);
   message_->setVisible(false);
 
+  // Square pixels at any panel size: the axis with room to spare is widened around the
+  // picture (or, after the user zoomed, the y scale follows the x scale).
+  connect(plot_, &QCustomPlot::afterLayout, this, [this] {
+    if (fitted_) {
+      fitRanges();
+    } else if (keepAspect_) {
+      plot_->yAxis->setScaleRatio(plot_->xAxis, 1.0);
+    }
+  });
+  connect(plot_, &QCustomPlot::mouseWheel, this, [this] { fitted_ = false; });
+  connect(plot_, &QCustomPlot::mouseRelease, this, [this] { fitted_ = false; });
+  connect(plot_, &QCustomPlot::mouseDoubleClick, this, &HeatmapPanel::resetView);
   connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
     int col = 0, row = 0;
     if (!cellAt(e->position(), &col, &row)) return;
@@ -84,6 +127,38 @@ HeatmapPanel::HeatmapPanel(QWidget* parent) : QWidget(parent) {
     }
   });
   clear(tr("No result yet"));
+}
+
+void HeatmapPanel::fitRanges() {
+  const QRect r = plot_->axisRect()->rect();
+  double w = extentW_, h = extentH_;
+  if (keepAspect_ && r.width() > 0 && r.height() > 0) {
+    const double panel = static_cast<double>(r.width()) / r.height();
+    if (panel > w / h) {
+      w = h * panel;
+    } else {
+      h = w / panel;
+    }
+  }
+  plot_->xAxis->setRange(extentW_ / 2 - w / 2, extentW_ / 2 + w / 2);
+  plot_->yAxis->setRange(extentH_ / 2 - h / 2, extentH_ / 2 + h / 2);
+}
+
+void HeatmapPanel::showExtent(double w, double h, bool keepAspect) {
+  static_cast<PictureTicker*>(xTicker_.data())->hi = w;
+  static_cast<PictureTicker*>(yTicker_.data())->hi = h;
+  // The same picture again (another channel, colormap, query): keep the user's zoom.
+  if (w == extentW_ && h == extentH_ && keepAspect == keepAspect_ && !fitted_) return;
+  extentW_ = w;
+  extentH_ = h;
+  keepAspect_ = keepAspect;
+  fitted_ = true;
+  fitRanges();
+}
+
+void HeatmapPanel::resetView() {
+  fitted_ = true;
+  plot_->replot();
 }
 
 bool HeatmapPanel::cellAt(const QPointF& pixel, int* col, int* row) const {
@@ -132,8 +207,9 @@ void HeatmapPanel::showMap(const at::Tensor& mapIn, const QImage& base, const He
   message_->setVisible(false);
   map_->setVisible(true);
   plot_->plotLayout()->setRowSpacing(0);
-  plot_->xAxis->setRange(0, w);
-  plot_->yAxis->setRange(0, h);
+  showExtent(w, h, style.keepAspect);
+  plot_->xAxis->setLabel(style.xLabel);
+  plot_->yAxis->setLabel(style.yLabel);
   plot_->xAxis2->setLabel(style.title);
   plot_->replot();
 }
@@ -147,8 +223,9 @@ void HeatmapPanel::showRgb(const QImage& rgb, const QString& title) {
   background_->topLeft->setCoords(0, 0);
   background_->bottomRight->setCoords(rgb.width(), rgb.height());
   message_->setVisible(false);
-  plot_->xAxis->setRange(0, rgb.width());
-  plot_->yAxis->setRange(0, rgb.height());
+  showExtent(rgb.width(), rgb.height(), true);
+  plot_->xAxis->setLabel(tr("x (pixels)"));
+  plot_->yAxis->setLabel(tr("y (pixels)"));
   plot_->xAxis2->setLabel(title);
   plot_->replot();
 }

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <QImage>
+#include <QSharedPointer>
 #include <QWidget>
 
 class QCustomPlot;
@@ -13,6 +14,7 @@ class QCPColorScale;
 class QCPItemPixmap;
 class QCPItemTracer;
 class QCPItemText;
+class QCPAxisTicker;
 
 namespace fl::ui {
 
@@ -22,6 +24,10 @@ struct HeatmapStyle {
   QString rangeLabel;         ///< e.g. "natural [0, 1]" written on the colorbar
   double alpha = 0.6;         ///< opacity of the heatmap over the image
   QString title;
+  /// Square pixels (images, spatial maps); off for matrices whose rows and columns are
+  /// different things (queries x keys, scales x channels), which fill the panel instead.
+  bool keepAspect = true;
+  QString xLabel = QStringLiteral("x (pixels)"), yLabel = QStringLiteral("y (pixels)");
 };
 
 class HeatmapPanel : public QWidget {
@@ -40,6 +46,8 @@ class HeatmapPanel : public QWidget {
   void clear(const QString& message);
   /// Marks a cell (query pixel) with a cross; col/row < 0 hides it.
   void setMarker(int col, int row);
+  /// Shows the whole map again (as after a double click), undoing zoom and pan.
+  void resetView();
 
   // For tests and linked views: the data behind the plot.
   const QCPColorMap* colorMap() const { return map_; }
@@ -53,6 +61,8 @@ class HeatmapPanel : public QWidget {
 
  private:
   bool cellAt(const QPointF& pixel, int* col, int* row) const;
+  void showExtent(double w, double h, bool keepAspect);
+  void fitRanges();
 
   QCustomPlot* plot_;
   QCPColorMap* map_;
@@ -63,6 +73,10 @@ class HeatmapPanel : public QWidget {
   int cols_ = 0, rows_ = 0;
   double cellW_ = 1, cellH_ = 1;
   double lo_ = 0, hi_ = 1;
+  QSharedPointer<QCPAxisTicker> xTicker_, yTicker_;  ///< label only the picture's extent
+  double extentW_ = 1, extentH_ = 1;  ///< the picture's size in plot coordinates
+  bool keepAspect_ = true;
+  bool fitted_ = true;  ///< showing the whole picture (false once the user zooms or pans)
 };
 
 /// The QCustomPlot gradient of a FusionLens colormap (same LUT as core/render), with alpha.

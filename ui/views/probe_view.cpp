@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <QEvent>
 #include <QLabel>
 #include <QRegularExpression>
 #include <QSplitter>
@@ -97,13 +98,13 @@ ProbeView::ProbeView(Document* document, QWidget* parent) : QWidget(parent), doc
 
   auto* barsPage = new QSplitter(Qt::Vertical);
   bars_ = new BarPanel;
-  auto* maps = new QSplitter(Qt::Horizontal);
+  mapsPair_ = new QSplitter(Qt::Horizontal);
   before_ = new HeatmapPanel;
   after_ = new HeatmapPanel;
-  maps->addWidget(before_);
-  maps->addWidget(after_);
+  mapsPair_->addWidget(before_);
+  mapsPair_->addWidget(after_);
   barsPage->addWidget(bars_);
-  barsPage->addWidget(maps);
+  barsPage->addWidget(mapsPair_);
   stack_->addWidget(barsPage);
 
   auto* scalePage = new QSplitter(Qt::Vertical);
@@ -119,13 +120,13 @@ ProbeView::ProbeView(Document* document, QWidget* parent) : QWidget(parent), doc
   attentionNote_ = new QLabel;
   attentionNote_->setWordWrap(true);
   auto* attnSplit = new QSplitter(Qt::Vertical);
-  auto* qk = new QSplitter(Qt::Horizontal);
+  queryPair_ = new QSplitter(Qt::Horizontal);
   query_ = new HeatmapPanel;
   key_ = new HeatmapPanel;
-  qk->addWidget(query_);
-  qk->addWidget(key_);
+  queryPair_->addWidget(query_);
+  queryPair_->addWidget(key_);
   matrix_ = new HeatmapPanel;
-  attnSplit->addWidget(qk);
+  attnSplit->addWidget(queryPair_);
   attnSplit->addWidget(matrix_);
   attnSplit->setStretchFactor(0, 3);
   attnSplit->setStretchFactor(1, 2);
@@ -166,7 +167,32 @@ ProbeView::ProbeView(Document* document, QWidget* parent) : QWidget(parent), doc
     Q_EMIT hovered(tr("selected cell (%1, %2)").arg(col).arg(row));
   });
   connect(document_, &Document::viewChanged, this, &ProbeView::refresh);
+  mapsPair_->installEventFilter(this);
+  queryPair_->installEventFilter(this);
   setPage(ViewPage::Empty);
+}
+
+void ProbeView::arrangePair(QSplitter* pair, double aspect) {
+  if (pair->width() <= 0 || pair->height() <= 0 || !(aspect > 0)) return;
+  // Scale at which two pictures of this aspect fit: two columns or two rows (the axes and
+  // colorbar take about 150 pixels across and 60 down in each panel).
+  const double w = pair->width(), h = pair->height();
+  const double sideBySide = std::min((w / 2 - 150) / aspect, h - 60);
+  const double stacked = std::min((w - 150) / aspect, h / 2 - 60);
+  const Qt::Orientation want = stacked > sideBySide * 1.15 ? Qt::Vertical : Qt::Horizontal;
+  if (pair->orientation() != want) {
+    pair->setOrientation(want);
+    pair->setSizes({1, 1});
+  }
+}
+
+bool ProbeView::eventFilter(QObject* watched, QEvent* event) {
+  // A pair's room changes with the window, the docks and the matrix below it.
+  if (event->type() == QEvent::Resize) {
+    if (watched == mapsPair_) arrangePair(mapsPair_, mapsAspect_);
+    if (watched == queryPair_) arrangePair(queryPair_, queryAspect_);
+  }
+  return QWidget::eventFilter(watched, event);
 }
 
 void ProbeView::setPage(ViewPage page) {
@@ -279,6 +305,7 @@ void ProbeView::showChannelStrip(const SelectedTensor& t, int64_t b, bool comple
                               .arg(v.channel >= 0 ? tr(" (channel %1 shown; click it again for the mean)").arg(v.channel)
                                                   : QString()));
   channelStrip_->plot()->yAxis->setLabel(complement ? tr("mean 1 - w") : tr("mean"));
+  channelStrip_->plot()->yAxis->ticker()->setTickCount(3);  // a short strip: few labels
   channelStrip_->setHighlight(v.channel);
 }
 
@@ -309,6 +336,9 @@ void ProbeView::showChannelMaps(int channel) {
   const ViewSettings& v = document_->view();
   const int64_t b = std::clamp<int64_t>(v.batch, 0, before.size(0) - 1);
   const QImage base = document_->baseImage(0);
+  mapsAspect_ = base.isNull() ? static_cast<double>(before.size(3)) / before.size(2)
+                              : static_cast<double>(base.width()) / base.height();
+  arrangePair(mapsPair_, mapsAspect_);
   const at::Tensor in = before[b][channel];
   const at::Tensor out = res->outputs[0][b][channel];
   // One raw-unit scale for both, so "before" and "after" compare fairly.
@@ -336,6 +366,9 @@ void ProbeView::showScalePage(const SelectedTensor& t) {
                        t.label + tr(", batch %1 (uniform = %2)").arg(b).arg(1.0 / s, 0, 'g', 3));
   HeatmapStyle style = styleFor(w.t(), t, v, false);
   style.title = tr("scale (rows) x channel (columns)");
+  style.keepAspect = false;
+  style.xLabel = tr("channel");
+  style.yLabel = tr("scale");
   scaleMatrix_->showMap(w.t(), QImage(), style);
 }
 
@@ -351,6 +384,9 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
     return;
   }
   const auto [kh, kw] = keyGrid(nk, qh, qw);
+  const QImage queryImage = document_->baseImage(0);
+  queryAspect_ = queryImage.isNull() ? static_cast<double>(qw) / qh : static_cast<double>(queryImage.width()) / queryImage.height();
+  arrangePair(queryPair_, queryAspect_);
   const int head = v.head >= 0 && v.head < heads ? v.head : -1;
   const at::Tensor a = head >= 0 ? t.value[b][head] : t.value[b].mean(0);  // [Nq,Nk]
   // Query panel: how peaked each query's attention is (its largest weight).
@@ -376,10 +412,14 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
   if (nq * nk <= kMaxCells) {
     HeatmapStyle ms = styleFor(a, t, v, false);
     ms.title = tr("attention matrix (rows: queries, columns: keys)");
+    ms.keepAspect = false;
+    ms.xLabel = tr("key (flat index)");
+    ms.yLabel = tr("query (flat index)");
     matrix_->showMap(a, QImage(), ms);
     matrix_->setMarker(-1, -1);
   } else {
-    matrix_->clear(tr("The %1 x %2 matrix is too large to draw; use the query view above.").arg(nq).arg(nk));
+    matrix_->hide();  // the query view above is the way to read it
+    attentionNote_->setText(attentionNote_->text() + tr(" The %1 x %2 matrix is too large to draw; click query pixels instead.").arg(nq).arg(nk));
   }
 }
 
@@ -398,6 +438,7 @@ void ProbeView::showAttentionOnDemand(const SelectedTensor& t) {
 
   // Query panel: the picture of x (or its channel mean) divided into the query grid.
   const QImage base = document_->baseImage(0);
+  queryAspect_ = base.isNull() ? static_cast<double>(qw) / qh : static_cast<double>(base.width()) / base.height();
   const QString queryTitle = tr("queries (%1 x %2): click a pixel").arg(qw).arg(qh);
   if (!base.isNull()) {
     query_->showImageGrid(base, static_cast<int>(qw), static_cast<int>(qh), queryTitle);
@@ -409,6 +450,7 @@ void ProbeView::showAttentionOnDemand(const SelectedTensor& t) {
   }
   query_->setMarker(qx, qy);
   matrix_->hide();  // withheld: the query and key panels take its room
+  arrangePair(queryPair_, queryAspect_);
 
   const QueryRows& rows = document_->queryRows();
   const bool haveRows = rows.requestId == document_->result()->requestId && rows.x == qx && rows.y == qy;
@@ -450,6 +492,9 @@ void ProbeView::showMatrixPage(const SelectedTensor& t) {
   channelStrip_->hide();
   HeatmapStyle style = styleFor(m, t, v, false);
   style.title = t.label + tr(" (rows x columns), batch %1").arg(b);
+  style.keepAspect = m.size(0) == m.size(1);  // a square channel matrix stays square
+  style.xLabel = tr("channel (column)");
+  style.yLabel = tr("channel (row)");
   heatmap_->showMap(m, QImage(), style);
 }
 

@@ -17,6 +17,7 @@
 
 class QStackedWidget;
 class QLabel;
+class QSplitter;
 
 namespace fl::ui {
 
@@ -75,6 +76,9 @@ class ProbeView : public QWidget {
   void showMatrixPage(const SelectedTensor& t);
   void showChannelMaps(int channel);
   void setPage(ViewPage page);
+  /// Side by side or one above the other, whichever shows two pictures of aspect w/h larger.
+  void arrangePair(QSplitter* pair, double aspect);
+  bool eventFilter(QObject* watched, QEvent* event) override;
 
   Document* document_;
   QStackedWidget* stack_;
@@ -90,6 +94,9 @@ class ProbeView : public QWidget {
   HeatmapPanel* key_;
   HeatmapPanel* matrix_;
   QLabel* attentionNote_;
+  QSplitter* mapsPair_;   ///< before / after maps under the channel bars
+  QSplitter* queryPair_;  ///< query and key panels of the attention page
+  double mapsAspect_ = 1, queryAspect_ = 1;  ///< width / height of what each pair shows
   ViewPage page_ = ViewPage::Empty;
 };
 

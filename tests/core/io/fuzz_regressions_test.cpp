@@ -4,14 +4,19 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 
 #include "core/io/npy.h"
 #include "core/io/pickle.h"
 #include "core/io/safetensors.h"
 #include "core/io/state_dict.h"
+#include "core/io/zip_archive.h"
 #include "io_test_support.h"
 
 namespace fl {
@@ -48,6 +53,58 @@ std::string tensorPickle(int64_t numel, const std::vector<int64_t>& size,
          pTuple(size) + pTuple(stride) + "\x89" "ccollections\nOrderedDict\n)RtR.";
 }
 
+/// Lowers this process's address-space limit to what it uses now plus `headroom` bytes, for
+/// the scope: an allocation of what a lying header claims then fails (std::bad_alloc)
+/// instead of quietly reserving gigabytes. Not under ASan, whose shadow memory needs more.
+class AddressSpaceLimit {
+ public:
+  explicit AddressSpaceLimit(uint64_t headroom) {
+    getrlimit(RLIMIT_AS, &saved_);
+    std::ifstream statm("/proc/self/statm");
+    uint64_t pages = 0;
+    statm >> pages;
+    rlimit lower = saved_;
+    lower.rlim_cur = pages * uint64_t(sysconf(_SC_PAGESIZE)) + headroom;
+    active_ = pages > 0 && setrlimit(RLIMIT_AS, &lower) == 0;
+  }
+  ~AddressSpaceLimit() {
+    if (active_) setrlimit(RLIMIT_AS, &saved_);
+  }
+  bool active() const { return active_; }
+
+ private:
+  rlimit saved_{};
+  bool active_ = false;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUnderAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kUnderAsan = true;
+#else
+constexpr bool kUnderAsan = false;
+#endif
+#else
+constexpr bool kUnderAsan = false;
+#endif
+
+/// A one-entry zip whose headers say what the test wants (method, flags, sizes).
+std::vector<uint8_t> oneEntryZip(const std::string& name, const std::string& data,
+                                 uint16_t method, uint16_t flags, uint32_t uncompressedSize) {
+  std::string out = le(0x04034b50, 4) + le(20, 2) + le(flags, 2) + le(method, 2) + le(0, 4) +
+                    le(0, 4) + le(data.size(), 4) + le(uncompressedSize, 4) +
+                    le(name.size(), 2) + le(0, 2) + name + data;
+  const std::string cd = le(0x02014b50, 4) + le(20, 2) + le(20, 2) + le(flags, 2) +
+                         le(method, 2) + le(0, 4) + le(0, 4) + le(data.size(), 4) +
+                         le(uncompressedSize, 4) + le(name.size(), 2) + le(0, 6) + le(0, 2) +
+                         le(0, 4) + le(0, 4) + name;
+  const size_t cdOffset = out.size();
+  out += cd + le(0x06054b50, 4) + le(0, 4) + le(1, 2) + le(1, 2) + le(cd.size(), 4) +
+         le(cdOffset, 4) + le(0, 2);
+  return std::vector<uint8_t>(out.begin(), out.end());
+}
+
 at::Tensor storageOf(const PickleStorageRef& ref) {
   return at::arange(ref.numel, at::TensorOptions().dtype(ref.dtype));
 }
@@ -66,6 +123,67 @@ TEST(FuzzRegressions, EmptyArraysParseFromMemory) {
       parseSafetensors(reinterpret_cast<const uint8_t*>(st.data()), st.size(), "e.safetensors");
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].second.sizes(), (std::vector<int64_t>{0, 4}));
+}
+
+TEST(FuzzRegressions, EmptyShapesMustStillMultiplyWithinInt64) {
+  // fuzz_npy: (2, 3, 0, 42294967296, 4294967296) holds no bytes, so it passed the size
+  // check; LibTorch then multiplied the sizes past int64 and threw a c10::Error.
+  std::string header =
+      "{'descr': '<u2', 'fortran_order': False, 'shape': (2, 3, 0, 42294967296, 4294967296), }";
+  header += std::string(64 - (10 + header.size() + 1) % 64, ' ') + "\n";
+  const std::string npy = std::string("\x93NUMPY\x01\x00", 8) + le(header.size(), 2) + header;
+  std::string msg = errorOf([&] {
+    parseNpy(reinterpret_cast<const uint8_t*>(npy.data()), npy.size(), "z.npy");
+  });
+  EXPECT_NE(msg.find("z.npy: shape has too many elements"), std::string::npos) << msg;
+
+  const std::string json =
+      R"({"z":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})";
+  const std::string st = le(json.size(), 8) + json;
+  msg = errorOf([&] {
+    parseSafetensors(reinterpret_cast<const uint8_t*>(st.data()), st.size(), "z.safetensors");
+  });
+  EXPECT_NE(msg.find("z.safetensors: tensor 'z' has an absurd shape"), std::string::npos) << msg;
+
+  // Empty with sizes that do multiply within int64: still an empty tensor of that shape.
+  const std::string ok = R"({"z":{"dtype":"F32","shape":[0,4294967296],"data_offsets":[0,0]}})";
+  const std::string st2 = le(ok.size(), 8) + ok;
+  const NamedTensors t =
+      parseSafetensors(reinterpret_cast<const uint8_t*>(st2.data()), st2.size(), "ok.safetensors");
+  EXPECT_EQ(t.at(0).second.sizes(), (std::vector<int64_t>{0, int64_t{1} << 32}));
+}
+
+TEST(FuzzRegressions, ZipEntriesAreCheckedBeforeAnythingIsAllocated) {
+  // read() allocated (and zero-filled) the declared size before it looked at the method or
+  // the encryption flag: 4 GiB for a 10-byte entry.
+  if (kUnderAsan) GTEST_SKIP() << "address-space limits do not work under ASan";
+  const std::string data(10, 'x');
+  const ZipArchive method12 =
+      ZipArchive::fromBuffer(oneEntryZip("x.npy", data, 12, 0, 0xFFFFFFF0u), "m.npz");
+  const ZipArchive encrypted =
+      ZipArchive::fromBuffer(oneEntryZip("x.npy", data, 0, 1, 0xFFFFFFF0u), "e.npz");
+  AddressSpaceLimit limit(uint64_t{1} << 30);
+  ASSERT_TRUE(limit.active());
+  EXPECT_THROW(at::empty({int64_t{1} << 30}, at::kFloat), c10::Error);  // the limit works
+  std::string msg = errorOf([&] { method12.read(method12.entries().front()); });
+  EXPECT_NE(msg.find("m.npz: entry 'x.npy' uses compression method 12"), std::string::npos)
+      << msg;
+  msg = errorOf([&] { encrypted.read(encrypted.entries().front()); });
+  EXPECT_NE(msg.find("e.npz: entry 'x.npy' is encrypted"), std::string::npos) << msg;
+}
+
+TEST(FuzzRegressions, TorchStoragesAreCheckedBeforeTheyAreAllocated) {
+  // fuzz_checkpoint: a deflated storage entry of 64 bytes claiming 4 GiB was allocated as a
+  // tensor before readInto() found that DEFLATE cannot produce that much from it.
+  if (kUnderAsan) GTEST_SKIP() << "address-space limits do not work under ASan";
+  const std::string path =
+      test::env("FL_SOURCE_DIR") + "/tests/data/bad/pt_storage_claims_4gb.pt";
+  AddressSpaceLimit limit(uint64_t{1} << 30);
+  ASSERT_TRUE(limit.active());
+  EXPECT_THROW(at::empty({int64_t{1} << 30}, at::kFloat), c10::Error);  // the limit works
+  const std::string msg = errorOf([&] { readCheckpoint(path); });
+  EXPECT_NE(msg.find("claims 4294967280 bytes from"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("more than DEFLATE can produce"), std::string::npos) << msg;
 }
 
 TEST(FuzzRegressions, ViewsMayRepeatTheirStorageOnlyWithinBounds) {
