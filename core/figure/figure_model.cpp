@@ -133,23 +133,6 @@ std::optional<Source> findSource(const RunResult& r, const std::vector<at::Tenso
   return std::nullopt;
 }
 
-/// Key grid [kh, kw] of Nk keys for a query grid qh x qw: the factorisation of Nk closest to
-/// the query grid's aspect (OSRA reduces both sides by sr).
-std::pair<int64_t, int64_t> keyGrid(int64_t nk, int64_t qh, int64_t qw) {
-  std::pair<int64_t, int64_t> best{1, nk};
-  double bestErr = 1e300;
-  const double want = static_cast<double>(qh) / static_cast<double>(qw);
-  for (int64_t h = 1; h <= nk; ++h) {
-    if (nk % h) continue;
-    const double err = std::fabs(std::log((static_cast<double>(h) / (nk / h)) / want));
-    if (err < bestErr) {
-      bestErr = err;
-      best = {h, nk / h};
-    }
-  }
-  return best;
-}
-
 /// Reduces a source to what one panel shows.
 void reduce(const Source& s, const View& view, int64_t batch, const std::vector<at::Tensor>& inputs,
             FigurePanel& p, double* lo, double* hi, const std::string& where) {
@@ -229,7 +212,7 @@ void reduce(const Source& s, const View& view, int64_t batch, const std::vector<
                                           std::to_string(qh) + " grid with " +
                                           std::to_string(heads) + " heads");
       }
-      const auto [kh, kw] = keyGrid(nk, qh, qw);
+      const auto [kh, kw] = render::attentionKeyGrid(nk, qh, qw);
       p.kind = PanelKind::Map;
       p.spatial = true;
       p.values = render::attentionRowMap(t, batch, view.head, qy * qw + qx, kh, kw);
@@ -243,6 +226,20 @@ void reduce(const Source& s, const View& view, int64_t batch, const std::vector<
     }
   }
   p.note = s.name + " has an unexpected shape";
+}
+
+/// The SHA-256 of a file the spec names; refuses a missing file (`missing` says which) and,
+/// when `check`, a file whose hash differs from the spec's (a spec promises the same figure).
+std::string checkedHash(const std::string& path, const std::string& missing,
+                        const std::string& expected, bool check) {
+  if (!std::filesystem::exists(path)) throw Error(ErrorKind::Input, missing);
+  const std::string hash = sha256File(path);
+  if (check && !expected.empty() && expected != hash) {
+    throw Error(ErrorKind::Input, path + ": changed since the spec was written (sha256 " +
+                                      hash.substr(0, 12) + "..., the spec says " +
+                                      expected.substr(0, 12) + "...); pass --ignore-hashes to render anyway");
+  }
+  return hash;
 }
 
 cv::Mat toRgb8(const cv::Mat& rgbFloat) {
@@ -284,37 +281,21 @@ FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& specIn
   m.baseDir = baseDir;
   FigureSpec& spec = m.spec;
 
-  // Files: resolve, hash, and refuse a changed file (a spec promises the same figure).
+  // Files: resolve, hash, and refuse a changed file.
   std::vector<std::string> paths;
   for (size_t i = 0; i < spec.inputs.size(); ++i) {
     FigureInput& in = spec.inputs[i];
     const std::string path = resolvePath(in.path, baseDir);
-    if (!std::filesystem::exists(path)) {
-      throw Error(ErrorKind::Input, "input " + std::to_string(i) + " '" + path + "' does not exist");
-    }
-    const std::string hash = sha256File(path);
-    if (options.checkHashes && !in.sha256.empty() && in.sha256 != hash) {
-      throw Error(ErrorKind::Input, path + ": changed since the spec was written (sha256 " +
-                                        hash.substr(0, 12) + "..., the spec says " +
-                                        in.sha256.substr(0, 12) + "...); pass --ignore-hashes to render anyway");
-    }
-    in.sha256 = hash;
+    in.sha256 = checkedHash(path, "input " + std::to_string(i) + " '" + path + "' does not exist",
+                            in.sha256, options.checkHashes);
     paths.push_back(path);
   }
   for (size_t c = 0; c < spec.columns.size(); ++c) {
     FigureWeights& w = spec.columns[c].weights;
     if (w.path.empty()) continue;
     const std::string path = resolvePath(w.path, baseDir);
-    if (!std::filesystem::exists(path)) {
-      throw Error(ErrorKind::Input, "column " + std::to_string(c) + " weights '" + path + "' do not exist");
-    }
-    const std::string hash = sha256File(path);
-    if (options.checkHashes && !w.sha256.empty() && w.sha256 != hash) {
-      throw Error(ErrorKind::Input, path + ": changed since the spec was written (sha256 " +
-                                        hash.substr(0, 12) + "..., the spec says " +
-                                        w.sha256.substr(0, 12) + "...); pass --ignore-hashes to render anyway");
-    }
-    w.sha256 = hash;
+    w.sha256 = checkedHash(path, "column " + std::to_string(c) + " weights '" + path + "' do not exist",
+                           w.sha256, options.checkHashes);
   }
 
   std::vector<at::Tensor> inputs = readInputs(paths, spec.features, spec.channelsLast, m.warnings);

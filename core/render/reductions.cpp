@@ -111,4 +111,19 @@ cv::Mat pcaRgb(const at::Tensor& features) {
   return out;
 }
 
+std::pair<int64_t, int64_t> attentionKeyGrid(int64_t nk, int64_t qh, int64_t qw) {
+  std::pair<int64_t, int64_t> best{1, nk};
+  double bestErr = 1e300;
+  const double want = static_cast<double>(qh) / static_cast<double>(qw);
+  for (int64_t h = 1; h <= nk; ++h) {
+    if (nk % h) continue;
+    const double err = std::fabs(std::log((static_cast<double>(h) / (nk / h)) / want));
+    if (err < bestErr) {
+      bestErr = err;
+      best = {h, nk / h};
+    }
+  }
+  return best;
+}
+
 }  // namespace fl::render

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 #include <opencv2/core.hpp>
 
 namespace fl::render {
@@ -24,6 +25,11 @@ at::Tensor gateMeanMap(const at::Tensor& gate, int64_t batch);
 /// fl::Error(Usage) for an index out of range (batch, head, queryIndex).
 at::Tensor attentionRowMap(const at::Tensor& attn, int64_t batch, int64_t head, int64_t queryIndex,
                            int64_t keyH, int64_t keyW);
+
+/// The key grid (rows, cols) of Nk attention keys for a query grid of qh x qw: the
+/// factorisation of Nk whose aspect is closest to the query grid's (OSRA reduces both sides by
+/// sr, so its keys form an (H/sr) x (W/sr) grid). Used to draw a query's row over the keys.
+std::pair<int64_t, int64_t> attentionKeyGrid(int64_t nk, int64_t qh, int64_t qw);
 
 /// PCA-RGB of a feature map: features [C,H,W] (a FeatureMap probe's batch element) ->
 /// CV_8UC3 **RGB** H x W. The pixels are the samples, the channels the variables: channel

@@ -11,40 +11,21 @@
 #include "core/modules/attention_rows.h"
 #include "core/modules/module_instance.h"
 #include "core/run/memory.h"
+#include "core/run/run_internal.h"
 
 namespace fl {
 
 namespace {
 
-torch::Device queryDevice(DeviceChoice choice, const std::string& moduleId) {
-  if (choice == DeviceChoice::Cpu) return torch::kCPU;
-  if (choice == DeviceChoice::Cuda && !cudaAvailable()) {
-    throw Error(ErrorKind::Device,
-                moduleId + ": attention rows on cuda: no CUDA device is usable; use the CPU");
-  }
-  return cudaAvailable() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-}
-
 void queryChecked(const ModuleRegistry& registry, const RunRequest& req,
                   const std::vector<int64_t>& queries, AttentionQueryResult& res) {
   const auto start = std::chrono::steady_clock::now();
-  const ModuleDescriptor& desc = registry.get(req.moduleId);
-  res.moduleId = desc.id;
-  const Params params = resolveParams(desc.id, desc.params, req.params);
-
   // The same validation as run(): a request run() refuses gets no rows either.
-  std::vector<Shape> shapes;
-  std::vector<at::Tensor> inputs;
-  for (size_t i = 0; i < req.inputs.size(); ++i) {
-    const at::Tensor& t = req.inputs[i];
-    if (!t.defined() || !t.is_floating_point()) {
-      throwInput(desc.id + ": input " + std::to_string(i + 1) +
-                 " is empty or not floating point");
-    }
-    shapes.push_back(t.sizes().vec());
-    inputs.push_back(t.to(at::kFloat).contiguous());
-  }
-  if (const std::string err = desc.check(params, shapes); !err.empty()) throwInput(err);
+  detail::CheckedRequest checked = detail::checkRequest(registry, req);
+  const ModuleDescriptor& desc = *checked.desc;
+  const Params& params = checked.params;
+  const std::vector<Shape>& shapes = checked.shapes;
+  res.moduleId = desc.id;
   res.queryHeight = shapes.at(0).at(2);
   res.queryWidth = shapes.at(0).at(3);
 
@@ -58,26 +39,15 @@ void queryChecked(const ModuleRegistry& registry, const RunRequest& req,
                                        formatBytes(budget) + "; use smaller inputs");
   }
 
-  const torch::Device device = queryDevice(req.device, desc.id);
+  const torch::Device device = detail::resolveDevice(req.device);
   res.device = device.str();
   torch::NoGradGuard noGrad;
-  // Same seed, then the same construction as run(): seeded weights are identical.
-  torch::manual_seed(req.seed);
-  std::shared_ptr<ModuleInstance> inst = desc.make(params, shapes);
-  if (!inst->queryRows) {
+  // The same seed, construction and weights as run(): seeded weights are identical.
+  detail::BuiltModule built = detail::buildModule(checked, req, budget, device, checked.inputs);
+  if (!built.instance->queryRows) {
     throwUsage(desc.id + " has no attention matrix; attention rows exist for osra and cmgm");
   }
-  if (inst->setMemoryBudget) inst->setMemoryBudget(budget);
-  if (req.weights) {
-    loadStateDict(*inst->module, *req.weights, "weights");
-  } else if (!req.weightsPath.empty()) {
-    loadCheckpoint(*inst->module, req.weightsPath, req.weightsPrefix);
-  }
-  inst->module->eval();
-  inst->module->to(device);
-  for (auto& t : inputs) t = t.to(device);
-
-  res.rows = attentionRows(*inst, inputs, queries).to(at::kCPU, at::kFloat).contiguous();
+  res.rows = attentionRows(*built.instance, checked.inputs, queries).to(at::kCPU, at::kFloat).contiguous();
   res.queries = queries;
   res.totalMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   res.ok = true;

@@ -11,6 +11,7 @@
 
 #include "core/modules/module_instance.h"
 #include "core/run/memory.h"
+#include "core/run/run_internal.h"
 
 namespace fl {
 
@@ -20,6 +21,29 @@ using Clock = std::chrono::steady_clock;
 
 double msSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+namespace detail {
+
+CheckedRequest checkRequest(const ModuleRegistry& registry, const RunRequest& req) {
+  CheckedRequest c;
+  c.desc = &registry.get(req.moduleId);
+  const ModuleDescriptor& desc = *c.desc;
+  c.params = resolveParams(desc.id, desc.params, req.params);
+  for (size_t i = 0; i < req.inputs.size(); ++i) {
+    const at::Tensor& t = req.inputs[i];
+    if (!t.defined()) throwInput(desc.id + ": input " + std::to_string(i + 1) + " is empty");
+    if (!t.is_floating_point()) {
+      throwInput(desc.id + ": input " + std::to_string(i + 1) + " has dtype " +
+                 std::string(c10::toString(t.scalar_type())) + "; expected floating point");
+    }
+    c.shapes.push_back(t.sizes().vec());
+    c.inputs.push_back(t.to(at::kFloat).contiguous());
+  }
+  if (const std::string err = desc.check(c.params, c.shapes); !err.empty()) throwInput(err);
+  return c;
 }
 
 torch::Device resolveDevice(DeviceChoice choice) {
@@ -36,26 +60,39 @@ torch::Device resolveDevice(DeviceChoice choice) {
   return cudaAvailable() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
 }
 
+BuiltModule buildModule(const CheckedRequest& checked, const RunRequest& req, int64_t budget,
+                        const torch::Device& device, std::vector<at::Tensor>& inputs) {
+  BuiltModule b;
+  torch::manual_seed(req.seed);  // the same seed gives the same init in run() and rows
+  b.instance = checked.desc->make(checked.params, checked.shapes);
+  if (b.instance->setMemoryBudget) b.instance->setMemoryBudget(budget);
+  const auto loadStart = Clock::now();
+  if (req.weights) {
+    b.weights = loadStateDict(*b.instance->module, *req.weights, "weights");
+  } else if (!req.weightsPath.empty()) {
+    // Plain, nested, DataParallel or whole-network checkpoints (core/io/state_dict.h).
+    b.weights = loadCheckpoint(*b.instance->module, req.weightsPath, req.weightsPrefix);
+  }
+  b.loadMs = msSince(loadStart);
+  b.instance->module->eval();
+  b.instance->module->to(device);
+  for (auto& t : inputs) t = t.to(device);
+  return b;
+}
+
+}  // namespace detail
+
+namespace {
+
 void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult& res) {
   const auto start = Clock::now();
-  const ModuleDescriptor& desc = registry.get(req.moduleId);
+  detail::CheckedRequest checked = detail::checkRequest(registry, req);
+  const ModuleDescriptor& desc = *checked.desc;
   res.moduleId = desc.id;
+  const Params& params = checked.params;
+  const std::vector<Shape>& shapes = checked.shapes;
+  std::vector<at::Tensor>& inputs = checked.inputs;
   res.outputNames = desc.outputs;
-  const Params params = resolveParams(desc.id, desc.params, req.params);
-
-  std::vector<Shape> shapes;
-  std::vector<at::Tensor> inputs;
-  for (size_t i = 0; i < req.inputs.size(); ++i) {
-    const at::Tensor& t = req.inputs[i];
-    if (!t.defined()) throwInput(desc.id + ": input " + std::to_string(i + 1) + " is empty");
-    if (!t.is_floating_point()) {
-      throwInput(desc.id + ": input " + std::to_string(i + 1) + " has dtype " +
-                 std::string(c10::toString(t.scalar_type())) + "; expected floating point");
-    }
-    shapes.push_back(t.sizes().vec());
-    inputs.push_back(t.to(at::kFloat).contiguous());
-  }
-  if (const std::string err = desc.check(params, shapes); !err.empty()) throwInput(err);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!at::isfinite(inputs[i]).all().item<bool>()) {
       res.warnings.push_back("input '" + desc.inputs[i].name + "' contains NaN or Inf values");
@@ -86,26 +123,14 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
     res.estimatedBytes = desc.plannedMemoryBytes(params, shapes, budget);
   }
 
-  const torch::Device device = resolveDevice(req.device);
+  const torch::Device device = detail::resolveDevice(req.device);
   res.device = device.str();
 
   torch::NoGradGuard noGrad;  // guards are thread-local: set here, on the running thread
-  torch::manual_seed(req.seed);
-  std::shared_ptr<ModuleInstance> inst = desc.make(params, shapes);
-  if (inst->setMemoryBudget) inst->setMemoryBudget(budget);  // chunks over it, see warnings
-
-  const auto loadStart = Clock::now();
-  if (req.weights) {
-    res.weights = loadStateDict(*inst->module, *req.weights, "weights");
-  } else if (!req.weightsPath.empty()) {
-    // Plain, nested, DataParallel or whole-network checkpoints (core/io/state_dict.h).
-    res.weights = loadCheckpoint(*inst->module, req.weightsPath, req.weightsPrefix);
-  }
-  res.loadMs = msSince(loadStart);
-
-  inst->module->eval();
-  inst->module->to(device);
-  for (auto& t : inputs) t = t.to(device);
+  detail::BuiltModule built = detail::buildModule(checked, req, budget, device, inputs);
+  std::shared_ptr<ModuleInstance> inst = built.instance;  // chunks over the budget, see warnings
+  res.weights = std::move(built.weights);
+  res.loadMs = built.loadMs;
 
   const auto fwdStart = Clock::now();
   probe::Scope scope;
@@ -153,32 +178,25 @@ const ProbeResult* RunResult::findProbe(const std::string& name) const {
 RunResult run(const ModuleRegistry& registry, const RunRequest& request) {
   RunResult res;
   res.requestId = request.requestId;
+  // A failure keeps nothing of the partial result, only what and where.
+  const auto fail = [&](ErrorKind kind, const std::string& message) {
+    res = RunResult{};
+    res.requestId = request.requestId;
+    res.moduleId = request.moduleId;
+    res.errorKind = kind;
+    res.error = message;
+  };
   try {
     runChecked(registry, request, res);
   } catch (const Error& e) {
-    res = RunResult{};
-    res.requestId = request.requestId;
-    res.moduleId = request.moduleId;
-    res.errorKind = e.kind();
-    res.error = e.what();
+    fail(e.kind(), e.what());
   } catch (const c10::Error& e) {
-    res = RunResult{};
-    res.requestId = request.requestId;
-    res.moduleId = request.moduleId;
-    res.errorKind = ErrorKind::Input;
-    res.error = request.moduleId + ": LibTorch refused the run: " + firstLine(e.what_without_backtrace());
+    fail(ErrorKind::Input,
+         request.moduleId + ": LibTorch refused the run: " + firstLine(e.what_without_backtrace()));
   } catch (const std::bad_alloc&) {
-    res = RunResult{};
-    res.requestId = request.requestId;
-    res.moduleId = request.moduleId;
-    res.errorKind = ErrorKind::Memory;
-    res.error = request.moduleId + ": out of memory; use smaller inputs";
+    fail(ErrorKind::Memory, request.moduleId + ": out of memory; use smaller inputs");
   } catch (const std::exception& e) {
-    res = RunResult{};
-    res.requestId = request.requestId;
-    res.moduleId = request.moduleId;
-    res.errorKind = ErrorKind::Internal;
-    res.error = request.moduleId + ": " + firstLine(e.what());
+    fail(ErrorKind::Internal, request.moduleId + ": " + firstLine(e.what()));
   }
   return res;
 }

@@ -10,6 +10,7 @@
 #include <QSlider>
 #include <QStatusBar>
 #include <QtTest/QtTest>
+#include "core/render/reductions.h"
 #include "ui/qcp.h"
 
 #include "test_registry.h"
@@ -245,7 +246,7 @@ class UiTest : public QObject {
     Q_EMIT view.queryMap()->cellClicked(5, 2);  // as a click on the query image
     QCOMPARE(doc.view().queryX, 5);
     QCOMPARE(doc.view().queryY, 2);
-    const auto [kh, kw] = keyGrid(a.size(2), 6, 8);
+    const auto [kh, kw] = render::attentionKeyGrid(a.size(2), 6, 8);
     QCOMPARE(kh * kw, a.size(2));
     expectMap(view.keyMap(), a.mean(0)[2 * 8 + 5].reshape({kh, kw}));
     ViewSettings v = doc.view();
@@ -290,7 +291,7 @@ class UiTest : public QObject {
     // rows of the on-demand computation == rows of the full matrix (to 1e-5)
     const at::Tensor want = ref.fullAttention.select(2, q);  // [2, 8, 35]
     QVERIFY((doc.queryRows().rows - want).abs().max().item<double>() < 1e-5);
-    const auto [kh, kw] = keyGrid(35, 5, 7);
+    const auto [kh, kw] = render::attentionKeyGrid(35, 5, 7);
     {
       const at::Tensor w = want[1][2].reshape({kh, kw}).to(at::kDouble);
       QCOMPARE(view.keyMap()->mapHeight(), static_cast<int>(kh));

@@ -31,21 +31,6 @@ ViewPage pageForKind(ProbeKind kind) {
   return ViewPage::Empty;
 }
 
-std::pair<int64_t, int64_t> keyGrid(int64_t nk, int64_t qh, int64_t qw) {
-  std::pair<int64_t, int64_t> best{1, nk};
-  double bestErr = 1e300;
-  const double want = static_cast<double>(qh) / static_cast<double>(qw);
-  for (int64_t h = 1; h <= nk; ++h) {
-    if (nk % h) continue;
-    const double err = std::fabs(std::log((static_cast<double>(h) / (nk / h)) / want));
-    if (err < bestErr) {
-      bestErr = err;
-      best = {h, nk / h};
-    }
-  }
-  return best;
-}
-
 namespace {
 
 QImage matToImage(const cv::Mat& rgb) {
@@ -383,7 +368,7 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
     attentionNote_->setText(tr("The attention's %1 queries do not match the input grid.").arg(nq));
     return;
   }
-  const auto [kh, kw] = keyGrid(nk, qh, qw);
+  const auto [kh, kw] = render::attentionKeyGrid(nk, qh, qw);
   const QImage queryImage = document_->baseImage(0);
   queryAspect_ = queryImage.isNull() ? static_cast<double>(qw) / qh : static_cast<double>(queryImage.width()) / queryImage.height();
   arrangePair(queryPair_, queryAspect_);
@@ -398,14 +383,7 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
   const int qy = v.queryY >= 0 && v.queryY < qh ? v.queryY : static_cast<int>(qh / 2);
   query_->setMarker(qx, qy);
   const at::Tensor row = render::attentionRowMap(t.value, b, head, qy * qw + qx, kh, kw);
-  // One softmax row over Nk keys sums to 1, so its values sit near 1/Nk: on the natural
-  // [0, 1] scale the map would be blank. The row is scaled like an unbounded map instead.
-  const SelectedTensor rowTensor{row, ProbeKind::SpatialMap, std::nan(""), std::nan(""), t.label};
-  HeatmapStyle ks = styleFor(row, rowTensor, v, false);
-  ks.title = tr("query (%1, %2): %3").arg(qx).arg(qy)
-                 .arg(head >= 0 ? tr("head %1").arg(head) : tr("mean of %1 heads").arg(heads));
-  const QImage keyImage = document_->baseImage(document_->descriptor() && document_->descriptor()->inputs.size() > 1 ? 1 : 0);
-  key_->showMap(row, keyImage, ks);
+  showKeyRow(row, t, qx, qy, head, heads);
   attentionNote_->setText(tr("%1: %2 heads, %3 queries x %4 keys (%5x%6).").arg(t.label).arg(heads).arg(nq).arg(nk).arg(kw).arg(kh));
   matrix_->show();
   constexpr int64_t kMaxCells = 2'000'000;  // drawing more cells than this only blurs
@@ -421,6 +399,19 @@ void ProbeView::showAttentionPage(const SelectedTensor& t) {
     matrix_->hide();  // the query view above is the way to read it
     attentionNote_->setText(attentionNote_->text() + tr(" The %1 x %2 matrix is too large to draw; click query pixels instead.").arg(nq).arg(nk));
   }
+}
+
+void ProbeView::showKeyRow(const at::Tensor& row, const SelectedTensor& t, int qx, int qy, int head,
+                           int64_t heads) {
+  // One softmax row over Nk keys sums to 1, so its values sit near 1/Nk: on the natural
+  // [0, 1] scale the map would be blank. The row is scaled like an unbounded map instead.
+  const SelectedTensor rowTensor{row, ProbeKind::SpatialMap, std::nan(""), std::nan(""), t.label};
+  HeatmapStyle ks = styleFor(row, rowTensor, document_->view(), false);
+  ks.title = tr("query (%1, %2): %3").arg(qx).arg(qy)
+                 .arg(head >= 0 ? tr("head %1").arg(head) : tr("mean of %1 heads").arg(heads));
+  // Cross-attention (cmgm) looks at the second input; self-attention at the first.
+  const QImage keyImage = document_->baseImage(document_->descriptor() && document_->descriptor()->inputs.size() > 1 ? 1 : 0);
+  key_->showMap(row, keyImage, ks);
 }
 
 void ProbeView::showAttentionOnDemand(const SelectedTensor& t) {
@@ -458,14 +449,9 @@ void ProbeView::showAttentionOnDemand(const SelectedTensor& t) {
   const int head = v.head >= 0 && v.head < heads ? v.head : -1;
   if (haveRows && rows.rows.defined()) {
     const int64_t nk = rows.rows.size(2);
-    const auto [kh, kw] = keyGrid(nk, qh, qw);
+    const auto [kh, kw] = render::attentionKeyGrid(nk, qh, qw);
     const at::Tensor row = render::attentionRowMap(rows.rows.unsqueeze(2), b, head, 0, kh, kw);
-    const SelectedTensor rowTensor{row, ProbeKind::SpatialMap, std::nan(""), std::nan(""), t.label};
-    HeatmapStyle ks = styleFor(row, rowTensor, v, false);
-    ks.title = tr("query (%1, %2): %3").arg(qx).arg(qy)
-                   .arg(head >= 0 ? tr("head %1").arg(head) : tr("mean of %1 heads").arg(heads));
-    const QImage keyImage = document_->baseImage(document_->descriptor() && document_->descriptor()->inputs.size() > 1 ? 1 : 0);
-    key_->showMap(row, keyImage, ks);
+    showKeyRow(row, t, qx, qy, head, heads);
     attentionNote_->setText(tr("%1, rows on demand: %2 heads, %3 queries x %4 keys (%5x%6). The full matrix is over "
                                "the memory budget, so the row of each query you click is computed for it.")
                                 .arg(t.label).arg(heads).arg(qh * qw).arg(nk).arg(kw).arg(kh));

@@ -72,6 +72,8 @@ class ProbeView : public QWidget {
   void showScalePage(const SelectedTensor& t);
   void showAttentionPage(const SelectedTensor& t);
   void showAttentionOnDemand(const SelectedTensor& t);
+  /// The key panel: one query's attention row [kh,kw] over the key image.
+  void showKeyRow(const at::Tensor& row, const SelectedTensor& t, int qx, int qy, int head, int64_t heads);
   void showChannelStrip(const SelectedTensor& t, int64_t batch, bool complement);
   void showMatrixPage(const SelectedTensor& t);
   void showChannelMaps(int channel);
@@ -99,8 +101,5 @@ class ProbeView : public QWidget {
   double mapsAspect_ = 1, queryAspect_ = 1;  ///< width / height of what each pair shows
   ViewPage page_ = ViewPage::Empty;
 };
-
-/// Key grid (rows, cols) for Nk keys whose aspect best matches a query grid of qh x qw.
-std::pair<int64_t, int64_t> keyGrid(int64_t nk, int64_t qh, int64_t qw);
 
 }  // namespace fl::ui
