@@ -27,6 +27,7 @@
 #include "core/modules/registry.h"
 #include "core/run/bench.h"
 #include "core/run/memory.h"
+#include "core/run/result_export.h"
 #include "core/run/run.h"
 
 namespace {
@@ -44,7 +45,7 @@ Usage:
   fusionlens-cli info MODULE [--json]
   fusionlens-cli run --module ID [--set KEY=VALUE]... [--weights FILE [--prefix P]] [--seed N]
                      --input FILE [--input FILE]... [--features SPEC]... [--channels-last]
-                     --save OUT.safetensors
+                     --save OUT.safetensors [--scores FILE.csv|FILE.json]
                      [--device auto|cpu|cuda] [--max-memory SIZE] [--threads N] [--quiet]
   fusionlens-cli inspect FILE [--json]
                      [--module ID [--set KEY=VALUE]... [--shape B,C,H,W]... [--prefix P]]
@@ -75,6 +76,11 @@ run:
   --channels-last    tensor inputs are [H,W,C] / [B,H,W,C] (numpy/OpenCV layout)
   --save OUT         .safetensors with `output` (or output.0, output.1, ...) and
                      `probe.NAME` for every probe
+  --scores FILE      also write the channel scores of batch element 0 as .csv
+                     (probe,channel,score,rank) or .json: every channel_weights probe as
+                     is, every gate probe as its spatial mean per channel; a module
+                     without such probes is an error. --save and --scores replace
+                     existing files
   --device D         auto (CUDA when available), cpu or cuda (default auto)
   --max-memory SIZE  refuse runs estimated above SIZE (e.g. 2G); default 60% of free RAM
 
@@ -256,6 +262,7 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   fl::RunRequest req;
   std::vector<std::string> inputs;
   std::string save;
+  std::string scores;
   std::vector<std::string> features;
   bool channelsLast = false;
   bool quiet = false;
@@ -279,6 +286,8 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
       inputs.push_back(args.value(a));
     } else if (a == "--save") {
       save = args.value(a);
+    } else if (a == "--scores") {
+      scores = args.value(a);
     } else if (a == "--device") {
       req.device = fl::parseDevice(args.value(a));
     } else if (a == "--max-memory") {
@@ -297,6 +306,8 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   if (std::filesystem::path(save).extension() != ".safetensors") {
     usageError("--save '" + save + "': the output must be a .safetensors file");
   }
+  // Checked before the run: a bad name must not cost a forward pass.
+  const fl::ScoresFormat scoresFormat = scores.empty() ? fl::ScoresFormat::Csv : fl::scoresFormatFor(scores);
   if (inputs.size() != d.inputs.size()) {
     std::string names;
     for (const auto& in : d.inputs) names += (names.empty() ? "" : ", ") + in.name;
@@ -313,16 +324,12 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   const fl::RunResult res = fl::run(registry, req);
   if (!res.ok) throw Error(res.errorKind, res.error);
 
-  fl::NamedTensors out;
-  for (size_t i = 0; i < res.outputs.size(); ++i) out.emplace_back(res.outputNames[i], res.outputs[i]);
-  for (const auto& p : res.probes) out.emplace_back("probe." + p.name, p.value);
-  std::map<std::string, std::string> meta{{"module", d.id},
-                                          {"fusionlens", kVersion},
-                                          {"device", res.device},
-                                          {"seed", std::to_string(req.seed)},
-                                          {"weights", req.weightsPath}};
-  for (const auto& [k, v] : req.params) meta["param." + k] = v;
-  fl::writeSafetensors(save, out, meta);
+  // Scores first: a module without channel probes fails before any file is written.
+  const std::string scoresText = scores.empty() ? std::string() : fl::channelScoresText(res, 0, scoresFormat);
+  // The command line names its output files: replacing them is what was asked (as --save
+  // always did), so overwrite.
+  fl::writeResultSafetensors(res, save, /*overwrite=*/true, fl::requestMetadata(req));
+  if (!scores.empty()) fl::writeTextFile(scores, scoresText, /*overwrite=*/true);
 
   if (!quiet) {
     std::cout << d.id << " on " << res.device << ": " << res.forwardMs << " ms forward, "
@@ -336,10 +343,11 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
     } else {
       std::cout << "weights: seeded init (seed " << req.seed << ")\n";
     }
-    for (const auto& [name, t] : out) {
+    for (const auto& [name, t] : fl::resultTensors(res)) {
       std::cout << "  " << name << " " << fl::shapeText(t.sizes().vec()) << "\n";
     }
     std::cout << "saved " << save << "\n";
+    if (!scores.empty()) std::cout << "channel scores (batch element 0) saved " << scores << "\n";
   }
   for (const auto& w : inputWarnings) std::cerr << "warning: " << w << "\n";
   for (const auto& w : res.warnings) std::cerr << "warning: " << w << "\n";

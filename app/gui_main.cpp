@@ -17,6 +17,7 @@
 #include "ui/compare_panel.h"
 #include "ui/module_panel.h"
 #include "ui/run_controller.h"
+#include "ui/session_controller.h"
 
 int main(int argc, char** argv) {
   QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
@@ -44,9 +45,11 @@ int main(int argc, char** argv) {
   const QCommandLineOption hideDock(QStringLiteral("hide-dock"), QStringLiteral("Hide a dock by name: inputs, module, compare (repeatable; for screenshots of one view)."), QStringLiteral("NAME"));
   const QCommandLineOption screenshot(QStringLiteral("screenshot"), QStringLiteral("Save the window to FILE after the first result, then quit."), QStringLiteral("FILE"));
   const QCommandLineOption compare(QStringLiteral("compare"), QStringLiteral("Compare these modules (comma-separated ids) in the Compare dock."), QStringLiteral("IDS"));
-  parser.addOptions({compare});
+  // Not "--session": QGuiApplication takes -session/--session for X11 session management.
+  const QCommandLineOption session(QStringLiteral("open-session"), QStringLiteral("Open a session file (saved with File > Save session); a .flsession file among the files does the same."), QStringLiteral("FILE"));
+  parser.addOptions({compare, session});
   parser.addOptions({demo, module, set, weights, features, show, channel, head, query, colormap, scale, memory, hideDock, screenshot});
-  parser.addPositionalArgument(QStringLiteral("files"), QStringLiteral("Images or tensor files to open."));
+  parser.addPositionalArgument(QStringLiteral("files"), QStringLiteral("Images or tensor files to open, or a .flsession file."));
   parser.process(app);
 
   fl::ModuleRegistry registry;
@@ -103,12 +106,35 @@ int main(int argc, char** argv) {
   }
   document.setView(v);
   if (parser.isSet(features)) window.setFeatureSpec(parser.value(features));
-  window.openFiles(parser.positionalArguments());
+  QStringList files = parser.positionalArguments();
+  QString sessionFile = parser.value(session);
+  for (auto it = files.begin(); it != files.end();) {
+    if (it->endsWith(QStringLiteral(".flsession"), Qt::CaseInsensitive)) {
+      sessionFile = *it;
+      it = files.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  window.openFiles(files);
   if (parser.isSet(compare)) {
     for (const QString& id : parser.value(compare).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
       window.comparePanel()->addModule(id.trimmed());
     }
     window.showCompare();
+  }
+
+  if (!sessionFile.isEmpty()) {
+    // Also on the terminal: a scripted start (--screenshot) has nobody to read a message box.
+    QObject::connect(window.sessions(), &fl::ui::SessionController::failed, &app, [&](const QString& message) {
+      std::fprintf(stderr, "fusionlens: %s\n", qPrintable(message));
+      if (parser.isSet(screenshot)) QTimer::singleShot(0, &app, [&app] { app.exit(2); });
+    });
+    QObject::connect(window.sessions(), &fl::ui::SessionController::restored, &app,
+                     [](const QString&, const QStringList& problems, bool) {
+                       for (const QString& p : problems) std::fprintf(stderr, "fusionlens: session: %s\n", qPrintable(p));
+                     });
+    window.openSession(sessionFile);
   }
 
   if (parser.isSet(screenshot)) {
@@ -119,7 +145,7 @@ int main(int argc, char** argv) {
     timer->setInterval(800);
     QObject::connect(&document, &fl::ui::Document::resultChanged, timer, qOverload<>(&QTimer::start));
     QObject::connect(timer, &QTimer::timeout, &window, [&] {
-      if (runner.busy() || loader.busy() || window.comparePanel()->busy()) {
+      if (runner.busy() || loader.busy() || window.comparePanel()->busy() || window.sessions()->busy()) {
         timer->start();
         return;
       }

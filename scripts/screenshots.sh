@@ -33,4 +33,17 @@ one cmgm-attention-query      --module cmgm --show probe.attention --query 30,20
 one cmgm-attention-on-demand  --module cmgm --show probe.attention --query 40,20 --memory 512M --features filterbank:channels=64,stride=8 "$img/fruits.jpg"
 one cafm-cross-matrix         --module cafm --show probe.cross --features filterbank:channels=32,stride=4 "$img/rubberwhale1.png" "$img/rubberwhale2.png"
 one safm-modulation-pca       --module safm --show probe.modulation "$img/butterfly.jpg"
+# The Compare dock, opened from the example session (docs/examples/aff-iaff-cafm.flsession).
+shot compare-aff-iaff-cafm    docs/examples/aff-iaff-cafm.flsession
+# Exported figures, rendered headless from the example spec as a user would (docs/figures.md),
+# the PDF's page turned into a PNG by poppler for the docs.
+cli=build/bin/fusionlens-cli
+tmp=$(mktemp -d)
+echo "figure: figure-aff-iaff-cafm (PDF page)"
+"$cli" render docs/examples/aff-iaff-cafm.spec.json --out "$tmp/figure.pdf" --quiet
+pdftoppm -png -r 200 -singlefile "$tmp/figure.pdf" "$out/figure-aff-iaff-cafm-pdf"
+echo "figure: figure-two-rows (PNG export)"
+"$cli" render docs/examples/channel-modules.spec.json --out "$tmp/rows.png" --quiet
+cp "$tmp/rows.png" "$out/figure-two-rows.png"
+rm -rf "$tmp"
 echo "wrote $out"

@@ -40,11 +40,15 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   columnList_ = new QListWidget;
   columnList_->setMaximumHeight(90);
   probeEdit_ = new QLineEdit(QStringLiteral("auto"));
-  probeEdit_->setToolTip(tr("The probe shown in every column: a name (weight, spatial_weight, ...), "
-                            "auto (each module's first spatial probe), output or input.N"));
+  probeEdit_->setObjectName(QStringLiteral("compareProbe"));
+  probeEdit_->setToolTip(tr("The probes shown, one row each, separated by commas: a name (weight, "
+                            "spatial_weight, ...), auto (each module's first spatial probe), output or input.N"));
   viewBox_ = new QComboBox;
-  viewBox_->addItems({QStringLiteral("mean"), QStringLiteral("complement")});
-  viewBox_->setToolTip(tr("Gates and features: channel mean, or 1 - mean (the other input's weight)"));
+  viewBox_->setEditable(true);  // channel:N and query:X,Y are typed
+  viewBox_->addItems({QStringLiteral("mean"), QStringLiteral("complement"), QStringLiteral("channel:0"),
+                      QStringLiteral("query:0,0")});
+  viewBox_->setToolTip(tr("How each row's tensor becomes a map: channel mean, complement (1 - mean: the other "
+                          "input's weight), channel:N, or for attention query:X,Y (optionally :head=H)"));
   normBox_ = new QComboBox;
   for (const auto& n : render::normModeNames()) {
     if (n != "fixed") normBox_->addItem(QString::fromStdString(n));
@@ -125,10 +129,10 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   connect(add, &QPushButton::clicked, this, [this] { addModule(moduleBox_->currentData().toString()); });
   connect(addCurrent, &QPushButton::clicked, this, &ComparePanel::addCurrentModule);
   connect(remove, &QPushButton::clicked, this, [this] { removeColumn(columnList_->currentRow()); });
-  connect(probeEdit_, &QLineEdit::editingFinished, this, &ComparePanel::refresh);
-  for (QComboBox* box : {viewBox_, normBox_}) {
-    connect(box, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
-  }
+  connect(probeEdit_, &QLineEdit::editingFinished, this, &ComparePanel::rowsFromFields);
+  connect(viewBox_, &QComboBox::activated, this, &ComparePanel::rowsFromFields);
+  connect(viewBox_->lineEdit(), &QLineEdit::editingFinished, this, &ComparePanel::rowsFromFields);
+  connect(normBox_, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
   connect(widthBox_, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
   connect(shared_, &QCheckBox::toggled, this, &ComparePanel::refresh);
   connect(difference_, &QCheckBox::toggled, this, &ComparePanel::refresh);
@@ -219,8 +223,7 @@ figure::FigureSpec ComparePanel::currentSpec() const {
     if (!in.featureSpec.isEmpty()) s.features.push_back(in.featureSpec.toStdString());
   }
   s.columns = columns_;
-  s.rows = {figure::FigureRow{probeEdit_->text().trimmed().isEmpty() ? "auto" : probeEdit_->text().trimmed().toStdString(),
-                              viewBox_->currentText().toStdString(), ""}};
+  s.rows = rows_;
   s.scale.norm.mode = render::parseNormMode(normBox_->currentText().toStdString());
   s.scale.shared = shared_->isChecked();
   s.scale.colormap = render::parseColormap(document_->view().colormap.toStdString());
@@ -235,8 +238,12 @@ figure::FigureSpec ComparePanel::currentSpec() const {
 void ComparePanel::applySettings(const figure::FigureSpec& s) {
   const QSignalBlocker b1(probeEdit_), b2(viewBox_), b3(normBox_), b4(shared_), b5(difference_), b6(widthBox_);
   if (!s.rows.empty()) {
-    probeEdit_->setText(QString::fromStdString(s.rows[0].probe));
-    viewBox_->setCurrentText(QString::fromStdString(s.rows[0].view));
+    rows_ = s.rows;
+    QStringList probes;
+    for (const auto& r : rows_) probes << QString::fromStdString(r.probe);
+    probeEdit_->setText(probes.join(QStringLiteral(", ")));
+    viewBox_->setCurrentText(QString::fromStdString(rows_[0].view));
+    rowFields_ = probeEdit_->text().trimmed() + QLatin1Char('|') + viewBox_->currentText().trimmed();
   }
   normBox_->setCurrentText(QString::fromStdString(render::normModeName(s.scale.norm.mode)));
   shared_->setChecked(s.scale.shared);
@@ -244,6 +251,21 @@ void ComparePanel::applySettings(const figure::FigureSpec& s) {
   widthBox_->setCurrentIndex(s.layout.widthIn < 5 ? 1 : 0);
   columns_ = s.columns;
   updateColumnList();
+  refresh();
+}
+
+void ComparePanel::rowsFromFields() {
+  // Focus leaving an untouched field changes nothing: rows a spec gave (with a view per row)
+  // stay until the fields are really edited.
+  const QString fields = probeEdit_->text().trimmed() + QLatin1Char('|') + viewBox_->currentText().trimmed();
+  if (fields == rowFields_) return;
+  rowFields_ = fields;
+  const std::string view = viewBox_->currentText().trimmed().isEmpty() ? "mean" : viewBox_->currentText().trimmed().toStdString();
+  rows_.clear();
+  for (const QString& p : probeEdit_->text().split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+    if (!p.trimmed().isEmpty()) rows_.push_back({p.trimmed().toStdString(), view, ""});
+  }
+  if (rows_.empty()) rows_.push_back({"auto", view, ""});
   refresh();
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The compare panel (issue 6): columns of modules run on the document's current inputs, one
-// probe row, a shared or per-panel colour scale written on the colour bars, an A - B
+// The compare panel (issue 6): columns of modules run on the document's current inputs, rows
+// of probes, a shared or per-panel colour scale written on the colour bars, an A - B
 // difference column, linked zoom/pan and crosshair (CompareView), the statistics table, and
 // export to PNG/SVG/PDF with the figure spec beside it. Figures are built on a worker thread
 // (core figure::buildFigure); stale builds are dropped by generation.
@@ -72,9 +72,14 @@ class ComparePanel : public QWidget {
   void saveStatistics();
   void showModel();
   void updateColumnList();
+  void rowsFromFields();
 
   Document* document_;
   std::vector<figure::FigureColumn> columns_;
+  /// The figure's rows: from the Probe and View fields, or exactly as a spec or session gave
+  /// them (rows with different views) until those fields are edited.
+  std::vector<figure::FigureRow> rows_ = {figure::FigureRow{}};
+  QString rowFields_ = QStringLiteral("auto|mean");  // the fields' text rows_ came from
   QComboBox* moduleBox_;
   QListWidget* columnList_;
   QLineEdit* probeEdit_;

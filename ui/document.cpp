@@ -251,4 +251,31 @@ void Document::setView(const ViewSettings& view) {
   Q_EMIT viewChanged();
 }
 
+void Document::restore(DocumentState state) {
+  inputs_ = std::move(state.inputs);
+  moduleId_ = registry_.find(state.moduleId.toStdString()) ? state.moduleId : QString();
+  params_ = std::move(state.params);
+  weightsPath_ = state.weights ? state.weightsPath : QString();
+  weights_ = std::move(state.weights);
+  device_ = state.device;
+  memoryBudget_ = std::max<int64_t>(0, state.memoryBudget);
+  view_ = state.view;
+  resetAssignment();
+  for (size_t i = 0; i < assignment_.size() && i < state.assignment.size(); ++i) {
+    const int idx = state.assignment[i];
+    assignment_[i] = idx >= 0 && idx < static_cast<int>(inputs_.size()) ? idx : -1;
+  }
+  result_.reset();
+  resultContext_ = ResultContext{};
+  resultAssignment_.clear();
+  queryRows_ = QueryRows{};
+  wantedQuery_ = QPoint(-1, -1);
+  lastError_.clear();
+  Q_EMIT moduleChanged();
+  Q_EMIT inputsChanged();
+  Q_EMIT requestChanged();
+  Q_EMIT resultChanged();
+  Q_EMIT viewChanged();
+}
+
 }  // namespace fl::ui

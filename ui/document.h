@@ -48,6 +48,19 @@ struct InputItem {
   QImage image;         ///< the picture for overlays (RGB888); null for tensor files
 };
 
+/// Everything a session restores at once (Document::restore).
+struct DocumentState {
+  std::vector<InputItem> inputs;
+  std::vector<int> assignment;  ///< per module input: index into `inputs`, -1 none
+  QString moduleId;
+  std::map<std::string, std::string> params;
+  QString weightsPath;
+  std::shared_ptr<const NamedTensors> weights;  ///< null: seeded init
+  DeviceChoice device = DeviceChoice::Auto;
+  int64_t memoryBudget = 0;
+  ViewSettings view;
+};
+
 class Document : public QObject {
   Q_OBJECT
  public:
@@ -119,6 +132,12 @@ class Document : public QObject {
   // View settings -----------------------------------------------------------------------
   const ViewSettings& view() const { return view_; }
   void setView(const ViewSettings& view);
+
+  // Sessions ----------------------------------------------------------------------------
+  /// Replaces the whole state (File > Open session). The shown result is dropped: it belongs
+  /// to the old state. An unknown module leaves none chosen; an assignment entry out of
+  /// range becomes -1. Emits every change signal once.
+  void restore(DocumentState state);
 
  Q_SIGNALS:
   void inputsChanged();

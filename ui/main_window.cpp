@@ -26,7 +26,9 @@
 #include "ui/input_loader.h"
 #include "ui/inputs_panel.h"
 #include "ui/module_panel.h"
+#include "ui/result_export.h"
 #include "ui/run_controller.h"
+#include "ui/session_controller.h"
 #include "ui/settings.h"
 #include "ui/view_controls.h"
 #include "ui/views/probe_view.h"
@@ -72,6 +74,39 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   // Hidden until asked for (View > Compare, or --compare): it would halve the main view.
   compareDock->hide();
   connect(compare_, &ComparePanel::message, this, [this](const QString& text, bool error) { showMessage(text, error); });
+  sessions_ = new SessionController(document_, compare_, this);
+  connect(sessions_, &SessionController::pathChanged, this, [this](const QString& path) {
+    setWindowTitle(QStringLiteral("FusionLens - %1").arg(QFileInfo(path).fileName()));
+  });
+  connect(sessions_, &SessionController::failed, this, [this](const QString& message) {
+    showMessage(message, true);
+    auto* box = new QMessageBox(QMessageBox::Warning, tr("Session not opened"), message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();  // window-modal, never blocks the event loop
+  });
+  connect(sessions_, &SessionController::restored, this,
+          [this](const QString& path, const QStringList& problems, bool compareVisible) {
+            auto* dock = qobject_cast<QDockWidget*>(compare_->parentWidget());
+            if (compareVisible) {
+              showCompare();
+            } else if (dock) {
+              dock->hide();
+            }
+            if (problems.isEmpty()) {
+              showMessage(tr("Opened session %1").arg(path), false);
+              return;
+            }
+            // Files moved: say exactly what is missing; everything else is restored.
+            showMessage(tr("Opened session %1 with problems: %2").arg(QFileInfo(path).fileName(), problems.join(QStringLiteral("; "))), true);
+            auto* box = new QMessageBox(QMessageBox::Warning, tr("Session opened with problems"),
+                                        tr("%1 was opened, but not everything in it could be restored:").arg(path),
+                                        QMessageBox::Ok, this);
+            box->setInformativeText(QStringLiteral("- ") + problems.join(QStringLiteral("\n- ")) +
+                                    tr("\n\nPaths are stored relative to the session file: keep the session beside "
+                                       "its files when moving them, or open the files again and save the session."));
+            box->setAttribute(Qt::WA_DeleteOnClose);
+            box->open();
+          });
 
   busy_ = new QProgressBar;
   busy_->setRange(0, 0);  // indeterminate: a run's progress is unknown
@@ -159,7 +194,27 @@ void MainWindow::buildMenus() {
     if (!path.isEmpty()) modulePanel_->loadWeights(path);
   });
   weights->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
+  file->addAction(tr("E&xport probes..."), this, [this] { const auto r = exportProbesDialog(this, *document_); if (!r.text.isEmpty()) showMessage(r.text, r.error); });
+  file->addAction(tr("Export &channel scores..."), this, [this] { const auto r = exportChannelScoresDialog(this, *document_); if (!r.text.isEmpty()) showMessage(r.text, r.error); });
   file->addAction(tr("Open &demo"), this, &MainWindow::openDemo);
+  file->addSeparator();
+  auto* openSessionAction = file->addAction(tr("Open &session..."), this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), prefs::kLastDirectory.get(),
+                                                      tr("FusionLens sessions (*.flsession *.json);;All files (*)"));
+    if (!path.isEmpty()) openSession(path);
+  });
+  openSessionAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+  auto* saveSession = file->addAction(tr("&Save session"), this, [this] {
+    if (sessions_->path().isEmpty()) {
+      saveSessionAs();
+      return;
+    }
+    const QString error = sessions_->save(sessions_->path(), !compare_->parentWidget()->isHidden());
+    showMessage(error.isEmpty() ? tr("Saved session %1").arg(sessions_->path()) : error, !error.isEmpty());
+  });
+  saveSession->setShortcut(QKeySequence::Save);
+  auto* saveSessionAsAction = file->addAction(tr("Save session &as..."), this, &MainWindow::saveSessionAs);
+  saveSessionAsAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
   file->addSeparator();
   auto* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
@@ -209,7 +264,7 @@ void MainWindow::showCompare() {
   if (!dock) return;
   dock->show();
   dock->raise();
-  resizeDocks({dock}, {height() * 3 / 5}, Qt::Vertical);
+  resizeDocks({dock}, {height() / 2}, Qt::Vertical);
 }
 
 void MainWindow::openFiles(const QStringList& paths) {
@@ -236,6 +291,21 @@ void MainWindow::openDemo() {
 }
 
 void MainWindow::setFeatureSpec(const QString& spec) { inputsPanel_->setFeatureSpec(spec); }
+
+void MainWindow::openSession(const QString& path) {
+  prefs::kLastDirectory.set(QFileInfo(path).absolutePath());
+  sessions_->open(path, inputsPanel_->featureSpec());
+}
+
+void MainWindow::saveSessionAs() {
+  QString path = QFileDialog::getSaveFileName(this, tr("Save session"),
+                                              sessions_->path().isEmpty() ? prefs::kLastDirectory.get() + QStringLiteral("/session.flsession") : sessions_->path(),
+                                              tr("FusionLens sessions (*.flsession)"));
+  if (path.isEmpty()) return;  // the dialog itself asked before replacing a file
+  if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".flsession");
+  const QString error = sessions_->save(path, !compare_->parentWidget()->isHidden());
+  showMessage(error.isEmpty() ? tr("Saved session %1").arg(path) : error, !error.isEmpty());
+}
 
 void MainWindow::showMessage(const QString& text, bool error) {
   hover_->setText(text);

@@ -17,6 +17,7 @@ class InputsPanel;
 class ProbeView;
 class ViewControls;
 class ComparePanel;
+class SessionController;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -34,8 +35,11 @@ class MainWindow : public QMainWindow {
   ModulePanel* modulePanel() const { return modulePanel_; }
   ViewControls* viewControls() const { return controls_; }
   ComparePanel* comparePanel() const { return compare_; }
-  /// Shows the Compare dock and gives it most of the height of the window.
+  /// Shows the Compare dock and gives it half the height of the window.
   void showCompare();
+  /// Opens a session file (File > Open session); problems are shown when it is restored.
+  void openSession(const QString& path);
+  SessionController* sessions() const { return sessions_; }
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -46,6 +50,7 @@ class MainWindow : public QMainWindow {
   void buildMenus();
   void updateRecentMenu();
   void showMessage(const QString& text, bool error);
+  void saveSessionAs();
 
   Document* document_;
   RunController* runner_;
@@ -55,6 +60,7 @@ class MainWindow : public QMainWindow {
   ModulePanel* modulePanel_;
   InputsPanel* inputsPanel_;
   ComparePanel* compare_ = nullptr;
+  SessionController* sessions_ = nullptr;
   QMenu* recentMenu_ = nullptr;
   QLabel* stats_;
   QLabel* hover_;

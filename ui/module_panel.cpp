@@ -138,7 +138,10 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   });
   connect(document_, &Document::moduleChanged, this, [this] {
     rebuildForm();
-    weightsLabel_->setText(tr("Weights: seeded init"));
+    // A restored session brings its weights with the module.
+    weightsLabel_->setText(document_->weightsPath().isEmpty()
+                               ? tr("Weights: seeded init")
+                               : tr("Weights: %1 (checked when the module runs)").arg(QFileInfo(document_->weightsPath()).fileName()));
     // keep the tree selection in step when the module is set programmatically
     for (QTreeWidgetItemIterator it(tree_); *it; ++it) {
       if ((*it)->data(0, Qt::UserRole).toString() == document_->moduleId()) tree_->setCurrentItem(*it);
@@ -166,12 +169,22 @@ void ModulePanel::rebuildForm() {
                            QString::fromStdString(d->citation).toHtmlEscaped()));
   for (const ParamSpec& p : d->params) {
     const std::string name = p.name;
+    // The document's value when it has one (a restored session), else the default.
+    const auto set = document_->params().find(name);
+    const std::string value = set != document_->params().end() ? set->second : p.defaultValue;
+    const auto number = [&](auto parse, auto fallback) {
+      try {
+        return parse(value);
+      } catch (const std::exception&) {
+        return fallback;
+      }
+    };
     QWidget* editor = nullptr;
     switch (p.type) {
       case ParamType::Int: {
         auto* spin = new QSpinBox;
         spin->setRange(static_cast<int>(p.min), static_cast<int>(std::min(p.max, 1e9)));
-        spin->setValue(std::stoi(p.defaultValue));
+        spin->setValue(number([](const std::string& v) { return std::stoi(v); }, std::stoi(p.defaultValue)));
         connect(spin, qOverload<int>(&QSpinBox::valueChanged), this,
                 [this, name](int v) { document_->setParam(name, std::to_string(v)); });
         editor = spin;
@@ -181,7 +194,7 @@ void ModulePanel::rebuildForm() {
         auto* spin = new QDoubleSpinBox;
         spin->setDecimals(4);
         spin->setRange(p.min, p.max);
-        spin->setValue(std::stod(p.defaultValue));
+        spin->setValue(number([](const std::string& v) { return std::stod(v); }, std::stod(p.defaultValue)));
         // Descriptors write "0 = <what zero means>" in the help (e.g. qk_scale): zero is
         // "auto", not a scale of 0; the help (the tooltip) says what it stands for.
         const size_t zero = p.help.find("0 = ");
@@ -195,7 +208,7 @@ void ModulePanel::rebuildForm() {
       }
       case ParamType::Bool: {
         auto* box = new QCheckBox;
-        box->setChecked(p.defaultValue == "true");
+        box->setChecked(value == "true");
         connect(box, &QCheckBox::toggled, this,
                 [this, name](bool v) { document_->setParam(name, v ? "true" : "false"); });
         editor = box;
@@ -204,13 +217,14 @@ void ModulePanel::rebuildForm() {
       case ParamType::Choice: {
         auto* combo = new QComboBox;
         for (const auto& c : p.choices) combo->addItem(QString::fromStdString(c));
+        combo->setCurrentText(QString::fromStdString(value));
         connect(combo, &QComboBox::currentTextChanged, this,
                 [this, name](const QString& v) { document_->setParam(name, v.toStdString()); });
         editor = combo;
         break;
       }
       case ParamType::IntList: {
-        auto* line = new QLineEdit(QString::fromStdString(p.defaultValue));
+        auto* line = new QLineEdit(QString::fromStdString(value));
         connect(line, &QLineEdit::editingFinished, this,
                 [this, name, line] { document_->setParam(name, line->text().toStdString()); });
         editor = line;
@@ -225,6 +239,10 @@ void ModulePanel::rebuildForm() {
 }
 
 void ModulePanel::updateCheck() {
+  if (device_->currentData().toInt() != static_cast<int>(document_->device())) {
+    const QSignalBlocker block(device_);
+    device_->setCurrentIndex(device_->findData(static_cast<int>(document_->device())));
+  }
   // The budget may also come from the command line (--memory): show the document's.
   if (budget_->currentData().toLongLong() != document_->memoryBudget()) {
     const QSignalBlocker block(budget_);

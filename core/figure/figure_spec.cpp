@@ -8,82 +8,20 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/json_fields.h"
 
 namespace fl::figure {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using json::Json;
+using json::bad;
+using json::boolean;
+using json::integer;
+using json::num;
+using json::onlyKeys;
+using json::paramText;
+using json::str;
 namespace fs = std::filesystem;
-
-[[noreturn]] void bad(const std::string& where, const std::string& key, const std::string& what) {
-  throw Error(ErrorKind::Usage, where + ": '" + key + "' " + what);
-}
-
-/// Refuses keys outside `allowed`: a misspelt key must not silently leave a default in place.
-void onlyKeys(const Json& obj, const std::set<std::string>& allowed, const std::string& where,
-              const std::string& context) {
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (!allowed.count(it.key())) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      bad(where, context + it.key(), "is not a known key (known: " + list + ")");
-    }
-  }
-}
-
-std::string str(const Json& j, const std::string& where, const std::string& key) {
-  if (!j.is_string()) bad(where, key, "must be a string");
-  return j.get<std::string>();
-}
-
-double num(const Json& j, const std::string& where, const std::string& key, double lo, double hi) {
-  if (!j.is_number()) bad(where, key, "must be a number");
-  const double v = j.get<double>();
-  if (!std::isfinite(v) || v < lo || v > hi) {
-    std::ostringstream os;
-    os << "must be in [" << lo << ", " << hi << "], got " << v;
-    bad(where, key, os.str());
-  }
-  return v;
-}
-
-bool boolean(const Json& j, const std::string& where, const std::string& key) {
-  if (!j.is_boolean()) bad(where, key, "must be true or false");
-  return j.get<bool>();
-}
-
-int64_t integer(const Json& j, const std::string& where, const std::string& key, int64_t lo,
-                int64_t hi) {
-  if (!j.is_number_integer()) bad(where, key, "must be an integer");
-  const int64_t v = j.get<int64_t>();
-  if (v < lo || v > hi) {
-    bad(where, key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                        std::to_string(v));
-  }
-  return v;
-}
-
-/// A parameter value: JSON strings, numbers and booleans become the `--set` text.
-std::string paramText(const Json& j, const std::string& where, const std::string& key) {
-  if (j.is_string()) return j.get<std::string>();
-  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
-  if (j.is_number_integer()) return std::to_string(j.get<int64_t>());
-  if (j.is_number()) {
-    std::ostringstream os;
-    os.precision(17);
-    os << j.get<double>();
-    return os.str();
-  }
-  if (j.is_array()) {  // IntList parameters, e.g. atrous_rates [2,4,8]
-    std::string out;
-    for (const auto& e : j) {
-      if (!e.is_number_integer()) bad(where, key, "must be a list of integers");
-      out += (out.empty() ? "" : ",") + std::to_string(e.get<int64_t>());
-    }
-    return out;
-  }
-  bad(where, key, "must be a string, number, boolean or list of integers");
-}
 
 render::Colormap colormapOf(const Json& j, const std::string& where, const std::string& key) {
   try {
@@ -95,7 +33,7 @@ render::Colormap colormapOf(const Json& j, const std::string& where, const std::
 
 }  // namespace
 
-FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where) {
+FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where, bool layoutOnly) {
   Json root;
   try {
     root = Json::parse(jsonText);
@@ -116,7 +54,7 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
         "is " + std::to_string(spec.schemaVersion) + "; this FusionLens reads up to " +
             std::to_string(kFigureSchemaVersion) + " (the spec comes from a newer version)");
   }
-  if (!root.contains("inputs") || !root["inputs"].is_array() || root["inputs"].empty()) {
+  if (!root.contains("inputs") || !root["inputs"].is_array() || (root["inputs"].empty() && !layoutOnly)) {
     bad(where, "inputs", "must be a non-empty list of files");
   }
   for (size_t i = 0; i < root["inputs"].size(); ++i) {
@@ -153,7 +91,7 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
   if (root.contains("device")) spec.device = str(root["device"], where, "device");
   if (root.contains("batch")) spec.batch = integer(root["batch"], where, "batch", 0, 1 << 20);
 
-  if (!root.contains("columns") || !root["columns"].is_array() || root["columns"].empty()) {
+  if (!root.contains("columns") || !root["columns"].is_array() || (root["columns"].empty() && !layoutOnly)) {
     bad(where, "columns", "must be a non-empty list of modules");
   }
   for (size_t i = 0; i < root["columns"].size(); ++i) {
@@ -263,8 +201,9 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
   }
   if (root.contains("alpha")) spec.alpha = num(root["alpha"], where, "alpha", 0, 1);
   if (root.contains("underlay")) {
-    spec.underlay = static_cast<int>(integer(root["underlay"], where, "underlay", -1,
-                                             static_cast<int64_t>(spec.inputs.size()) - 1));
+    // A layout has no inputs yet: its underlay is checked once inputs are known.
+    const int64_t hi = layoutOnly ? 1 << 10 : static_cast<int64_t>(spec.inputs.size()) - 1;
+    spec.underlay = static_cast<int>(integer(root["underlay"], where, "underlay", -1, hi));
   }
   if (root.contains("layout")) {
     const Json& l = root["layout"];

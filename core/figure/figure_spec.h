@@ -102,8 +102,10 @@ struct FigureSpec {
 
 /// Parses a spec from JSON text. `where` names the source in messages. Unknown keys are
 /// refused (a typo must not silently change a figure). Throws fl::Error(Usage) naming the key
-/// and what is wrong.
-FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where);
+/// and what is wrong. With `layoutOnly`, `inputs` and `columns` may be empty lists: a
+/// comparison layout without its data (a session stores the compare panel's layout so).
+FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where,
+                           bool layoutOnly = false);
 
 /// Reads and parses a spec file (fl::Error(Input) when unreadable).
 FigureSpec readFigureSpec(const std::string& path);

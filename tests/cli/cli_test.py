@@ -116,6 +116,12 @@ def error_cases(tmp):
                            ["unknown module 'nope'", "aff"]),
         "info_unknown_module": lambda: (["info", "nope"], ["unknown module 'nope'"]),
         "info_missing_module": lambda: (["info"], ["missing MODULE"]),
+        "scores_bad_extension": lambda: (good + ["--scores", os.path.join(tmp, "scores.txt")],
+                                 ["scores.txt", ".csv or .json"]),
+        "scores_no_channel_probes": lambda: (["run", "--module", "spatial-attention", "--input", x,
+                                              "--save", out, "--scores", os.path.join(tmp, "s.csv")],
+                                             ["'spatial-attention' has no channel scores",
+                                              "spatial_weight (spatial_map)"]),
         "missing_module": lambda: (["run", "--input", x, "--save", out], ["missing --module"]),
         "missing_save": lambda: (["run", "--module", "eca", "--input", x], ["missing --save"]),
         "save_not_safetensors": lambda: (["run", "--module", "eca", "--input", x, "--save",
@@ -264,7 +270,7 @@ def read_safetensors(path):
 
 def ok_cases():
     # One line: tests/cli/CMakeLists.txt reads the names from it.
-    return ["list", "list_json", "info", "info_json", "help", "version", "run_seeded_deterministic", "run_image_shapes", "bench", "bench_json", "cuda_or_clear_error", "weights_from_network_checkpoint", "inspect_checkpoint", "inspect_tensor_files", "input_formats_agree", "image_inputs"]
+    return ["list", "list_json", "info", "info_json", "help", "version", "run_seeded_deterministic", "run_image_shapes", "bench", "bench_json", "cuda_or_clear_error", "weights_from_network_checkpoint", "inspect_checkpoint", "inspect_tensor_files", "input_formats_agree", "image_inputs", "run_channel_scores"]
 
 
 def run_ok(name):
@@ -443,9 +449,62 @@ np.save({os.path.join(tmp, 'hwc.npy')!r}, a[0].transpose(1, 2, 0))
             p = cli("run", "--module", "eca", "--device", "cpu", "--input", a, "--save", o)
             expect(p.returncode == 0, p.stderr)
             expect(read_safetensors(o)[0]["output"].shape[1] == 64, "default features")
+        elif name == "run_channel_scores":
+            check_channel_scores(tmp)
         else:
             fail(f"unknown ok case {name}")
     print("ok")
+
+
+def check_ranks(scores, ranks, where):
+    """Ranks 1..C, highest score first."""
+    expect(sorted(ranks) == list(range(1, len(scores) + 1)), f"{where}: ranks {ranks}")
+    for i in range(len(scores)):
+        for j in range(len(scores)):
+            if scores[i] > scores[j]:
+                expect(ranks[i] < ranks[j], f"{where}: channel {i} outranked by {j}")
+
+
+def check_channel_scores(tmp):
+    """--scores CSV and JSON against the probes of the --save file: batch element 0, every
+    channel probe (channel weights as is, gates as their spatial mean), nothing else."""
+    x = npy(tmp, "x.npy", rand(2, 8, 5, 7))
+    r = npy(tmp, "r.npy", rand(2, 8, 5, 7, seed=3))
+    # cbam: one channel_weights probe; its spatial map gives no channel scores
+    o, csv = os.path.join(tmp, "cbam.safetensors"), os.path.join(tmp, "cbam.csv")
+    p = cli("run", "--module", "cbam", "--set", "reduction=2", "--device", "cpu", "--input", x,
+            "--save", o, "--scores", csv)
+    expect(p.returncode == 0, p.stderr)
+    expect("channel scores (batch element 0) saved" in p.stdout, p.stdout)
+    t, _ = read_safetensors(o)
+    with open(csv) as f:
+        lines = f.read().splitlines()
+    expect(lines[0] == "probe,channel,score,rank", lines[0])
+    rows = [l.split(",") for l in lines[1:]]
+    expect([row[0] for row in rows] == ["channel_weight"] * 8, rows)
+    expect([int(row[1]) for row in rows] == list(range(8)), rows)
+    scores = np.array([row[2] for row in rows], dtype=np.float32)
+    want = t["probe.channel_weight"][0]
+    expect(np.array_equal(scores, want), f"csv {scores} != probe {want}")
+    check_ranks(scores, [int(row[3]) for row in rows], "cbam csv")
+    # iaff: two gate probes, as JSON; a rerun replaces the files
+    o, js = os.path.join(tmp, "iaff.safetensors"), os.path.join(tmp, "iaff.JSON")
+    for _ in range(2):
+        p = cli("run", "--module", "iaff", "--device", "cpu", "--input", x, "--input", r,
+                "--save", o, "--scores", js, "--quiet")
+        expect(p.returncode == 0 and p.stdout == "", p.stderr + p.stdout)
+    t, _ = read_safetensors(o)
+    with open(js) as f:
+        j = json.load(f)
+    expect(j["module"] == "iaff" and j["batch"] == 0 and j["schema_version"] == 1, j)
+    expect(list(j["probes"]) == ["weight", "weight2"], list(j["probes"]))
+    for name, entry in j["probes"].items():
+        expect(entry["kind"] == "gate" and entry["reduction"] == "spatial mean", entry)
+        got = np.array(entry["scores"], dtype=np.float32)
+        want = t["probe." + name][0].astype(np.float64).mean(axis=(1, 2)).astype(np.float32)
+        expect(got.shape == (8,) and np.allclose(got, want, rtol=1e-6, atol=1e-7),
+               f"{name}: json {got} != spatial mean {want}")
+        check_ranks(got, entry["ranks"], name)
 
 
 def expect(cond, msg):

@@ -1,9 +1,12 @@
 // The compare panel (issue 6), offscreen: the figure it builds, its shared scale and
 // statistics, and that its PNG export is byte-identical to `fusionlens-cli render` of the spec
 // it writes beside the figure.
+#include <ATen/ATen.h>
+
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QLineEdit>
 #include <QProcess>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -100,6 +103,50 @@ class CompareTest : public QObject {
     panel.addModule(QStringLiteral("cmgm"));  // needs 64 channels and two inputs: refused
     QVERIFY(!waitBuilt(panel));
     QCOMPARE(panel.model(), before);
+  }
+
+  void probeRows() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
+    const QString spec = QStringLiteral("filterbank:channels=16,stride=8");
+    doc.addInput(imageInput(images + "rubberwhale1.png", spec));
+    doc.addInput(imageInput(images + "rubberwhale2.png", spec));
+    doc.setModule(QStringLiteral("aff"));
+    ComparePanel panel(&doc);
+    panel.addModule(QStringLiteral("aff"));
+    QVERIFY(waitBuilt(panel));
+    panel.addModule(QStringLiteral("iaff"));
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->rows, 1);
+    // Two probes in the field: two rows, each over both modules.
+    auto* probe = panel.findChild<QLineEdit*>(QStringLiteral("compareProbe"));
+    QVERIFY(probe);
+    probe->setText(QStringLiteral("weight, output"));
+    Q_EMIT probe->editingFinished();
+    QVERIFY(waitBuilt(panel));
+    const auto model = panel.model();
+    QCOMPARE(model->rows, 2);
+    QCOMPARE(model->panel(0, 1).probe, std::string("weight"));
+    QCOMPARE(model->panel(1, 0).probe, std::string("output"));
+    QCOMPARE(model->panel(1, 0).kind, figure::PanelKind::Map);
+    // Rows with a view each (from a spec or session) stay as given while the fields are only
+    // passed through, and give way to the fields once those are edited.
+    figure::FigureSpec s = panel.currentSpec();
+    s.rows = {figure::FigureRow{"weight", "mean", ""}, figure::FigureRow{"weight", "complement", ""}};
+    panel.applySettings(s);
+    QVERIFY(waitBuilt(panel));
+    Q_EMIT probe->editingFinished();  // focus left the field, nothing typed
+    QCOMPARE(panel.currentSpec().rows.size(), size_t{2});
+    QCOMPARE(panel.currentSpec().rows[1].view, std::string("complement"));
+    const auto& gate = panel.model()->panel(0, 0).values;
+    const auto& other = panel.model()->panel(1, 0).values;
+    QVERIFY(at::allclose(other, 1 - gate));
+    probe->setText(QStringLiteral("weight"));
+    Q_EMIT probe->editingFinished();
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->rows, 1);
   }
 };
 

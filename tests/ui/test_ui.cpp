@@ -18,8 +18,11 @@
 #include "ui/document.h"
 #include "ui/input_loader.h"
 #include "core/io/npy.h"
+#include "core/io/safetensors.h"
+#include "core/run/result_export.h"
 #include "ui/main_window.h"
 #include "ui/module_panel.h"
+#include "ui/result_export.h"
 #include "ui/run_controller.h"
 #include "ui/view_controls.h"
 #include "ui/views/bar_panel.h"
@@ -540,6 +543,52 @@ class UiTest : public QObject {
     QCOMPARE(doc.inputs().size(), size_t{1});
     QCOMPARE(doc.inputs()[0].path, good);
     QVERIFY(QApplication::activeModalWidget() == nullptr);
+  }
+
+  // File > Export probes / channel scores without the dialogs: every output and probe, the
+  // selected tensor raw, the scores of the view's batch element; never a silent overwrite.
+  void exportResultFiles() {
+    QTemporaryDir dir;
+    const auto file = [&](const char* name) { return dir.filePath(QString::fromLatin1(name)); };
+    Document empty(registry());
+    QVERIFY(exportResult(empty, file("none.safetensors"), false).contains(QStringLiteral("Nothing to export")));
+
+    Document doc(registry());
+    runInto(doc, QStringLiteral("iaff"), QStringLiteral("probe.weight2"));  // view on batch 1
+    const RunResult& res = *doc.result();
+    QCOMPARE(exportResult(doc, file("all.safetensors"), false), QString());
+    const NamedTensors all = readSafetensors(file("all.safetensors").toStdString());
+    QCOMPARE(all.size(), size_t{3});
+    QCOMPARE(all[0].first, std::string("output"));
+    QCOMPARE(all[2].first, std::string("probe.weight2"));
+    QVERIFY(at::equal(all[0].second, res.outputs[0]));
+    QVERIFY(at::equal(all[2].second, res.findProbe("weight2")->value));
+
+    QCOMPARE(exportResult(doc, file("sel.npy"), false), QString());
+    QVERIFY(at::equal(readNpy(file("sel.npy").toStdString()), res.findProbe("weight2")->value));
+    ViewSettings v = doc.view();
+    v.tensor = QStringLiteral("input.residual");
+    doc.setView(v);
+    QCOMPARE(exportResult(doc, file("in.npy"), false), QString());
+    QVERIFY(at::equal(readNpy(file("in.npy").toStdString()), doc.resultInput(1)));
+
+    QCOMPARE(exportResult(doc, file("s.csv"), false), QString());
+    QFile csv(file("s.csv"));
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    QCOMPARE(csv.readAll().toStdString(), channelScoresCsv(res, 1));
+    QCOMPARE(exportResult(doc, file("s.json"), false), QString());
+    QVERIFY(QFileInfo::exists(file("s.json")));
+
+    // an existing file: refused (naming it) unless overwriting was confirmed
+    const QString again = exportResult(doc, file("s.csv"), false);
+    QVERIFY2(again.contains(QStringLiteral("exists")) && again.contains(file("s.csv")), qPrintable(again));
+    QCOMPARE(exportResult(doc, file("s.csv"), true), QString());
+    QVERIFY(exportResult(doc, file("s.txt"), false).contains(QStringLiteral(".csv or .json")));
+
+    Document spatial(registry());
+    runInto(spatial, QStringLiteral("spatial-attention"), QStringLiteral("probe.spatial_weight"));
+    QVERIFY(exportResult(spatial, file("sp.csv"), false).contains(QStringLiteral("no channel scores")));
+    QVERIFY(!QFileInfo::exists(file("sp.csv")));
   }
 };
 

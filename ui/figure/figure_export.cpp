@@ -368,6 +368,12 @@ class Painter {
     p_.translate(r.right() + (2 + L_.fs * 3.0 + L_.fs * 0.7) * u_, r.center().y());
     p_.rotate(-90);
     QString label = QString::fromStdString(bar.label);
+    // On a short bar the range goes first (the ticks give it): "A - B symmetric" stays whole
+    // rather than "A - B symmetric [-0.148...".
+    const int bracket = label.indexOf(QStringLiteral(" ["));
+    if (bracket > 0 && QFontMetricsF(makeFont(m_, 6.0, fs_), p_.device()).horizontalAdvance(label) > r.height()) {
+      label = label.left(bracket);
+    }
     fitFont(label, r.height(), L_.fs * 0.85);
     label = QFontMetricsF(p_.font(), p_.device()).elidedText(label, Qt::ElideRight, r.height());
     p_.drawText(QRectF(-r.height() / 2, -L_.fs * 0.7 * u_, r.height(), L_.fs * 1.4 * u_), Qt::AlignCenter, label);

@@ -19,10 +19,15 @@ class PictureTicker : public QCPAxisTicker {
  public:
   double lo = 0, hi = 1;  ///< the picture's extent along this axis
  protected:
-  // The step suits the picture's part of the axis, not the whole (mostly empty) range.
+  // The step suits the picture's part of the axis, not the whole (mostly empty) range, and
+  // that part gets its share of the axis's ticks: a picture on a fifth of a wide axis (a
+  // short panel) gets one or two labels, not five crowded into it.
   double getTickStep(const QCPRange& range) override {
     const QCPRange shown(std::max(range.lower, lo), std::min(range.upper, hi));
-    return QCPAxisTicker::getTickStep(shown.upper > shown.lower ? shown : range);
+    if (!(shown.upper > shown.lower) || !(range.size() > 0)) return QCPAxisTicker::getTickStep(range);
+    const double share = shown.size() / range.size();
+    const double ticks = std::max(1.0, std::round(tickCount() * share));
+    return cleanMantissa(shown.size() / ticks);
   }
   QVector<double> createTickVector(double tickStep, const QCPRange& range) override {
     QVector<double> ticks = QCPAxisTicker::createTickVector(tickStep, range);

@@ -1,0 +1,74 @@
+#pragma once
+// Sessions (issue 6): everything the explorer shows, saved as JSON so that File > Open session
+// brings it back: the inputs (paths relative to the session file, with the feature source of
+// each image), which input feeds which module input, the module with its parameters, weights,
+// device and memory budget, the view settings and the comparison (its columns and layout, as a
+// figure spec without inputs). Written atomically (QSaveFile). A session whose files moved
+// still opens: what is missing is listed, the rest is restored.
+#include <QString>
+#include <QStringList>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/figure/figure_spec.h"
+#include "core/run/run.h"
+#include "ui/view_settings.h"
+
+namespace fl::ui {
+
+class Document;
+class ComparePanel;
+
+/// The session schema this build writes and reads.
+constexpr int kSessionSchemaVersion = 1;
+
+struct SessionInput {
+  QString path;      ///< absolute once read; may end in ":NAME" (one tensor of a file)
+  QString features;  ///< images: the feature source (as `--features`); tensor files: empty
+};
+
+/// What a session file holds. Paths are absolute in memory, relative to the session's folder
+/// in the file.
+struct SessionState {
+  int schemaVersion = kSessionSchemaVersion;
+  std::vector<SessionInput> inputs;
+  std::vector<int> assignment;  ///< per module input: index into `inputs`, -1 none
+  QString module;               ///< registry id; empty: none chosen
+  std::map<std::string, std::string> params;
+  QString weights;              ///< empty: seeded init
+  DeviceChoice device = DeviceChoice::Auto;
+  int64_t memoryBudget = 0;
+  ViewSettings view;
+  bool compareVisible = false;
+  /// The comparison: its columns (module, parameters, weights) and layout; no inputs (the
+  /// compare panel follows the session's inputs). Absent: nothing compared.
+  std::optional<figure::FigureSpec> compare;
+};
+
+/// The session as JSON, paths made relative to `sessionPath`'s folder.
+std::string sessionJson(const SessionState& state, const QString& sessionPath);
+
+/// Parses a session; relative paths resolve against `sessionPath`'s folder. Unknown keys and
+/// a newer schema are refused. Throws fl::Error(Usage) naming the file and the key.
+SessionState parseSession(const std::string& json, const QString& sessionPath);
+
+/// Reads a session file (fl::Error(Input) when it cannot be read).
+SessionState readSession(const QString& path);
+
+/// Writes a session atomically: the old file stays intact if anything fails. Throws
+/// fl::Error(Input) naming the file.
+void writeSession(const SessionState& state, const QString& path);
+
+/// The session of what the document and the compare panel show now.
+SessionState captureSession(const Document& document, const ComparePanel* compare, bool compareVisible);
+
+/// The file part of an input path ("feats.npz:x" -> "feats.npz").
+QString inputFile(const QString& inputPath);
+
+/// The files a session refers to that do not exist, each as "what: path" (inputs, weights,
+/// the comparison's weights).
+QStringList missingFiles(const SessionState& state);
+
+}  // namespace fl::ui

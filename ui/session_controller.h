@@ -1,0 +1,63 @@
+#pragma once
+// Opens and saves sessions (ui/session.h) for the main window. Opening reads every input and
+// the weights off the GUI thread, then replaces the document's state in one step; a session
+// that cannot be read changes nothing. Files that moved are listed, the rest is restored.
+#include <QFutureWatcher>
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <memory>
+#include <vector>
+
+#include "ui/input_loader.h"
+#include "ui/session.h"
+
+namespace fl::ui {
+
+class Document;
+class ComparePanel;
+
+/// What the worker read for a session.
+struct SessionLoad {
+  uint64_t generation = 0;
+  QString path;
+  SessionState state;
+  std::vector<LoadOutcome> inputs;  ///< per session input; ok == false when missing or unreadable
+  std::shared_ptr<const NamedTensors> weights;
+  QStringList problems;  ///< what could not be restored, one line each
+};
+
+class SessionController : public QObject {
+  Q_OBJECT
+ public:
+  SessionController(Document* document, ComparePanel* compare, QObject* parent = nullptr);
+  ~SessionController() override;
+
+  /// The session file last opened or saved ("" when none).
+  QString path() const { return path_; }
+  /// Writes the current state to `path` atomically. Returns "" or the error.
+  QString save(const QString& path, bool compareVisible);
+  /// Opens a session: `failed` when it cannot be read (nothing changes), else `restored`
+  /// once its inputs and weights are read. `fallbackFeatures` serves images whose feature
+  /// source the session does not name.
+  void open(const QString& path, const QString& fallbackFeatures);
+  bool busy() const { return watcher_.isRunning(); }
+  void waitForIdle() { watcher_.waitForFinished(); }
+
+ Q_SIGNALS:
+  void failed(const QString& message);
+  /// The session is restored; `problems` lists what is missing or could not be read.
+  void restored(const QString& path, const QStringList& problems, bool compareVisible);
+  void pathChanged(const QString& path);
+
+ private:
+  void apply(SessionLoad load);
+
+  Document* document_;
+  ComparePanel* compare_;
+  QString path_;
+  uint64_t generation_ = 0;
+  QFutureWatcher<SessionLoad> watcher_;
+};
+
+}  // namespace fl::ui
