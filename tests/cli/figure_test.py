@@ -137,6 +137,23 @@ def case_pdf_vector(tmp):
     m = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info)
     if not m or abs(float(m.group(1)) - 3.5 * 72) > 0.5:
         fail(f"single-column PDF should be 252 pt wide: {m and m.group(0)}")
+    # Reproducible: the same spec gives the same bytes (no wall-clock date inside), and a
+    # SOURCE_DATE_EPOCH becomes the creation date.
+    again = os.path.join(tmp, "again.pdf")
+    render_ok(spec, "--out", again)
+    if open(out, "rb").read() != open(again, "rb").read():
+        fail("the same spec gave two different PDFs")
+    if b"/CreationDate" in open(out, "rb").read():
+        fail("the PDF carries the time it was written")
+    dated = os.path.join(tmp, "dated.pdf")
+    r = subprocess.run([CLI, "render", spec, "--out", dated], capture_output=True, text=True,
+                       env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}, timeout=300)
+    if r.returncode != 0:
+        fail(f"render with SOURCE_DATE_EPOCH failed: {r.stderr}")
+    if b"/CreationDate (D:20231114221320Z)" not in open(dated, "rb").read():
+        fail("SOURCE_DATE_EPOCH=1700000000 should give the creation date 2023-11-14 22:13:20 UTC")
+    if "CreationDate" not in subprocess.run(["pdfinfo", dated], capture_output=True, text=True).stdout:
+        fail("pdfinfo cannot read the creation date back")
 
 
 def case_svg(tmp):

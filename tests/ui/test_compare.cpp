@@ -87,6 +87,20 @@ class CompareTest : public QObject {
     QFile g(gui), c(dir.filePath("cli.png"));
     QVERIFY(g.open(QIODevice::ReadOnly) && c.open(QIODevice::ReadOnly));
     QVERIFY2(g.readAll() == c.readAll(), "the GUI's PNG and the CLI's PNG of the same spec differ");
+
+    // The "done when" of issue 6: a double-column PDF from the GUI, regenerated headless by
+    // one command from the spec written beside it, is the same file.
+    const QString pdf = dir.filePath("figure.pdf");
+    QCOMPARE(panel.exportTo(pdf, false), QString());
+    QProcess again;
+    again.start(QString::fromStdString(test::env("FL_CLI")), {"render", pdf + ".spec.json", "--out", dir.filePath("cli.pdf")});
+    QVERIFY(again.waitForFinished(120000));
+    QVERIFY2(again.exitCode() == 0, again.readAllStandardError().constData());
+    QFile gp(pdf), cp(dir.filePath("cli.pdf"));
+    QVERIFY(gp.open(QIODevice::ReadOnly) && cp.open(QIODevice::ReadOnly));
+    const QByteArray guiPdf = gp.readAll();
+    QVERIFY(guiPdf.startsWith("%PDF"));
+    QVERIFY2(guiPdf == cp.readAll(), "the GUI's PDF and the CLI's PDF of the same spec differ");
   }
 
   void failedBuildKeepsTheLastFigure() {

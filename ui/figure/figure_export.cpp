@@ -5,6 +5,8 @@
 #include <QFont>
 #include <QFontMetricsF>
 #include <QPageSize>
+#include <QBuffer>
+#include <QDateTime>
 #include <QPdfWriter>
 #include <QSaveFile>
 #include <QSvgGenerator>
@@ -101,10 +103,12 @@ Layout computeLayout(const FigureModel& m) {
 
 /// `fontScale` = figure dpi / device dpi: 1 for exports (the device has the figure's dpi), the
 /// screen's ratio in the compare view.
-QFont makeFont(const FigureModel& m, double sizePt, double fontScale, bool bold = false) {
+///
+/// One face only, no bold: Qt writes a PDF's embedded fonts in the order of a salted QHash,
+/// so a second face (bold letters) made the same spec give two different PDFs by chance.
+QFont makeFont(const FigureModel& m, double sizePt, double fontScale) {
   QFont f(QString::fromStdString(m.spec.layout.fontFamily));
   f.setPointSizeF(sizePt * fontScale);
-  f.setBold(bold);
   // Hinting depends on the platform's settings; without it GUI and CLI draw the same glyphs.
   f.setHintingPreference(QFont::PreferNoHinting);
   f.setKerning(true);
@@ -234,7 +238,8 @@ class Painter {
   void drawLetter(const FigurePanel& panel, const QRectF& box) {
     if (!m_.spec.layout.panelLetters || panel.letter.empty()) return;
     p_.save();
-    p_.setFont(makeFont(m_, L_.fs, fs_, true));
+    // "(a)" in the text face, the IEEE style of subfigure labels (see makeFont()).
+    p_.setFont(makeFont(m_, L_.fs, fs_));
     const QString text = QStringLiteral("(%1)").arg(QString::fromStdString(panel.letter));
     const QFontMetricsF fm(p_.font(), p_.device());
     const double pad = 1.2 * u_;
@@ -463,6 +468,32 @@ FigureSpec specForExport(const FigureModel& model, const std::string& figurePath
   return s;
 }
 
+namespace {
+
+/// Qt stamps every PDF with the time it was written, so one spec would never give the same
+/// file twice. The date is blanked (same length, so every xref offset stays right; like
+/// matplotlib's metadata={"CreationDate": None}), or set from SOURCE_DATE_EPOCH when that is
+/// set (the reproducible-builds convention).
+QByteArray reproduciblePdf(QByteArray pdf) {
+  static const QByteArray key("/CreationDate (D:");
+  const qsizetype at = pdf.indexOf(key);
+  if (at < 0) return pdf;
+  const qsizetype end = pdf.indexOf(')', at + key.size());
+  if (end < 0) return pdf;
+  const qsizetype len = end + 1 - at;
+  QByteArray entry(len, ' ');
+  bool ok = false;
+  const qint64 epoch = qEnvironmentVariable("SOURCE_DATE_EPOCH").toLongLong(&ok);
+  if (ok) {
+    const QByteArray date = key + QDateTime::fromSecsSinceEpoch(epoch, Qt::UTC).toString(QStringLiteral("yyyyMMddhhmmss")).toLatin1() + "Z)";
+    if (date.size() <= len) entry.replace(0, date.size(), date);
+  }
+  pdf.replace(at, len, entry);
+  return pdf;
+}
+
+}  // namespace
+
 std::vector<std::string> exportFigure(const FigureModel& model, const std::string& path,
                                       const ExportOptions& options) {
   const FigureFormat format = formatForPath(path);
@@ -493,7 +524,9 @@ std::vector<std::string> exportFigure(const FigureModel& model, const std::strin
     }
   } else if (format == FigureFormat::Pdf) {
     const double rasterDpi = std::max(300.0, model.spec.layout.rasterDpi);
-    QPdfWriter pdf(&out);
+    QBuffer buffer;
+    buffer.open(QIODevice::WriteOnly);
+    QPdfWriter pdf(&buffer);
     pdf.setCreator(QStringLiteral("FusionLens %1").arg(QString::fromStdString(fusionLensVersion())));
     pdf.setTitle(title);
     pdf.setResolution(static_cast<int>(std::lround(dpi)));
@@ -502,6 +535,10 @@ std::vector<std::string> exportFigure(const FigureModel& model, const std::strin
     QPainter p(&pdf);
     paintFigure(p, model, dpi, rasterDpi);
     p.end();
+    const QByteArray bytes = reproduciblePdf(buffer.data());
+    if (out.write(bytes) != bytes.size()) {
+      throw Error(ErrorKind::Input, path + ": cannot be written (" + out.errorString().toStdString() + ")");
+    }
   } else {
     const double rasterDpi = std::max(300.0, model.spec.layout.rasterDpi);
     QSvgGenerator svg;
