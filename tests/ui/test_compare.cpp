@@ -43,16 +43,21 @@ class CompareTest : public QObject {
     return built.count() > 0 && failed.isEmpty();
   }
 
- private Q_SLOTS:
-  void sharedScaleAndExportMatchesCli() {
-    ModuleRegistry registry;
-    registerBuiltinModules(registry);
-    Document doc(registry);
+ /// Two frames of RubberWhale as 16-channel features into aff (x, residual).
+  static void openFramePair(Document& doc) {
     const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
     const QString spec = QStringLiteral("filterbank:channels=16,stride=8");
     doc.addInput(imageInput(images + "rubberwhale1.png", spec));
     doc.addInput(imageInput(images + "rubberwhale2.png", spec));
     doc.setModule(QStringLiteral("aff"));
+  }
+
+ private Q_SLOTS:
+  void sharedScaleAndExportMatchesCli() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    openFramePair(doc);
     ComparePanel panel(&doc);
     panel.resize(1000, 500);
     panel.addModule(QStringLiteral("aff"));
@@ -123,11 +128,7 @@ class CompareTest : public QObject {
     ModuleRegistry registry;
     registerBuiltinModules(registry);
     Document doc(registry);
-    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
-    const QString spec = QStringLiteral("filterbank:channels=16,stride=8");
-    doc.addInput(imageInput(images + "rubberwhale1.png", spec));
-    doc.addInput(imageInput(images + "rubberwhale2.png", spec));
-    doc.setModule(QStringLiteral("aff"));
+    openFramePair(doc);
     ComparePanel panel(&doc);
     panel.addModule(QStringLiteral("aff"));
     QVERIFY(waitBuilt(panel));
