@@ -56,8 +56,8 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   shared_ = new QCheckBox(tr("Shared scale"));
   shared_->setChecked(true);
   shared_->setToolTip(tr("One colour range per row over all modules (raw units), else one per panel"));
-  difference_ = new QCheckBox(tr("A - B"));
-  difference_->setToolTip(tr("Add a difference column: first column minus second, diverging map"));
+  differenceBox_ = new QComboBox;
+  differenceBox_->setToolTip(tr("Add a difference column A - B of two module columns, on a symmetric diverging scale"));
   widthBox_ = new QComboBox;
   widthBox_->addItem(tr("double column (7.16 in)"), 7.16);
   widthBox_->addItem(tr("single column (3.5 in)"), 3.5);
@@ -74,10 +74,8 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   form->addRow(tr("Probe"), probeEdit_);
   form->addRow(tr("View"), viewBox_);
   form->addRow(tr("Scale"), normBox_);
-  auto* checks = new QHBoxLayout;
-  checks->addWidget(shared_);
-  checks->addWidget(difference_);
-  form->addRow(QString(), checks);
+  form->addRow(QString(), shared_);
+  form->addRow(tr("Difference"), differenceBox_);
   form->addRow(tr("Width"), widthBox_);
   auto* exportRow = new QHBoxLayout;
   exportRow->addWidget(exportButton);
@@ -135,7 +133,7 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   connect(normBox_, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
   connect(widthBox_, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
   connect(shared_, &QCheckBox::toggled, this, &ComparePanel::refresh);
-  connect(difference_, &QCheckBox::toggled, this, &ComparePanel::refresh);
+  connect(differenceBox_, &QComboBox::currentIndexChanged, this, &ComparePanel::refresh);
   connect(exportButton, &QPushButton::clicked, this, &ComparePanel::exportDialog);
   connect(statsButton, &QPushButton::clicked, this, &ComparePanel::saveStatistics);
   connect(view_, &CompareView::hoverText, hover_, &QLabel::setText);
@@ -197,6 +195,25 @@ void ComparePanel::clearColumns() {
 }
 
 void ComparePanel::updateColumnList() {
+  // The difference choices: every ordered pair of columns; the chosen pair stays chosen.
+  {
+    const QSignalBlocker block(differenceBox_);
+    const QPoint chosen = differenceBox_->currentIndex() > 0 ? differenceBox_->currentData().toPoint() : QPoint(-1, -1);
+    differenceBox_->clear();
+    differenceBox_->addItem(tr("none"));
+    const auto name = [this](int i) {
+      const auto& c = columns_[static_cast<size_t>(i)];
+      return QStringLiteral("%1 %2").arg(i + 1).arg(QString::fromStdString(c.label.empty() ? c.module : c.label));
+    };
+    const int n = static_cast<int>(columns_.size());
+    for (int a = 0; a < n; ++a) {
+      for (int b = 0; b < n; ++b) {
+        if (a != b) differenceBox_->addItem(QStringLiteral("%1 - %2").arg(name(a), name(b)), QPoint(a, b));
+      }
+    }
+    const int i = chosen.x() >= 0 ? differenceBox_->findData(chosen) : 0;
+    differenceBox_->setCurrentIndex(std::max(0, i));
+  }
   columnList_->clear();
   for (const auto& c : columns_) {
     QString text = QString::fromStdString(c.module);
@@ -208,7 +225,10 @@ void ComparePanel::updateColumnList() {
 }
 
 figure::FigureSpec ComparePanel::currentSpec() const {
-  figure::FigureSpec s;
+  figure::FigureSpec s = base_;  // what no control here sets stays as the last spec gave it
+  s.inputs.clear();
+  s.features.clear();
+  s.difference.reset();
   // The inputs assigned to the current module, in its input order; else every opened input.
   std::vector<int> order;
   for (int i : document_->assignment()) {
@@ -229,14 +249,19 @@ figure::FigureSpec ComparePanel::currentSpec() const {
   s.scale.colormap = render::parseColormap(document_->view().colormap.toStdString());
   if (render::isDiverging(s.scale.colormap)) s.scale.colormap = render::Colormap::Viridis;
   s.alpha = document_->view().alpha;
-  if (difference_->isChecked() && columns_.size() >= 2) s.difference = std::make_pair(0, 1);
+  const QPoint pair = differenceBox_->currentData().toPoint();
+  if (differenceBox_->currentIndex() > 0 && pair.x() < static_cast<int>(columns_.size()) &&
+      pair.y() < static_cast<int>(columns_.size())) {
+    s.difference = std::make_pair(pair.x(), pair.y());
+  }
   s.layout.widthIn = widthBox_->currentData().toDouble();
   s.batch = std::max(0, document_->view().batch);
   return s;
 }
 
 void ComparePanel::applySettings(const figure::FigureSpec& s) {
-  const QSignalBlocker b1(probeEdit_), b2(viewBox_), b3(normBox_), b4(shared_), b5(difference_), b6(widthBox_);
+  const QSignalBlocker b1(probeEdit_), b2(viewBox_), b3(normBox_), b4(shared_), b5(differenceBox_), b6(widthBox_);
+  base_ = s;
   if (!s.rows.empty()) {
     rows_ = s.rows;
     QStringList probes;
@@ -247,10 +272,21 @@ void ComparePanel::applySettings(const figure::FigureSpec& s) {
   }
   normBox_->setCurrentText(QString::fromStdString(render::normModeName(s.scale.norm.mode)));
   shared_->setChecked(s.scale.shared);
-  difference_->setChecked(s.difference.has_value());
-  widthBox_->setCurrentIndex(s.layout.widthIn < 5 ? 1 : 0);
+  // Single and double column, or the spec's own width as a third choice.
+  while (widthBox_->count() > 2) widthBox_->removeItem(2);
+  int width = widthBox_->findData(s.layout.widthIn);
+  if (width < 0) {
+    widthBox_->addItem(tr("%1 in (from the spec)").arg(s.layout.widthIn), s.layout.widthIn);
+    width = 2;
+  }
+  widthBox_->setCurrentIndex(width);
   columns_ = s.columns;
   updateColumnList();
+  differenceBox_->setCurrentIndex(0);
+  if (s.difference) {
+    const int i = differenceBox_->findData(QPoint(s.difference->first, s.difference->second));
+    if (i > 0) differenceBox_->setCurrentIndex(i);
+  }
   refresh();
 }
 

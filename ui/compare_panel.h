@@ -80,13 +80,16 @@ class ComparePanel : public QWidget {
   /// them (rows with different views) until those fields are edited.
   std::vector<figure::FigureRow> rows_ = {figure::FigureRow{}};
   QString rowFields_ = QStringLiteral("auto|mean");  // the fields' text rows_ came from
+  /// What the last applied spec or session set that has no control here (dpi, fonts,
+  /// percentiles, interpolation, seed, ...): kept, so it survives into exports and sessions.
+  figure::FigureSpec base_;
   QComboBox* moduleBox_;
   QListWidget* columnList_;
   QLineEdit* probeEdit_;
   QComboBox* viewBox_;
   QComboBox* normBox_;
   QCheckBox* shared_;
-  QCheckBox* difference_;
+  QComboBox* differenceBox_;  ///< none, or a pair of columns (A - B)
   QComboBox* widthBox_;
   CompareView* view_;
   QLabel* hover_;

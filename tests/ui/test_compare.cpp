@@ -162,6 +162,23 @@ class CompareTest : public QObject {
     Q_EMIT probe->editingFinished();
     QVERIFY(waitBuilt(panel));
     QCOMPARE(panel.model()->rows, 1);
+
+    // Any pair of columns as A - B; what a spec sets that has no control here (a custom
+    // width, dpi, fonts) survives into the panel's spec (and so into exports and sessions).
+    s = panel.currentSpec();
+    s.difference = std::make_pair(1, 0);
+    s.layout.widthIn = 5.0;
+    s.layout.dpi = 150;
+    s.layout.fontSizePt = 6.5;
+    panel.applySettings(s);
+    QVERIFY(waitBuilt(panel));
+    const figure::FigureSpec kept = panel.currentSpec();
+    QVERIFY(kept.difference == std::make_optional(std::make_pair(1, 0)));
+    QCOMPARE(kept.layout.widthIn, 5.0);
+    QCOMPARE(kept.layout.dpi, 150.0);
+    QCOMPARE(kept.layout.fontSizePt, 6.5);
+    QCOMPARE(panel.model()->columns, 3);
+    QCOMPARE(panel.model()->columnTitles.back(), panel.model()->columnTitles[1] + " - " + panel.model()->columnTitles[0]);
   }
 };
 

@@ -137,7 +137,7 @@ class SessionTest : public QObject {
     layout.rows = {figure::FigureRow{"weight", "complement", ""}};
     layout.scale.norm.mode = render::NormMode::MinMax;
     layout.scale.shared = false;
-    layout.difference = std::make_pair(0, 1);
+    layout.difference = std::make_pair(1, 0);  // aff - iaff
     layout.layout.widthIn = 3.5;
     cmp->applySettings(layout);
     first.window.showCompare();
@@ -211,7 +211,7 @@ class SessionTest : public QObject {
     QCOMPARE(QString::fromStdString(s2.rows.at(0).view), QStringLiteral("complement"));
     QCOMPARE(s2.scale.norm.mode, render::NormMode::MinMax);
     QCOMPARE(s2.scale.shared, false);
-    QVERIFY(s2.difference.has_value());
+    QVERIFY(s2.difference == std::make_optional(std::make_pair(1, 0)));
     QCOMPARE(s2.layout.widthIn, 3.5);
 
     // Saved again from the restored window, the session is the same file.
