@@ -160,6 +160,7 @@ RunRequest Document::makeRequest(uint64_t requestId) const {
   req.moduleId = moduleId_.toStdString();
   req.params = params_;
   req.weights = weights_;
+  req.weightsPath = weightsPath_.toStdString();  // names the file in messages
   req.device = device_;
   for (int idx : assignment_) {
     if (idx >= 0 && idx < static_cast<int>(inputs_.size())) req.inputs.push_back(inputs_[idx].tensor);

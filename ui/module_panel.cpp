@@ -273,13 +273,18 @@ void ModulePanel::loadWeights(const QString& path) {
     WeightsLoad out;
     out.path = path;
     try {
-      auto sd = std::make_shared<NamedTensors>(readStateDict(path.toStdString()));
+      // Every tensor of the file, flattened: nested training checkpoints and DataParallel
+      // names work as in the CLI; each run picks the module's tensors out of them.
+      auto sd = std::make_shared<NamedTensors>(readCheckpoint(path.toStdString()).tensors);
       out.weights = sd;
       if (canMatch) {
         const Params p = resolveParams(desc.id, desc.params, params);
         if (desc.check(p, shapes).empty()) {
           auto inst = desc.make(p, shapes);
-          out.report = matchStateDict(*inst->module, *sd);
+          ModuleState ms = extractModuleState(*sd, moduleStateKeys(*inst->module), std::nullopt, path.toStdString());
+          out.report = matchStateDict(*inst->module, ms.state);
+          out.report.prefix = ms.prefix;
+          out.report.notes = ms.notes;
           out.matched = true;
         }
       }
@@ -303,8 +308,11 @@ void ModulePanel::onWeightsLoaded() {
     return;
   }
   document_->setWeights(w.path, w.weights);
-  weightsLabel_->setText(w.matched ? tr("Weights: %1, %2 tensors matched, none missing or unexpected")
-                                         .arg(name).arg(w.report.matched.size())
+  const QString under = w.report.prefix.empty()
+                            ? QString()
+                            : tr(" (taken from under '%1')").arg(QString::fromStdString(w.report.prefix));
+  weightsLabel_->setText(w.matched ? tr("Weights: %1, %2 tensors matched, none missing or unexpected%3")
+                                         .arg(name).arg(w.report.matched.size()).arg(under)
                                    : tr("Weights: %1 (%2 tensors; checked when the module runs)")
                                          .arg(name).arg(w.weights->size()));
 }

@@ -55,7 +55,7 @@ void SessionController::open(const QString& path, const QString& fallbackFeature
     }
     if (!load.state.weights.isEmpty() && QFileInfo::exists(load.state.weights)) {
       try {
-        load.weights = std::make_shared<NamedTensors>(readStateDict(load.state.weights.toStdString()));
+        load.weights = std::make_shared<NamedTensors>(readCheckpoint(load.state.weights.toStdString()).tensors);
       } catch (const std::exception& e) {
         load.problems << QObject::tr("weights not loaded (seeded init instead): %1")
                              .arg(QString::fromStdString(firstLine(e.what())));

@@ -459,16 +459,19 @@ std::vector<std::string> moduleStateKeys(const torch::nn::Module& module) {
   return keys;
 }
 
-WeightsReport loadCheckpoint(torch::nn::Module& module, const std::string& path,
-                             const std::optional<std::string>& prefix) {
-  const Checkpoint cp = readCheckpoint(path);
-  ModuleState ms = extractModuleState(cp.tensors, moduleStateKeys(module), prefix, path);
-  const std::string where =
-      ms.prefix.empty() ? path : path + " (tensors under '" + ms.prefix + "')";
-  WeightsReport report = loadStateDict(module, ms.state, where);
+WeightsReport loadCheckpointTensors(torch::nn::Module& module, const NamedTensors& tensors,
+                                    const std::optional<std::string>& prefix, const std::string& where) {
+  ModuleState ms = extractModuleState(tensors, moduleStateKeys(module), prefix, where);
+  const std::string at = ms.prefix.empty() ? where : where + " (tensors under '" + ms.prefix + "')";
+  WeightsReport report = loadStateDict(module, ms.state, at);
   report.prefix = ms.prefix;
   report.notes = std::move(ms.notes);
   return report;
+}
+
+WeightsReport loadCheckpoint(torch::nn::Module& module, const std::string& path,
+                             const std::optional<std::string>& prefix) {
+  return loadCheckpointTensors(module, readCheckpoint(path).tensors, prefix, path);
 }
 
 std::string WeightsReport::summary() const {

@@ -96,6 +96,12 @@ ModuleState extractModuleState(const NamedTensors& tensors,
 WeightsReport loadCheckpoint(torch::nn::Module& module, const std::string& path,
                              const std::optional<std::string>& prefix = std::nullopt);
 
+/// extractModuleState() + loadStateDict() on tensors already read (a flattened checkpoint
+/// from readCheckpoint(), or a plain state_dict): what loadCheckpoint() does after reading
+/// the file. The GUI reads a file once and loads it into every run this way.
+WeightsReport loadCheckpointTensors(torch::nn::Module& module, const NamedTensors& tensors,
+                                    const std::optional<std::string>& prefix, const std::string& where);
+
 /// The module's state_dict: parameters and buffers with their dotted Python names.
 NamedTensors moduleStateDict(const torch::nn::Module& module);
 

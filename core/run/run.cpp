@@ -68,7 +68,9 @@ BuiltModule buildModule(const CheckedRequest& checked, const RunRequest& req, in
   if (b.instance->setMemoryBudget) b.instance->setMemoryBudget(budget);
   const auto loadStart = Clock::now();
   if (req.weights) {
-    b.weights = loadStateDict(*b.instance->module, *req.weights, "weights");
+    // Already read (a flattened checkpoint or a plain state_dict): the same extraction.
+    b.weights = loadCheckpointTensors(*b.instance->module, *req.weights, req.weightsPrefix,
+                                      req.weightsPath.empty() ? "weights" : req.weightsPath);
   } else if (!req.weightsPath.empty()) {
     // Plain, nested, DataParallel or whole-network checkpoints (core/io/state_dict.h).
     b.weights = loadCheckpoint(*b.instance->module, req.weightsPath, req.weightsPrefix);

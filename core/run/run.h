@@ -26,11 +26,12 @@ struct RunRequest {
   uint64_t requestId = 0;
   std::string moduleId;
   std::map<std::string, std::string> params;  ///< name -> text, as --set KEY=VALUE
-  /// Weights: a file to read, or an already-read state_dict (takes precedence), or
-  /// neither: a deterministic init seeded with `seed`.
+  /// Weights: a file to read, or its tensors already read (takes precedence; a flattened
+  /// checkpoint from readCheckpoint() or a plain state_dict; weightsPath then only names it
+  /// in messages), or neither: a deterministic init seeded with `seed`.
   std::string weightsPath;
   std::shared_ptr<const NamedTensors> weights;
-  /// Where the module's tensors sit inside the weightsPath checkpoint (e.g. "decoder.GF."
+  /// Where the module's tensors sit inside the checkpoint (e.g. "decoder.GF."
   /// for a submodule of a whole network); absent: detected (extractModuleState()).
   std::optional<std::string> weightsPrefix;
   uint64_t seed = 0;
