@@ -142,10 +142,13 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
     if (b.generation == generation_) {
       if (b.model) {
         model_ = b.model;
+        stale_ = false;
         showModel();
         Q_EMIT built();
       } else {
         // The last good figure stays; the message says why the new one could not be built.
+        stale_ = model_ != nullptr;
+        lastError_ = b.error;
         status_->setText(b.error);
         Q_EMIT failed(b.error);
       }
@@ -155,8 +158,11 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
       refresh();
     }
   });
-  // New inputs: the comparison follows them.
+  // New inputs, or another colormap, alpha or batch in the main view: the comparison follows.
   connect(document_, &Document::inputsChanged, this, &ComparePanel::refresh);
+  connect(document_, &Document::viewChanged, this, [this] {
+    if (!columns_.empty() && viewKey() != builtView_) refresh();
+  });
   updateColumnList();
 }
 
@@ -234,8 +240,15 @@ figure::FigureSpec ComparePanel::currentSpec() const {
   for (int i : document_->assignment()) {
     if (i >= 0) order.push_back(i);
   }
-  if (order.empty()) {
-    for (int i = 0; i < static_cast<int>(document_->inputs().size()); ++i) order.push_back(i);
+  // A column may need more inputs than the main module takes (aff beside eca): then the
+  // opened inputs in order, as many as the hungriest column needs.
+  size_t needed = 1;
+  for (const auto& c : columns_) {
+    if (const ModuleDescriptor* d = document_->registry().find(c.module)) needed = std::max(needed, d->inputs.size());
+  }
+  if (order.size() < needed) {
+    order.clear();
+    for (int i = 0; i < static_cast<int>(document_->inputs().size()) && order.size() < needed; ++i) order.push_back(i);
   }
   for (int i : order) {
     const InputItem& in = document_->inputs()[static_cast<size_t>(i)];
@@ -308,10 +321,13 @@ void ComparePanel::rowsFromFields() {
 void ComparePanel::refresh() {
   if (columns_.empty() || document_->inputs().empty()) {
     model_.reset();
+    stale_ = false;
+    const QString why = columns_.empty() ? tr("No modules to compare: add one above.")
+                                         : tr("Open an image or tensor first (File > Open): the columns run on it.");
+    view_->setPlaceholder(columns_.empty() ? QString() : why);
     view_->setModel(nullptr);
     table_->setRowCount(0);
-    status_->setText(columns_.empty() ? tr("No modules to compare: add one above.")
-                                      : tr("Open an image or tensor first."));
+    status_->setText(why);
     return;
   }
   if (watcher_.isRunning()) {
@@ -325,6 +341,7 @@ void ComparePanel::refresh() {
     status_->setText(QString::fromUtf8(e.what()));
     return;
   }
+  builtView_ = viewKey();
   const uint64_t gen = ++generation_;
   status_->setText(tr("Running %1 module(s)...").arg(columns_.size()));
   const ModuleRegistry* registry = &document_->registry();
@@ -360,10 +377,26 @@ void ComparePanel::showModel() {
       table_->setItem(r, c, new QTableWidgetItem(QString::fromStdString(t.rows[r][c])));
     }
   }
+  table_->resizeColumnsToContents();  // names whole; the value column takes the rest
+}
+
+QString ComparePanel::viewKey() const {
+  const ViewSettings& v = document_->view();
+  return QStringLiteral("%1|%2|%3").arg(v.colormap).arg(v.alpha).arg(v.batch);
+}
+
+QString ComparePanel::exportBlocker() const {
+  if (!model_) return tr("Nothing to export yet: add modules to the comparison.");
+  if (busy()) return tr("The figure is being rebuilt; export when it is shown.");
+  if (stale_) {
+    return tr("Not exported: the figure on screen is from before the last change, which failed (%1). "
+              "Fix or undo that change first.").arg(lastError_);
+  }
+  return {};
 }
 
 QString ComparePanel::exportTo(const QString& path, bool overwrite) {
-  if (!model_) return tr("Nothing to export yet: add modules to the comparison.");
+  if (const QString why = exportBlocker(); !why.isEmpty()) return why;
   try {
     figure::ExportOptions o;
     o.overwrite = overwrite;
@@ -376,8 +409,8 @@ QString ComparePanel::exportTo(const QString& path, bool overwrite) {
 }
 
 void ComparePanel::exportDialog() {
-  if (!model_) {
-    Q_EMIT message(tr("Nothing to export yet: add modules to the comparison."), true);
+  if (const QString why = exportBlocker(); !why.isEmpty()) {
+    Q_EMIT message(why, true);
     return;
   }
   const QString path = QFileDialog::getSaveFileName(

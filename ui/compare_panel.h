@@ -73,6 +73,9 @@ class ComparePanel : public QWidget {
   void showModel();
   void updateColumnList();
   void rowsFromFields();
+  QString viewKey() const;
+  /// Why the figure cannot be exported now ("" when it can).
+  QString exportBlocker() const;
 
   Document* document_;
   std::vector<figure::FigureColumn> columns_;
@@ -100,6 +103,12 @@ class ComparePanel : public QWidget {
   uint64_t generation_ = 0;
   bool pending_ = false;  // a refresh asked for while a build ran
   QString lastError_;
+  /// The last build failed: the figure on screen is from before the last change, so it is
+  /// not exported (it would not match the settings shown).
+  bool stale_ = false;
+  /// Colormap, alpha and batch of the main view that the figure was built with: the
+  /// comparison follows the main view's.
+  QString builtView_;
 };
 
 }  // namespace fl::ui

@@ -14,6 +14,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   setAttribute(Qt::WA_OpaquePaintEvent);
 }
 
+void CompareView::setPlaceholder(const QString& text) {
+  placeholder_ = text;
+  update();
+}
+
 void CompareView::setModel(std::shared_ptr<const figure::FigureModel> model) {
   model_ = std::move(model);
   if (model_) {
@@ -77,8 +82,9 @@ void CompareView::paintEvent(QPaintEvent*) {
   if (!model_) {
     p.setPen(QColor(90, 90, 90));
     p.drawText(rect(), Qt::AlignCenter | Qt::TextWordWrap,
-               tr("Add modules to compare them on the current inputs: each column runs one "
-                  "module, all on one colour scale."));
+               placeholder_.isEmpty() ? tr("Add modules to compare them on the current inputs: each column runs "
+                                           "one module, all on one colour scale.")
+                                      : placeholder_);
     painted_.clear();
     return;
   }

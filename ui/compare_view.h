@@ -14,6 +14,8 @@ class CompareView : public QWidget {
   Q_OBJECT
  public:
   explicit CompareView(QWidget* parent = nullptr);
+  /// What the canvas says while it has no figure.
+  void setPlaceholder(const QString& text);
 
   void setModel(std::shared_ptr<const figure::FigureModel> model);
   const figure::FigureModel* model() const { return model_.get(); }
@@ -46,6 +48,7 @@ class CompareView : public QWidget {
   double figureDpi() const;
 
   std::shared_ptr<const figure::FigureModel> model_;
+  QString placeholder_;
   figure::FigureViewport viewport_;
   std::vector<figure::PaintedPanel> painted_;
   QPointF dragStart_{-1, -1};

@@ -10,6 +10,7 @@
 #include <QPushButton>
 #include <QVBoxLayout>
 
+#include "core/common/error.h"
 #include "core/features/features.h"
 #include "ui/document.h"
 
@@ -42,8 +43,25 @@ InputsPanel::InputsPanel(Document* document, QWidget* parent) : QWidget(parent),
     features_->addItem(QString::fromLatin1(spec));
   }
   features_->setToolTip(QString::fromStdString(featureSpecHelp()));
+  features_->setInsertPolicy(QComboBox::NoInsert);  // a typo must not become a preset
   featureRow->addRow(tr("Image features"), features_);
   layout->addLayout(featureRow);
+  // Features are computed when an image is opened: say so, and check what is typed at once.
+  auto* featureNote = new QLabel;
+  featureNote->setWordWrap(true);
+  layout->addWidget(featureNote);
+  const auto checkFeatures = [this, featureNote](const QString& text) {
+    try {
+      parseFeatureSpec(text.toStdString());
+      featureNote->setStyleSheet(QStringLiteral("color: palette(mid);"));
+      featureNote->setText(tr("For images opened from now on; open an image again to change its features."));
+    } catch (const std::exception& e) {
+      featureNote->setStyleSheet(QStringLiteral("color: #b00020;"));
+      featureNote->setText(QString::fromStdString(firstLine(e.what())));
+    }
+  };
+  connect(features_, &QComboBox::currentTextChanged, this, checkFeatures);
+  checkFeatures(features_->currentText());
 
   list_ = new QListWidget;
   list_->setIconSize(QSize(64, 64));

@@ -27,6 +27,24 @@
 
 namespace fl::ui {
 
+namespace {
+
+/// Scrolling the dock must not change a parameter that slides under the pointer (it would
+/// re-run the module with a value nobody chose): editors take the wheel only with focus.
+class WheelNeedsFocus : public QObject {
+ public:
+  using QObject::QObject;
+  bool eventFilter(QObject* watched, QEvent* event) override {
+    if (event->type() == QEvent::Wheel) {
+      auto* w = qobject_cast<QWidget*>(watched);
+      if (w && !w->hasFocus()) return true;  // dropped: click the editor first to use the wheel
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
 ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent), document_(document) {
   // The panel scrolls when the dock is short (other docks, small screens) instead of
   // squeezing the tree and the wrapped texts on top of each other.
@@ -232,6 +250,9 @@ void ModulePanel::rebuildForm() {
       }
     }
     editor->setToolTip(QString::fromStdString(p.help));
+    editor->setFocusPolicy(Qt::StrongFocus);
+    if (!wheelFilter_) wheelFilter_ = new WheelNeedsFocus(this);
+    editor->installEventFilter(wheelFilter_);
     editor->setObjectName(QString::fromStdString("param_" + p.name));
     form_->addRow(QString::fromStdString(p.name), editor);
   }

@@ -56,6 +56,7 @@ class ModulePanel : public QWidget {
   QLabel* check_;
   QLabel* estimate_;
   QFutureWatcher<WeightsLoad> weightsWatcher_;
+  QObject* wheelFilter_ = nullptr;  // parameter editors take the wheel only with focus
 };
 
 }  // namespace fl::ui

@@ -126,7 +126,11 @@ std::optional<Source> findSource(const RunResult& r, const std::vector<at::Tenso
   }
   // Not this module's: the panel stays empty and says so (a row may name a probe that only
   // some columns have, e.g. iaff's weight2).
-  *note = "has no '" + name + "'";
+  // Say what it has instead, so "output" on a two-output module points at output.0/output.1.
+  std::string has;
+  for (const auto& o : r.outputNames) has += (has.empty() ? "" : ", ") + o;
+  for (const auto& p : r.probes) has += (has.empty() ? "" : ", ") + p.name;
+  *note = "has no '" + name + "' (it has " + (has.empty() ? std::string("nothing to show") : has) + ")";
   for (const auto& s : r.warnings) {
     if (s.find("'" + name + "'") != std::string::npos) *note = s;
   }

@@ -122,6 +122,30 @@ class CompareTest : public QObject {
     panel.addModule(QStringLiteral("cmgm"));  // needs 64 channels and two inputs: refused
     QVERIFY(!waitBuilt(panel));
     QCOMPARE(panel.model(), before);
+    // The figure on screen no longer matches the settings: it is not exported.
+    QTemporaryDir dir;
+    const QString why = panel.exportTo(dir.filePath("stale.png"), false);
+    QVERIFY2(why.contains("Not exported"), qPrintable(why));
+    QVERIFY(!QFile::exists(dir.filePath("stale.png")));
+  }
+
+  void followsTheMainViewAndItsInputs() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    openFramePair(doc);
+    doc.setModule(QStringLiteral("eca"));  // the main module takes one of the two inputs
+    ComparePanel panel(&doc);
+    panel.addModule(QStringLiteral("aff"));  // needs both: the opened inputs in order
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->spec.inputs.size(), size_t{2});
+    ViewSettings v = doc.view();
+    v.colormap = QStringLiteral("magma");
+    v.alpha = 0.25;
+    doc.setView(v);  // the comparison is rebuilt in the main view's colours
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->spec.scale.colormap, render::Colormap::Magma);
+    QCOMPARE(panel.model()->spec.alpha, 0.25);
   }
 
   void probeRows() {

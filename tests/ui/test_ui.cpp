@@ -8,6 +8,8 @@
 #include <QMimeData>
 #include <QSignalSpy>
 #include <QSlider>
+#include <QSpinBox>
+#include <QWheelEvent>
 #include <QStatusBar>
 #include <QtTest/QtTest>
 #include "core/render/reductions.h"
@@ -546,6 +548,32 @@ class UiTest : public QObject {
     QCOMPARE(doc.inputs().size(), size_t{1});
     QCOMPARE(doc.inputs()[0].path, good);
     QVERIFY(QApplication::activeModalWidget() == nullptr);
+  }
+
+  // Scrolling over the parameter form must not change a parameter under the pointer.
+  void wheelChangesAParameterOnlyWithFocus() {
+    Document doc(registry());
+    ModulePanel panel(&doc);
+    doc.setModule(QStringLiteral("aff"));
+    panel.show();
+    panel.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&panel));
+    auto* r = panel.findChild<QSpinBox*>(QStringLiteral("param_r"));
+    QVERIFY(r);
+    const int before = r->value();
+    const auto wheel = [r] {
+      QWheelEvent e(QPointF(5, 5), r->mapToGlobal(QPointF(5, 5)), QPoint(), QPoint(0, 120), Qt::NoButton,
+                    Qt::NoModifier, Qt::NoScrollPhase, false);
+      QApplication::sendEvent(r, &e);
+    };
+    wheel();
+    QCOMPARE(r->value(), before);
+    QVERIFY(doc.params().find("r") == doc.params().end());
+    r->setFocus();
+    QTRY_VERIFY(r->hasFocus());
+    wheel();
+    QCOMPARE(r->value(), before + 1);
+    QCOMPARE(doc.params().at("r"), std::to_string(before + 1));
   }
 
   // A training checkpoint (nested under 'state_dict', DataParallel 'module.' names, an
