@@ -7,6 +7,7 @@
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -16,6 +17,7 @@
 #include <QScrollArea>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QTimer>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
@@ -32,6 +34,7 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   for (const auto& d : document_->registry().all()) {
     moduleBox_->addItem(QString::fromStdString(d.displayName), QString::fromStdString(d.id));
   }
+  moduleBox_->model()->sort(0);  // alphabetical: AFF, CAFM, CBAM, ...
   auto* add = new QPushButton(tr("Add"));
   add->setToolTip(tr("Add this module (default parameters, seeded weights) as a column"));
   auto* addCurrent = new QPushButton(tr("Add current"));
@@ -39,6 +42,8 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   auto* remove = new QPushButton(tr("Remove"));
   columnList_ = new QListWidget;
   columnList_->setMaximumHeight(90);
+  columnList_->setDragDropMode(QAbstractItemView::InternalMove);
+  columnList_->setToolTip(tr("The figure's columns, left to right: drag to reorder, double-click to set a title"));
   probeEdit_ = new QLineEdit(QStringLiteral("auto"));
   probeEdit_->setObjectName(QStringLiteral("compareProbe"));
   probeEdit_->setToolTip(tr("The probes shown, one row each, separated by commas: a name (weight, "
@@ -127,6 +132,21 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   connect(add, &QPushButton::clicked, this, [this] { addModule(moduleBox_->currentData().toString()); });
   connect(addCurrent, &QPushButton::clicked, this, &ComparePanel::addCurrentModule);
   connect(remove, &QPushButton::clicked, this, [this] { removeColumn(columnList_->currentRow()); });
+  connect(columnList_->model(), &QAbstractItemModel::rowsMoved, this,
+          [this](const QModelIndex&, int start, int, const QModelIndex&, int row) {
+            // Qt gives the row the item was dropped before; the list is rebuilt from columns_.
+            const int to = row > start ? row - 1 : row;
+            QTimer::singleShot(0, this, [this, start, to] { moveColumn(start, to); });
+          });
+  connect(columnList_, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) {
+    const int i = columnList_->row(item);
+    if (i < 0 || i >= static_cast<int>(columns_.size())) return;
+    bool ok = false;
+    const auto& c = columns_[static_cast<size_t>(i)];
+    const QString label = QInputDialog::getText(this, tr("Column title"), tr("Title of column %1 (empty: the module's name)").arg(i + 1),
+                                                QLineEdit::Normal, QString::fromStdString(c.label), &ok);
+    if (ok) setColumnLabel(i, label.trimmed());
+  });
   connect(probeEdit_, &QLineEdit::editingFinished, this, &ComparePanel::rowsFromFields);
   connect(viewBox_, &QComboBox::activated, this, &ComparePanel::rowsFromFields);
   connect(viewBox_->lineEdit(), &QLineEdit::editingFinished, this, &ComparePanel::rowsFromFields);
@@ -153,6 +173,7 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
         Q_EMIT failed(b.error);
       }
     }
+    building_ = false;
     if (pending_) {
       pending_ = false;
       refresh();
@@ -189,7 +210,61 @@ void ComparePanel::addModule(const QString& id) {
 
 void ComparePanel::removeColumn(int index) {
   if (index < 0 || index >= static_cast<int>(columns_.size())) return;
+  // The difference follows its two modules, and goes with either of them.
+  const bool diff = differenceBox_->currentIndex() > 0;
+  QPoint pair = differenceBox_->currentData().toPoint();
   columns_.erase(columns_.begin() + index);
+  {
+    const QSignalBlocker block(differenceBox_);
+    differenceBox_->setCurrentIndex(0);
+  }
+  updateColumnList();
+  if (diff && pair.x() != index && pair.y() != index) {
+    pair = QPoint(pair.x() - (pair.x() > index), pair.y() - (pair.y() > index));
+    const QSignalBlocker block(differenceBox_);
+    differenceBox_->setCurrentIndex(std::max(0, differenceBox_->findData(pair)));
+  }
+  refresh();
+}
+
+void ComparePanel::moveColumn(int from, int to) {
+  const int n = static_cast<int>(columns_.size());
+  if (from < 0 || from >= n || to < 0 || to >= n || from == to) {
+    updateColumnList();  // a drop that changes nothing: show the order as it is
+    return;
+  }
+  // Where every old index goes, so the chosen difference keeps its two modules.
+  std::vector<int> order(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  const int moved = order[static_cast<size_t>(from)];
+  order.erase(order.begin() + from);
+  order.insert(order.begin() + to, moved);
+  std::vector<int> newIndex(static_cast<size_t>(n));
+  std::vector<figure::FigureColumn> reordered;
+  for (int i = 0; i < n; ++i) {
+    newIndex[static_cast<size_t>(order[static_cast<size_t>(i)])] = i;
+    reordered.push_back(columns_[static_cast<size_t>(order[static_cast<size_t>(i)])]);
+  }
+  const bool diff = differenceBox_->currentIndex() > 0;
+  const QPoint pair = differenceBox_->currentData().toPoint();
+  columns_ = reordered;
+  {
+    const QSignalBlocker block(differenceBox_);
+    differenceBox_->setCurrentIndex(0);
+  }
+  updateColumnList();
+  if (diff) {
+    const QSignalBlocker block(differenceBox_);
+    differenceBox_->setCurrentIndex(std::max(0, differenceBox_->findData(
+        QPoint(newIndex[static_cast<size_t>(pair.x())], newIndex[static_cast<size_t>(pair.y())]))));
+  }
+  columnList_->setCurrentRow(to);
+  refresh();
+}
+
+void ComparePanel::setColumnLabel(int index, const QString& label) {
+  if (index < 0 || index >= static_cast<int>(columns_.size())) return;
+  columns_[static_cast<size_t>(index)].label = label.toStdString();
   updateColumnList();
   refresh();
 }
@@ -330,7 +405,7 @@ void ComparePanel::refresh() {
     status_->setText(why);
     return;
   }
-  if (watcher_.isRunning()) {
+  if (building_) {
     pending_ = true;  // one build at a time; the newest settings follow
     return;
   }
@@ -342,6 +417,7 @@ void ComparePanel::refresh() {
     return;
   }
   builtView_ = viewKey();
+  building_ = true;
   const uint64_t gen = ++generation_;
   status_->setText(tr("Running %1 module(s)...").arg(columns_.size()));
   const ModuleRegistry* registry = &document_->registry();

@@ -41,6 +41,10 @@ class ComparePanel : public QWidget {
   void addModule(const QString& id);
   void removeColumn(int index);
   void clearColumns();
+  /// Moves a column (drag in the list); a difference column keeps its two modules.
+  void moveColumn(int from, int to);
+  /// The column's title in the figure ("" = the module's name); double-click in the list.
+  void setColumnLabel(int index, const QString& label);
   const std::vector<figure::FigureColumn>& columns() const { return columns_; }
 
   /// The spec of what is compared now: the document's assigned inputs (with their feature
@@ -55,8 +59,9 @@ class ComparePanel : public QWidget {
   /// The last built figure, or null.
   std::shared_ptr<const figure::FigureModel> model() const { return model_; }
   CompareView* view() const { return view_; }
-  /// True while a build runs.
-  bool busy() const { return watcher_.isRunning(); }
+  /// True from a build's start until its figure (or error) is shown and no newer build
+  /// waits: the future alone finishes before its result reaches the panel.
+  bool busy() const { return building_; }
 
   /// Exports the current figure (format by extension) and its spec and statistics. Without
   /// `overwrite`, refuses when a file exists. Returns an empty string or the error.
@@ -101,7 +106,8 @@ class ComparePanel : public QWidget {
   std::shared_ptr<const figure::FigureModel> model_;
   QFutureWatcher<CompareBuild> watcher_;
   uint64_t generation_ = 0;
-  bool pending_ = false;  // a refresh asked for while a build ran
+  bool pending_ = false;
+  bool building_ = false;  // a refresh asked for while a build ran
   QString lastError_;
   /// The last build failed: the figure on screen is from before the last change, so it is
   /// not exported (it would not match the settings shown).

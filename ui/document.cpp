@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/run/memory.h"
+#include "ui/wording.h"
 
 namespace fl::ui {
 
@@ -125,9 +126,9 @@ QString Document::readiness() const {
   try {
     const Params p = resolveParams(d->id, d->params, params_);
     const std::string err = d->check(p, shapes);
-    return QString::fromStdString(err);
+    return forGui(QString::fromStdString(err));
   } catch (const std::exception& e) {
-    return QString::fromStdString(e.what());
+    return forGui(QString::fromStdString(e.what()));
   }
 }
 
@@ -226,7 +227,8 @@ void Document::setQueryRows(QueryRows rows) {
   Q_EMIT queryRowsChanged();
 }
 
-void Document::setRunError(const QString& message) {
+void Document::setRunError(const QString& text) {
+  const QString message = forGui(text);
   lastError_ = message;
   Q_EMIT runFailed(message);
 }

@@ -9,6 +9,7 @@
 #include "core/features/features.h"
 #include "core/io/image.h"
 #include "core/io/tensor_file.h"
+#include "ui/wording.h"
 
 namespace fl::ui {
 
@@ -34,7 +35,7 @@ LoadOutcome loadInputFile(const QString& path, const QString& featureSpec) {
     }
     out.ok = true;
   } catch (const Error& e) {
-    out.error = QString::fromStdString(e.what());
+    out.error = forGui(QString::fromStdString(e.what()));
   } catch (const std::exception& e) {
     out.error = QStringLiteral("%1: %2").arg(path, QString::fromStdString(firstLine(e.what())));
   }

@@ -129,6 +129,39 @@ class CompareTest : public QObject {
     QVERIFY(!QFile::exists(dir.filePath("stale.png")));
   }
 
+  void columnsMoveAndTheDifferenceFollows() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    openFramePair(doc);
+    ComparePanel panel(&doc);
+    figure::FigureSpec s = panel.currentSpec();
+    s.columns = {figure::FigureColumn{"", "aff", {}, {}, {}}, figure::FigureColumn{"", "iaff", {}, {}, {}},
+                 figure::FigureColumn{"", "cafm", {}, {}, {}}};
+    s.difference = std::make_pair(0, 1);  // aff - iaff
+    panel.applySettings(s);
+    QVERIFY(waitBuilt(panel));
+    const auto modules = [&panel] {
+      std::string m;
+      for (const auto& c : panel.currentSpec().columns) m += (m.empty() ? "" : ",") + c.module;
+      return m;
+    };
+    const auto diff = [&panel] { return panel.currentSpec().difference; };
+    panel.moveColumn(0, 2);
+    QCOMPARE(modules(), std::string("iaff,cafm,aff"));
+    QVERIFY(diff() == std::make_optional(std::make_pair(2, 0)));  // still aff - iaff
+    panel.setColumnLabel(1, QStringLiteral("CAFM trained"));
+    QCOMPARE(panel.currentSpec().columns[1].label, std::string("CAFM trained"));
+    panel.removeColumn(1);
+    QCOMPARE(modules(), std::string("iaff,aff"));
+    QVERIFY(diff() == std::make_optional(std::make_pair(1, 0)));
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(QString::fromStdString(panel.model()->columnTitles.back()), QString::fromStdString(panel.model()->columnTitles[1] + " - " + panel.model()->columnTitles[0]));
+    panel.removeColumn(0);  // the difference goes with one of its modules
+    QVERIFY(!diff().has_value());
+    QVERIFY(waitBuilt(panel));
+  }
+
   void followsTheMainViewAndItsInputs() {
     ModuleRegistry registry;
     registerBuiltinModules(registry);

@@ -30,6 +30,7 @@
 #include "ui/result_export.h"
 #include "ui/run_controller.h"
 #include "ui/view_controls.h"
+#include "ui/wording.h"
 #include "ui/views/bar_panel.h"
 #include "ui/views/heatmap_panel.h"
 #include "ui/views/probe_view.h"
@@ -548,6 +549,22 @@ class UiTest : public QObject {
     QCOMPARE(doc.inputs().size(), size_t{1});
     QCOMPARE(doc.inputs()[0].path, good);
     QVERIFY(QApplication::activeModalWidget() == nullptr);
+  }
+
+  // Core messages give CLI advice ("--set kernel_size=7"); the window says it in its words.
+  void messagesSpeakTheWindowsLanguage() {
+    Document doc(registry());
+    InputItem in;
+    in.path = QStringLiteral("x.npy");
+    in.tensor = at::zeros({1, 8, 16, 16});
+    doc.addInput(in);
+    doc.setModule(QStringLiteral("spatial-attention"));
+    doc.setParam("kernel_size", "4");
+    const QString why = doc.readiness();
+    QVERIFY2(why.contains(QStringLiteral("kernel_size = 7 in the Module dock")), qPrintable(why));
+    QVERIFY2(!why.contains(QStringLiteral("--")), qPrintable(why));
+    QCOMPARE(forGui(QStringLiteral("use --set padding=same (padding (k-1)/2)")),
+             QStringLiteral("use padding = same in the Module dock (padding (k-1)/2)"));
   }
 
   // Scrolling over the parameter form must not change a parameter under the pointer.
