@@ -35,6 +35,7 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
     moduleBox_->addItem(QString::fromStdString(d.displayName), QString::fromStdString(d.id));
   }
   moduleBox_->model()->sort(0);  // alphabetical: AFF, CAFM, CBAM, ...
+  moduleBox_->setCurrentIndex(0);
   auto* add = new QPushButton(tr("Add"));
   add->setToolTip(tr("Add this module (default parameters, seeded weights) as a column"));
   auto* addCurrent = new QPushButton(tr("Add current"));
@@ -119,8 +120,8 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   auto* right = new QSplitter(Qt::Vertical);
   right->addWidget(figure);
   right->addWidget(table_);
-  right->setStretchFactor(0, 4);
-  right->setStretchFactor(1, 1);
+  right->setStretchFactor(0, 3);
+  right->setStretchFactor(1, 2);  // the statistics table shows a few rows, not two
   auto* split = new QSplitter(Qt::Horizontal);
   split->addWidget(controls);
   split->addWidget(right);
