@@ -406,6 +406,28 @@ void ComparePanel::refresh() {
     status_->setText(why);
     return;
   }
+  // A column that needs more inputs than are open: say so in the window's words.
+  for (const auto& c : columns_) {
+    const ModuleDescriptor* d = document_->registry().find(c.module);
+    if (d && d->inputs.size() > document_->inputs().size()) {
+      QStringList names;
+      for (const auto& in : d->inputs) names << QString::fromStdString(in.name);
+      const QString why = tr("%1 needs %2 inputs (%3); %4 open. Open another image or tensor.")
+                              .arg(QString::fromStdString(d->displayName))
+                              .arg(d->inputs.size())
+                              .arg(names.join(QStringLiteral(", ")))
+                              .arg(document_->inputs().size() == 1 ? tr("1 is") : tr("%1 are").arg(document_->inputs().size()));
+      stale_ = model_ != nullptr;
+      lastError_ = why;
+      status_->setText(why);
+      if (!model_) {
+        view_->setPlaceholder(why);
+        view_->setModel(nullptr);
+      }
+      Q_EMIT failed(why);
+      return;
+    }
+  }
   if (building_) {
     pending_ = true;  // one build at a time; the newest settings follow
     return;

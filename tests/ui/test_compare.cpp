@@ -162,6 +162,22 @@ class CompareTest : public QObject {
     QVERIFY(waitBuilt(panel));
   }
 
+  void saysWhenAColumnNeedsMoreInputs() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
+    doc.addInput(imageInput(images + "fruits.jpg", QStringLiteral("filterbank:channels=16,stride=8")));
+    doc.setModule(QStringLiteral("eca"));
+    ComparePanel panel(&doc);
+    QSignalSpy failed(&panel, &ComparePanel::failed);
+    panel.addModule(QStringLiteral("cafm"));
+    QCOMPARE(failed.count(), 1);
+    const QString why = failed.front().at(0).toString();
+    QVERIFY2(why.contains("needs 2 inputs (f1, f2); 1 is open"), qPrintable(why));
+    QVERIFY(!panel.busy());
+  }
+
   void followsTheMainViewAndItsInputs() {
     ModuleRegistry registry;
     registerBuiltinModules(registry);
