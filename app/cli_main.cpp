@@ -456,7 +456,7 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
     }
     while (shapes.size() < d.inputs.size()) shapes.push_back(shapes.front());
     if (const std::string err = d.check(p, shapes); !err.empty()) fl::throwInput(err);
-    const auto inst = d.make(p, shapes);
+    const auto inst = makeSeededModule(d, p, shapes, 0);
     const fl::ModuleState ms =
         fl::extractModuleState(cp.tensors, fl::moduleStateKeys(*inst->module), prefix, file);
     report = fl::matchStateDict(*inst->module, ms.state);

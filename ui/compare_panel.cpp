@@ -348,7 +348,8 @@ figure::FigureSpec ComparePanel::currentSpec() const {
   return s;
 }
 
-void ComparePanel::applySettings(const figure::FigureSpec& s) {
+void ComparePanel::applySettings(const figure::FigureSpec& s, bool rebuild) {
+  ++generation_;  // a build still running shows the old settings: drop its figure
   const QSignalBlocker b1(probeEdit_), b2(viewBox_), b3(normBox_), b4(shared_), b5(differenceBox_), b6(widthBox_);
   base_ = s;
   if (!s.rows.empty()) {
@@ -376,7 +377,7 @@ void ComparePanel::applySettings(const figure::FigureSpec& s) {
     const int i = differenceBox_->findData(QPoint(s.difference->first, s.difference->second));
     if (i > 0) differenceBox_->setCurrentIndex(i);
   }
-  refresh();
+  if (rebuild) refresh();
 }
 
 void ComparePanel::rowsFromFields() {
@@ -394,8 +395,19 @@ void ComparePanel::rowsFromFields() {
   refresh();
 }
 
+ComparePanel::~ComparePanel() {
+  // The worker uses the registry, which dies with main(): never leave a build behind.
+  watcher_.waitForFinished();
+}
+
 void ComparePanel::refresh() {
+  // A build still running is from before this change: whatever follows, drop its figure.
+  const auto dropRunning = [this] {
+    ++generation_;
+    pending_ = false;
+  };
   if (columns_.empty() || document_->inputs().empty()) {
+    dropRunning();
     model_.reset();
     stale_ = false;
     const QString why = columns_.empty() ? tr("No modules to compare: add one above.")
@@ -417,6 +429,7 @@ void ComparePanel::refresh() {
                               .arg(d->inputs.size())
                               .arg(names.join(QStringLiteral(", ")))
                               .arg(document_->inputs().size() == 1 ? tr("1 is") : tr("%1 are").arg(document_->inputs().size()));
+      dropRunning();
       stale_ = model_ != nullptr;
       lastError_ = why;
       status_->setText(why);
@@ -436,7 +449,10 @@ void ComparePanel::refresh() {
   try {
     spec = currentSpec();
   } catch (const Error& e) {
-    status_->setText(QString::fromUtf8(e.what()));
+    dropRunning();
+    stale_ = model_ != nullptr;
+    lastError_ = QString::fromUtf8(e.what());
+    status_->setText(lastError_);
     return;
   }
   builtView_ = viewKey();

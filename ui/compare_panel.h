@@ -34,6 +34,7 @@ class ComparePanel : public QWidget {
   Q_OBJECT
  public:
   explicit ComparePanel(Document* document, QWidget* parent = nullptr);
+  ~ComparePanel() override;
 
   /// Adds the document's current module with its parameters and weights as a column.
   void addCurrentModule();
@@ -52,7 +53,7 @@ class ComparePanel : public QWidget {
   figure::FigureSpec currentSpec() const;
   /// Settings that are not columns (row, view, scale, width, difference), to and from a spec
   /// (sessions use it).
-  void applySettings(const figure::FigureSpec& spec);
+  void applySettings(const figure::FigureSpec& spec, bool rebuild = true);
 
   /// Rebuilds the figure on the worker (no-op without columns or inputs).
   void refresh();

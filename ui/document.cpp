@@ -8,7 +8,10 @@
 namespace fl::ui {
 
 Document::Document(const ModuleRegistry& registry, QObject* parent)
-    : QObject(parent), registry_(registry) {}
+    : QObject(parent), registry_(registry) {
+  // Every change of the request, wherever it is emitted, makes older runs stale.
+  connect(this, &Document::requestChanged, this, [this] { ++revision_; });
+}
 
 void Document::addInput(InputItem item) {
   inputs_.push_back(std::move(item));

@@ -98,6 +98,9 @@ class Document : public QObject {
   QString estimate() const;
   /// A snapshot of everything a run needs.
   RunRequest makeRequest(uint64_t requestId) const;
+  /// Counts changes of what a run would compute (each requestChanged): a result made from
+  /// an older revision no longer matches the document and is not shown.
+  uint64_t revision() const { return revision_; }
 
   // Results -----------------------------------------------------------------------------
   const RunResult* result() const { return result_ ? &*result_ : nullptr; }
@@ -154,6 +157,7 @@ class Document : public QObject {
   void resetAssignment();
 
   const ModuleRegistry& registry_;
+  uint64_t revision_ = 0;
   std::vector<InputItem> inputs_;
   std::vector<int> assignment_;
   QString moduleId_;

@@ -155,6 +155,7 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
     document_->setMemoryBudget(bytes);
   });
   connect(document_, &Document::moduleChanged, this, [this] {
+    ++moduleTicket_;
     rebuildForm();
     // A restored session brings its weights with the module.
     weightsLabel_->setText(document_->weightsPath().isEmpty()
@@ -290,9 +291,11 @@ void ModulePanel::loadWeights(const QString& path) {
   const RunRequest req = document_->makeRequest(0);
   for (const auto& t : req.inputs) shapes.push_back(t.sizes().vec());
   const bool canMatch = shapes.size() == desc.inputs.size();
-  weightsWatcher_.setFuture(QtConcurrent::run([path, desc, params, shapes, canMatch] {
+  const uint64_t ticket = moduleTicket_;
+  weightsWatcher_.setFuture(QtConcurrent::run([path, desc, params, shapes, canMatch, ticket] {
     WeightsLoad out;
     out.path = path;
+    out.ticket = ticket;
     try {
       // Every tensor of the file, flattened: nested training checkpoints and DataParallel
       // names work as in the CLI; each run picks the module's tensors out of them.
@@ -301,7 +304,7 @@ void ModulePanel::loadWeights(const QString& path) {
       if (canMatch) {
         const Params p = resolveParams(desc.id, desc.params, params);
         if (desc.check(p, shapes).empty()) {
-          auto inst = desc.make(p, shapes);
+          auto inst = makeSeededModule(desc, p, shapes, 0);  // (the lock: other threads seed)
           ModuleState ms = extractModuleState(*sd, moduleStateKeys(*inst->module), std::nullopt, path.toStdString());
           out.report = matchStateDict(*inst->module, ms.state);
           out.report.prefix = ms.prefix;
@@ -319,6 +322,9 @@ void ModulePanel::loadWeights(const QString& path) {
 void ModulePanel::onWeightsLoaded() {
   const WeightsLoad w = weightsWatcher_.result();
   const QString name = QFileInfo(w.path).fileName();
+  // Read for the module shown before (the module or session changed meanwhile, and the
+  // label already says what this one uses): attaching it here would fail every run.
+  if (w.ticket != moduleTicket_) return;
   if (!w.error.isEmpty()) {
     weightsLabel_->setText(tr("<span style='color:#b00020'>Weights refused: %1</span>").arg(w.error.toHtmlEscaped()));
     return;

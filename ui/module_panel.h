@@ -24,6 +24,7 @@ struct WeightsLoad {
   WeightsReport report;
   bool matched = false;  ///< report computed against the module at the current input shapes
   QString error;
+  uint64_t ticket = 0;   ///< ModulePanel::moduleTicket_ when the read started
 };
 
 class ModulePanel : public QWidget {
@@ -56,7 +57,10 @@ class ModulePanel : public QWidget {
   QLabel* check_;
   QLabel* estimate_;
   QFutureWatcher<WeightsLoad> weightsWatcher_;
-  QObject* wheelFilter_ = nullptr;  // parameter editors take the wheel only with focus
+  QObject* wheelFilter_ = nullptr;
+  /// Counts module changes (and restored sessions): weights read for another module are
+  /// dropped when they arrive.
+  uint64_t moduleTicket_ = 0;  // parameter editors take the wheel only with focus
 };
 
 }  // namespace fl::ui

@@ -70,6 +70,7 @@ void RunController::runNow() {
     return;
   }
   pending_ = document_->makeRequest(nextId_++);
+  pendingRevision_ = document_->revision();
   if (!watcher_.isRunning()) startNext();
 }
 
@@ -92,13 +93,15 @@ void RunController::cancel() {
 void RunController::startNext() {
   if (!pending_) return;
   RunRequest req = std::move(*pending_);
+  const uint64_t revision = pendingRevision_;
   pending_.reset();
   runningId_ = req.requestId;
   const ModuleRegistry* registry = &document_->registry();
   Q_EMIT started(runningId_);
   // The request is a snapshot: the worker never touches the document or any widget.
-  watcher_.setFuture(QtConcurrent::run(&pool_, [registry, req = std::move(req)] {
+  watcher_.setFuture(QtConcurrent::run(&pool_, [registry, revision, req = std::move(req)] {
     RunOutcome out;
+    out.revision = revision;
     const int64_t before = resetPeakRss() ? procStatusBytes("VmRSS:") : -1;
     out.result = run(*registry, req);
     const int64_t peak = before >= 0 ? procStatusBytes("VmHWM:") : -1;
@@ -112,7 +115,10 @@ void RunController::startNext() {
 void RunController::onFinished() {
   RunOutcome out = watcher_.result();
   const uint64_t id = out.result.requestId;
-  const bool stale = id <= cancelledUpTo_ || (pending_ && pending_->requestId > id);
+  // Stale: cancelled, superseded by a newer request, or made before the document changed
+  // (another module, parameters, inputs or a restored session: it would be drawn wrongly).
+  const bool stale = id <= cancelledUpTo_ || (pending_ && pending_->requestId > id) ||
+                     out.revision != document_->revision();
   if (stale) {
     Q_EMIT staleDropped(id);
   } else {

@@ -23,6 +23,7 @@ namespace fl::ui {
 struct RunOutcome {
   RunResult result;
   ResultContext context;
+  uint64_t revision = 0;  ///< the document's revision the request was made at
 };
 
 class RunController : public QObject {
@@ -79,6 +80,7 @@ class RunController : public QObject {
   QFutureWatcher<AttentionQueryResult> queryWatcher_;
   QTimer debounce_;
   std::optional<RunRequest> pending_;
+  uint64_t pendingRevision_ = 0;
   std::optional<QueryJob> pendingQuery_;
   uint64_t nextId_ = 1;
   uint64_t runningId_ = 0;

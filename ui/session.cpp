@@ -3,7 +3,9 @@
 #include <QCoreApplication>
 #include <QFile>
 #include <QFileInfo>
+#include <QRegularExpression>
 #include <QSaveFile>
+#include <functional>
 
 #include "core/common/error.h"
 #include "core/common/json_fields.h"
@@ -47,6 +49,20 @@ std::string relative(const QString& path, const std::string& base) {
 QString resolved(const std::string& path, const std::string& base) {
   const auto [file, name] = splitTensorName(path, base);
   return QString::fromStdString(figure::resolvePath(file, base) + name);
+}
+
+/// A torchscript feature source names a model file: it moves with the session like the inputs.
+const QRegularExpression& modelPathInFeatures() {
+  static const QRegularExpression re(QStringLiteral("^(torchscript:(?:.*,)?path=)([^,]+)"));
+  return re;
+}
+
+QString featuresWithPath(const QString& features, const std::function<QString(const QString&)>& map) {
+  const QRegularExpressionMatch m = modelPathInFeatures().match(features);
+  if (!m.hasMatch()) return features;
+  QString out = features;
+  out.replace(m.capturedStart(2), m.capturedLength(2), map(m.captured(2)));
+  return out;
 }
 
 Json viewJson(const ViewSettings& v) {
@@ -114,7 +130,11 @@ std::string sessionJson(const SessionState& s, const QString& sessionPath) {
   for (const auto& in : s.inputs) {
     Json j;
     j["path"] = relative(in.path, base);
-    if (!in.features.isEmpty()) j["features"] = in.features.toStdString();
+    if (!in.features.isEmpty()) {
+      j["features"] = featuresWithPath(in.features, [&](const QString& p) {
+                        return QString::fromStdString(figure::relativePath(p.toStdString(), base));
+                      }).toStdString();
+    }
     root["inputs"].push_back(j);
   }
   root["assignment"] = s.assignment;
@@ -176,7 +196,10 @@ SessionState parseSession(const std::string& text, const QString& sessionPath) {
       const std::string path = json::str(in["path"], where, key + ".path");
       if (path.empty()) json::bad(where, key + ".path", "is empty");
       SessionInput si{resolved(path, base), {}};
-      if (in.contains("features")) si.features = QString::fromStdString(json::str(in["features"], where, key + ".features"));
+      if (in.contains("features")) {
+        si.features = featuresWithPath(QString::fromStdString(json::str(in["features"], where, key + ".features")),
+                                       [&](const QString& p) { return QString::fromStdString(figure::resolvePath(p.toStdString(), base)); });
+      }
       s.inputs.push_back(si);
     }
   }
@@ -278,6 +301,12 @@ QStringList missingFiles(const SessionState& s) {
   for (size_t i = 0; i < s.inputs.size(); ++i) {
     if (!QFileInfo::exists(fileOf(s.inputs[i].path))) {
       out << QCoreApplication::translate("Session", "input %1: %2").arg(i + 1).arg(fileOf(s.inputs[i].path));
+    }
+  }
+  for (size_t i = 0; i < s.inputs.size(); ++i) {
+    const QRegularExpressionMatch m = modelPathInFeatures().match(s.inputs[i].features);
+    if (m.hasMatch() && !QFileInfo::exists(m.captured(2))) {
+      out << QCoreApplication::translate("Session", "feature model of input %1: %2").arg(i + 1).arg(m.captured(2));
     }
   }
   if (!s.weights.isEmpty() && !QFileInfo::exists(s.weights)) {

@@ -88,8 +88,6 @@ void SessionController::apply(SessionLoad load) {
   d.device = s.device;
   d.memoryBudget = s.memoryBudget;
   d.view = s.view;
-  document_->restore(std::move(d));
-
   if (compare_) {
     figure::FigureSpec layout = s.compare.value_or(figure::FigureSpec{});
     // A column whose weights moved would show seeded weights under the trained model's name:
@@ -113,8 +111,12 @@ void SessionController::apply(SessionLoad load) {
       const int a = columnIndex[layout.difference->first], b = columnIndex[layout.difference->second];
       layout.difference = a >= 0 && b >= 0 ? std::optional<std::pair<int, int>>(std::make_pair(a, b)) : std::nullopt;
     }
-    compare_->applySettings(layout);
+    // Before the document: its change signals then rebuild the new columns on the new inputs,
+    // never the old columns on the new inputs.
+    compare_->applySettings(layout, /*rebuild=*/false);
   }
+  document_->restore(std::move(d));
+
   path_ = load.path;
   Q_EMIT pathChanged(path_);
   Q_EMIT restored(load.path, load.problems, s.compareVisible);

@@ -1,6 +1,7 @@
 #include "core/common/json_fields.h"
 
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 
 #include "core/common/error.h"
@@ -47,6 +48,10 @@ bool boolean(const Json& j, const std::string& where, const std::string& key) {
 int64_t integer(const Json& j, const std::string& where, const std::string& key, int64_t lo,
                 int64_t hi) {
   if (!j.is_number_integer()) bad(where, key, "must be an integer");
+  if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    bad(where, key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                        std::to_string(j.get<uint64_t>()));
+  }
   const int64_t v = j.get<int64_t>();
   if (v < lo || v > hi) {
     bad(where, key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +

@@ -55,7 +55,7 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
             std::to_string(kFigureSchemaVersion) + " (the spec comes from a newer version)");
   }
   if (!root.contains("inputs") || !root["inputs"].is_array() || (root["inputs"].empty() && !layoutOnly)) {
-    bad(where, "inputs", "must be a non-empty list of files");
+    bad(where, "inputs", layoutOnly ? "must be a list of files (may be empty)" : "must be a non-empty list of files");
   }
   for (size_t i = 0; i < root["inputs"].size(); ++i) {
     const Json& in = root["inputs"][i];
@@ -92,7 +92,7 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
   if (root.contains("batch")) spec.batch = integer(root["batch"], where, "batch", 0, 1 << 20);
 
   if (!root.contains("columns") || !root["columns"].is_array() || (root["columns"].empty() && !layoutOnly)) {
-    bad(where, "columns", "must be a non-empty list of modules");
+    bad(where, "columns", layoutOnly ? "must be a list of modules (may be empty)" : "must be a non-empty list of modules");
   }
   for (size_t i = 0; i < root["columns"].size(); ++i) {
     const Json& c = root["columns"][i];

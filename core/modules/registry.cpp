@@ -1,5 +1,9 @@
 #include "core/modules/registry.h"
 
+#include <torch/utils.h>
+
+#include <mutex>
+
 #include "core/common/error.h"
 
 namespace fl {
@@ -47,6 +51,14 @@ const ModuleDescriptor& ModuleRegistry::get(const std::string& id) const {
   std::string known;
   for (const auto& d : modules_) known += (known.empty() ? "" : ", ") + d.id;
   throwUsage("unknown module '" + id + "' (known: " + known + ")");
+}
+
+std::shared_ptr<ModuleInstance> makeSeededModule(const ModuleDescriptor& descriptor, const Params& params,
+                                                 const std::vector<Shape>& shapes, uint64_t seed) {
+  static std::mutex globalGenerator;
+  const std::lock_guard<std::mutex> lock(globalGenerator);
+  torch::manual_seed(seed);
+  return descriptor.make(params, shapes);
 }
 
 }  // namespace fl

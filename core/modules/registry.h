@@ -25,4 +25,12 @@ class ModuleRegistry {
 /// Registers the built-in module zoo (architecture.md's table of ids).
 void registerBuiltinModules(ModuleRegistry& registry);
 
+/// Builds a module (descriptor.make) with LibTorch's global generator seeded with `seed`, so
+/// its PyTorch-default init is reproducible: the same seed, the same weights. A process-wide
+/// lock covers seeding and building, because the GUI builds modules on several threads at
+/// once (main view, Compare dock, weights check) and interleaved draws from the one global
+/// generator would give the same seed different weights. Every module build goes through it.
+std::shared_ptr<ModuleInstance> makeSeededModule(const ModuleDescriptor& descriptor, const Params& params,
+                                                 const std::vector<Shape>& shapes, uint64_t seed);
+
 }  // namespace fl

@@ -38,8 +38,7 @@ std::vector<BenchResult> bench(const ModuleRegistry& registry, const BenchOption
         throw Error(ErrorKind::Memory, "needs about " + formatBytes(r.estimatedBytes));
       }
       torch::NoGradGuard noGrad;
-      torch::manual_seed(0);
-      auto inst = desc.make(params, shapes);
+      auto inst = makeSeededModule(desc, params, shapes, 0);
       inst->module->eval();
       std::vector<at::Tensor> inputs;
       for (size_t i = 0; i < shapes.size(); ++i) inputs.push_back(at::randn(options.shape));

@@ -63,8 +63,8 @@ torch::Device resolveDevice(DeviceChoice choice) {
 BuiltModule buildModule(const CheckedRequest& checked, const RunRequest& req, int64_t budget,
                         const torch::Device& device, std::vector<at::Tensor>& inputs) {
   BuiltModule b;
-  torch::manual_seed(req.seed);  // the same seed gives the same init in run() and rows
-  b.instance = checked.desc->make(checked.params, checked.shapes);
+  // The same seed gives the same init in run() and rows, whatever else runs meanwhile.
+  b.instance = makeSeededModule(*checked.desc, checked.params, checked.shapes, req.seed);
   if (b.instance->setMemoryBudget) b.instance->setMemoryBudget(budget);
   const auto loadStart = Clock::now();
   if (req.weights) {

@@ -300,6 +300,21 @@ class SessionTest : public QObject {
     QVERIFY(failed.front().at(0).toString().contains("cannot open"));
   }
 
+  void featureModelPathsMoveWithTheSession() {
+    // A torchscript feature source names a model file: relative in the file like the inputs,
+    // absolute once read, and listed when missing.
+    SessionState s;
+    s.inputs.push_back({QStringLiteral("/data/study/img.png"),
+                        QStringLiteral("torchscript:path=/data/study/models/r18.pt,output=1")});
+    const std::string text = sessionJson(s, QStringLiteral("/data/study/s.flsession"));
+    QVERIFY2(text.find("\"features\": \"torchscript:path=models/r18.pt,output=1\"") != std::string::npos, text.c_str());
+    const SessionState back = parseSession(text, QStringLiteral("/elsewhere/s.flsession"));
+    QCOMPARE(back.inputs.at(0).path, QStringLiteral("/elsewhere/img.png"));
+    QCOMPARE(back.inputs.at(0).features, QStringLiteral("torchscript:path=/elsewhere/models/r18.pt,output=1"));
+    const QString missing = missingFiles(back).join('\n');
+    QVERIFY2(missing.contains(QStringLiteral("feature model of input 1: /elsewhere/models/r18.pt")), qPrintable(missing));
+  }
+
   void writeErrorsNameTheFile() {
     // Writing goes through QSaveFile (a temporary file renamed over the old one); here: a
     // failure names the file, and a replaced session leaves no temporary file behind.

@@ -387,6 +387,27 @@ class UiTest : public QObject {
     QCOMPARE(dropped.size(), 1);  // #1 finished after #3 was requested
   }
 
+  // A run in flight when the document changes (another module, a restored session) without
+  // a new request (auto-run off) is not shown: it would be drawn with the new assignment.
+  void resultsFromBeforeAChangeAreDropped() {
+    Document doc(registry());
+    RunController runner(&doc);
+    runner.setAutoRun(false);
+    doc.setModule(QStringLiteral("ms-cam"));
+    InputItem item;
+    item.tensor = at::randn({1, 16, 32, 32});
+    doc.addInput(item);
+    QSignalSpy dropped(&runner, &RunController::staleDropped);
+    runner.runNow();                          // in flight
+    doc.setModule(QStringLiteral("eca"));     // no new run asked for
+    QTRY_VERIFY_WITH_TIMEOUT(!runner.busy(), 20000);
+    QCOMPARE(dropped.size(), 1);
+    QVERIFY(doc.result() == nullptr);
+    runner.runNow();                          // asked for again: shown
+    QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr, 20000);
+    QCOMPARE(QString::fromStdString(doc.result()->moduleId), QStringLiteral("eca"));
+  }
+
   void failingRunKeepsLastGoodResult() {
     Document doc(registry());
     RunController runner(&doc);
