@@ -61,8 +61,11 @@ void InputLoader::load(const QStringList& paths, const QString& featureSpec) {
   // One task per batch, loading in order, so inputs are assigned in the order they were chosen.
   auto* watcher = new QFutureWatcher<QList<LoadOutcome>>(this);
   watchers_ << watcher;
-  connect(watcher, &QFutureWatcher<QList<LoadOutcome>>::finished, this, [this, watcher] {
-    for (const LoadOutcome& o : watcher->result()) Q_EMIT loaded(o);
+  const uint64_t epoch = epoch_;
+  connect(watcher, &QFutureWatcher<QList<LoadOutcome>>::finished, this, [this, watcher, epoch] {
+    if (epoch == epoch_) {
+      for (const LoadOutcome& o : watcher->result()) Q_EMIT loaded(o);
+    }
     watchers_.removeAll(watcher);
     watcher->deleteLater();
   });

@@ -27,12 +27,15 @@ class InputLoader : public QObject {
   void load(const QStringList& paths, const QString& featureSpec);
   bool busy() const;
   void waitForIdle();
+  /// Files still loading will not be delivered (a session is being opened instead).
+  void discardPending() { ++epoch_; }
 
  Q_SIGNALS:
   void loaded(const fl::ui::LoadOutcome& outcome);
 
  private:
   QList<QFutureWatcher<QList<LoadOutcome>>*> watchers_;
+  uint64_t epoch_ = 0;
 };
 
 }  // namespace fl::ui

@@ -86,6 +86,8 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   });
   connect(sessions_, &SessionController::restored, this,
           [this](const QString& path, const QStringList& problems, bool compareVisible) {
+            // Files still loading belong to the state the session replaced.
+            loader_->discardPending();
             auto* dock = qobject_cast<QDockWidget*>(compare_->parentWidget());
             if (compareVisible) {
               showCompare();

@@ -227,9 +227,14 @@ class SessionTest : public QObject {
     QVERIFY(QFile::rename(b + "/images/right.png", b + "/right-renamed.png"));
     QVERIFY(QFile::rename(b + "/aff_trained.safetensors", b + "/elsewhere.safetensors"));
     Explorer third(registry_);
+    // A file still loading when the session opens belongs to the replaced state.
+    third.window.setFeatureSpec(kFeatures);
+    third.window.openFiles({QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/fruits.jpg"});
     bool ok = false;
     const QStringList problems = third.open(sessionPath_, &ok);
     QVERIFY(ok);
+    third.loader.waitForIdle();
+    QTest::qWait(50);
     const QString all = problems.join('\n');
     QVERIFY2(all.contains("images/right.png"), qPrintable(all));
     QVERIFY2(all.contains("aff_trained.safetensors"), qPrintable(all));
