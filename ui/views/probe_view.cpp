@@ -314,7 +314,7 @@ void ProbeView::showChannelMaps(int channel) {
   const at::Tensor before = document_->resultInput(0);
   if (!res || channel < 0 || !before.defined() || res->outputs.empty() ||
       channel >= before.size(1) || res->outputs[0].dim() != 4 || channel >= res->outputs[0].size(1)) {
-    before_->clear(tr("Click a channel to see its map before the module"));
+    before_->clear(tr("Click a channel\nto see its map\nbefore the module"));
     after_->clear(tr("... and after it"));
     return;
   }
