@@ -52,6 +52,13 @@ class CompareTest : public QObject {
     doc.setModule(QStringLiteral("aff"));
   }
 
+ /// One photo as 16-channel features into eca (one input).
+  static void openFruitsIntoEca(Document& doc) {
+    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
+    doc.addInput(imageInput(images + "fruits.jpg", QStringLiteral("filterbank:channels=16,stride=8")));
+    doc.setModule(QStringLiteral("eca"));
+  }
+
  private Q_SLOTS:
   void sharedScaleAndExportMatchesCli() {
     ModuleRegistry registry;
@@ -112,9 +119,7 @@ class CompareTest : public QObject {
     ModuleRegistry registry;
     registerBuiltinModules(registry);
     Document doc(registry);
-    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
-    doc.addInput(imageInput(images + "fruits.jpg", QStringLiteral("filterbank:channels=16,stride=8")));
-    doc.setModule(QStringLiteral("eca"));
+    openFruitsIntoEca(doc);
     ComparePanel panel(&doc);
     panel.addModule(QStringLiteral("cbam"));
     QVERIFY(waitBuilt(panel));
@@ -166,9 +171,7 @@ class CompareTest : public QObject {
     ModuleRegistry registry;
     registerBuiltinModules(registry);
     Document doc(registry);
-    const QString images = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/";
-    doc.addInput(imageInput(images + "fruits.jpg", QStringLiteral("filterbank:channels=16,stride=8")));
-    doc.setModule(QStringLiteral("eca"));
+    openFruitsIntoEca(doc);
     ComparePanel panel(&doc);
     QSignalSpy failed(&panel, &ComparePanel::failed);
     panel.addModule(QStringLiteral("cafm"));

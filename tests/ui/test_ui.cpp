@@ -126,6 +126,15 @@ WithheldCmgm setUpWithheldCmgm(Document& doc) {
   return out;
 }
 
+/// ms-cam on one [1,16,size,size] noise input, runs only when asked (auto-run off).
+void msCamOnNoise(Document& doc, RunController& runner, int64_t size) {
+  runner.setAutoRun(false);
+  doc.setModule(QStringLiteral("ms-cam"));
+  InputItem item;
+  item.tensor = at::randn({1, 16, size, size});
+  doc.addInput(item);
+}
+
 }  // namespace
 
 class UiTest : public QObject {
@@ -330,11 +339,7 @@ class UiTest : public QObject {
   void cancelIsHonest() {
     Document doc(registry());
     RunController runner(&doc);
-    runner.setAutoRun(false);
-    doc.setModule(QStringLiteral("ms-cam"));
-    InputItem item;
-    item.tensor = at::randn({1, 16, 64, 64});
-    doc.addInput(item);
+    msCamOnNoise(doc, runner, 64);
     QSignalSpy cancelling(&runner, &RunController::cancelling);
     QSignalSpy dropped(&runner, &RunController::staleDropped);
     QSignalSpy busy(&runner, &RunController::busyChanged);
@@ -368,11 +373,7 @@ class UiTest : public QObject {
   void staleResultsAreDropped() {
     Document doc(registry());
     RunController runner(&doc);
-    runner.setAutoRun(false);
-    doc.setModule(QStringLiteral("ms-cam"));
-    InputItem item;
-    item.tensor = at::randn({1, 16, 32, 32});
-    doc.addInput(item);
+    msCamOnNoise(doc, runner, 32);
     QSignalSpy dropped(&runner, &RunController::staleDropped);
     QSignalSpy finished(&runner, &RunController::finished);
     runner.runNow();             // #1 starts
@@ -392,11 +393,7 @@ class UiTest : public QObject {
   void resultsFromBeforeAChangeAreDropped() {
     Document doc(registry());
     RunController runner(&doc);
-    runner.setAutoRun(false);
-    doc.setModule(QStringLiteral("ms-cam"));
-    InputItem item;
-    item.tensor = at::randn({1, 16, 32, 32});
-    doc.addInput(item);
+    msCamOnNoise(doc, runner, 32);
     QSignalSpy dropped(&runner, &RunController::staleDropped);
     runner.runNow();                          // in flight
     doc.setModule(QStringLiteral("eca"));     // no new run asked for
