@@ -9,6 +9,7 @@
 
 #include "core/common/error.h"
 #include "core/common/json_fields.h"
+#include "core/io/tensor_file.h"
 #include "ui/compare_panel.h"
 #include "ui/document.h"
 
@@ -30,24 +31,21 @@ std::string folderOf(const QString& sessionPath) {
   return QFileInfo(sessionPath).absolutePath().toStdString();
 }
 
-/// An input path may end in ":NAME" (one tensor of a file); only the file part is a path.
-std::pair<std::string, std::string> splitTensorName(const std::string& path, const std::string& base) {
-  if (QFileInfo::exists(QString::fromStdString(figure::resolvePath(path, base)))) return {path, ""};
-  const auto colon = path.rfind(':');
-  if (colon == std::string::npos || colon == 0) return {path, ""};
-  const std::string file = path.substr(0, colon);
-  // Only a real file (or, on reading, a name that looks like one) is split: "C:" stays whole.
-  if (file.find('/') == std::string::npos && file.find('.') == std::string::npos) return {path, ""};
-  return {file, path.substr(colon)};
+/// An input path may end in ":NAME" (one tensor of a file): split as readInputTensor() does,
+/// the file's existence judged relative to the session's folder.
+TensorSpecParts splitInputPath(const std::string& path, const std::string& base) {
+  return splitTensorSpec(path, [&](const std::string& p) {
+    return QFileInfo::exists(QString::fromStdString(figure::resolvePath(p, base)));
+  });
 }
 
 std::string relative(const QString& path, const std::string& base) {
-  const auto [file, name] = splitTensorName(path.toStdString(), base);
+  const auto [file, name] = splitInputPath(path.toStdString(), base);
   return figure::relativePath(file, base) + name;
 }
 
 QString resolved(const std::string& path, const std::string& base) {
-  const auto [file, name] = splitTensorName(path, base);
+  const auto [file, name] = splitInputPath(path, base);
   return QString::fromStdString(figure::resolvePath(file, base) + name);
 }
 
@@ -166,25 +164,13 @@ std::string sessionJson(const SessionState& s, const QString& sessionPath) {
 SessionState parseSession(const std::string& text, const QString& sessionPath) {
   const std::string where = sessionPath.toStdString();
   const std::string base = folderOf(sessionPath);
-  Json root;
-  try {
-    root = Json::parse(text);
-  } catch (const std::exception& e) {
-    throw Error(ErrorKind::Usage, where + ": not a FusionLens session (not valid JSON: " + e.what() + ")");
-  }
-  if (!root.is_object()) throw Error(ErrorKind::Usage, where + ": not a FusionLens session (not a JSON object)");
+  const Json root = json::parseObject(text, where, "FusionLens session");
   json::onlyKeys(root,
                  {"schema_version", "app", "comment", "inputs", "assignment", "module", "params", "weights",
                   "device", "memory_budget", "view", "compare"},
                  where, "");
   SessionState s;
-  if (!root.contains("schema_version")) json::bad(where, "schema_version", "is missing (not a FusionLens session?)");
-  s.schemaVersion = static_cast<int>(json::integer(root["schema_version"], where, "schema_version", 1, 1 << 20));
-  if (s.schemaVersion > kSessionSchemaVersion) {
-    json::bad(where, "schema_version",
-              "is " + std::to_string(s.schemaVersion) + "; this FusionLens reads up to " +
-                  std::to_string(kSessionSchemaVersion) + " (the session comes from a newer version)");
-  }
+  s.schemaVersion = json::schemaVersion(root, where, kSessionSchemaVersion, "FusionLens session");
   if (root.contains("inputs")) {
     if (!root["inputs"].is_array()) json::bad(where, "inputs", "must be a list");
     for (size_t i = 0; i < root["inputs"].size(); ++i) {
@@ -292,7 +278,7 @@ SessionState captureSession(const Document& document, const ComparePanel* compar
 }
 
 QString inputFile(const QString& inputPath) {
-  return QString::fromStdString(splitTensorName(inputPath.toStdString(), "").first);
+  return QString::fromStdString(splitInputPath(inputPath.toStdString(), "").file);
 }
 
 QStringList missingFiles(const SessionState& s) {

@@ -13,15 +13,10 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/io/tensor_io.h"
 
 namespace fl::analysis {
 namespace {
-
-std::string shapeOf(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? "," : "") + std::to_string(t.size(d));
-  return s + "]";
-}
 
 std::string number(double v) {
   std::ostringstream os;
@@ -65,8 +60,8 @@ void requireNoNaN(const std::vector<double>& v, const char* where, const char* w
 void requireSameNumel(const at::Tensor& a, const at::Tensor& b, const char* where) {
   if (a.numel() != b.numel()) {
     throwInput(std::string(where) + ": the tensors have different element counts (" +
-               std::to_string(a.numel()) + " in " + shapeOf(a) + " vs " +
-               std::to_string(b.numel()) + " in " + shapeOf(b) + ")");
+               std::to_string(a.numel()) + " in " + compactShapeText(a) + " vs " +
+               std::to_string(b.numel()) + " in " + compactShapeText(b) + ")");
   }
 }
 
@@ -105,7 +100,7 @@ std::vector<char> topMask(const std::vector<double>& v, size_t k) {
 double normalizedEntropy(const at::Tensor& values) {
   constexpr const char* kWhere = "normalizedEntropy";
   const std::vector<double> v = flatDoubles(values, kWhere, "input");
-  if (v.empty()) throwInput(std::string(kWhere) + ": the input tensor " + shapeOf(values) + " is empty");
+  if (v.empty()) throwInput(std::string(kWhere) + ": the input tensor " + compactShapeText(values) + " is empty");
   requireFinite(v, kWhere, "input");
   double vmax = 0.0;
   for (size_t i = 0; i < v.size(); ++i) {
@@ -135,7 +130,7 @@ double normalizedEntropy(const at::Tensor& values) {
 double giniSparsity(const at::Tensor& values) {
   constexpr const char* kWhere = "giniSparsity";
   std::vector<double> c = flatDoubles(values, kWhere, "input");
-  if (c.empty()) throwInput(std::string(kWhere) + ": the input tensor " + shapeOf(values) + " is empty");
+  if (c.empty()) throwInput(std::string(kWhere) + ": the input tensor " + compactShapeText(values) + " is empty");
   requireFinite(c, kWhere, "input");
   double cmax = 0.0;
   for (double& x : c) {
@@ -190,7 +185,7 @@ double topKIoU(const at::Tensor& a, const at::Tensor& b, double percent) {
   }
   requireSameNumel(a, b, kWhere);
   if (a.numel() == 0) {
-    throwInput(std::string(kWhere) + ": the tensors " + shapeOf(a) + " and " + shapeOf(b) +
+    throwInput(std::string(kWhere) + ": the tensors " + compactShapeText(a) + " and " + compactShapeText(b) +
                " are empty; there is no mask to compare");
   }
   const std::vector<double> va = flatDoubles(a, kWhere, "first");

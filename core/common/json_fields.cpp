@@ -12,6 +12,28 @@ namespace fl::json {
   throw Error(ErrorKind::Usage, where + ": '" + key + "' " + what);
 }
 
+Json parseObject(const std::string& text, const std::string& where, const std::string& kind) {
+  Json root;
+  try {
+    root = Json::parse(text);
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::Usage, where + ": not a " + kind + " (not valid JSON: " + e.what() + ")");
+  }
+  if (!root.is_object()) throw Error(ErrorKind::Usage, where + ": not a " + kind + " (not a JSON object)");
+  return root;
+}
+
+int schemaVersion(const Json& root, const std::string& where, int newest, const std::string& kind) {
+  if (!root.contains("schema_version")) bad(where, "schema_version", "is missing (not a " + kind + "?)");
+  const int v = static_cast<int>(integer(root["schema_version"], where, "schema_version", 1, 1 << 20));
+  if (v > newest) {
+    bad(where, "schema_version",
+        "is " + std::to_string(v) + "; this FusionLens reads up to " + std::to_string(newest) + " (the " +
+            kind + " comes from a newer version)");
+  }
+  return v;
+}
+
 // Refuses keys outside `allowed`: a misspelt key must not silently leave a default in place.
 void onlyKeys(const Json& obj, const std::set<std::string>& allowed, const std::string& where,
               const std::string& context) {

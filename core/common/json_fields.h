@@ -11,6 +11,14 @@ namespace fl::json {
 
 using Json = nlohmann::ordered_json;
 
+/// Parses a whole file's JSON text, which must be an object; otherwise fl::Error(Usage)
+/// "where: not a KIND (not valid JSON: ...)" or "(not a JSON object)".
+Json parseObject(const std::string& text, const std::string& where, const std::string& kind);
+
+/// The object's `schema_version`: present, an integer >= 1 and not above `newest` (else
+/// the file comes from a newer FusionLens and is refused, saying so).
+int schemaVersion(const Json& root, const std::string& where, int newest, const std::string& kind);
+
 /// Throws fl::Error(Usage): "where: 'key' what".
 [[noreturn]] void bad(const std::string& where, const std::string& key, const std::string& what);
 

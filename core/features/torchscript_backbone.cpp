@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/io/tensor_io.h"
 #include "core/features/extractors.h"
 
 namespace fl::detail {
@@ -62,12 +63,6 @@ ModuleCache& cache() {
   return instance;
 }
 
-std::string shapeText(const at::Tensor& t) {
-  std::ostringstream os;
-  os << t.sizes();
-  return os.str();
-}
-
 }  // namespace
 
 at::Tensor torchscriptFeatures(const at::Tensor& image, const std::string& path, int64_t output) {
@@ -80,7 +75,7 @@ at::Tensor torchscriptFeatures(const at::Tensor& image, const std::string& path,
       result = loaded->module.forward({image});
     } catch (const c10::Error& e) {
       throwInput("TorchScript model '" + path + "' failed on an input of shape " +
-                 shapeText(image) + ": " + firstLine(e.what_without_backtrace()));
+                 shapeText(image.sizes()) + ": " + firstLine(e.what_without_backtrace()));
     } catch (const std::exception& e) {
       throwInput("TorchScript model '" + path + "' failed: " + firstLine(e.what()));
     }
@@ -113,7 +108,7 @@ at::Tensor torchscriptFeatures(const at::Tensor& image, const std::string& path,
   at::Tensor t = picked.toTensor();
   if (t.dim() != 4) {
     throwInput("TorchScript model '" + path + "': output " + std::to_string(output) +
-               " has shape " + shapeText(t) + "; expected [B,C,H,W] features");
+               " has shape " + shapeText(t.sizes()) + "; expected [B,C,H,W] features");
   }
   if (!t.is_floating_point()) {
     throwInput("TorchScript model '" + path + "': output " + std::to_string(output) +

@@ -34,29 +34,21 @@ render::Colormap colormapOf(const Json& j, const std::string& where, const std::
 }  // namespace
 
 FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where, bool layoutOnly) {
-  Json root;
-  try {
-    root = Json::parse(jsonText);
-  } catch (const std::exception& e) {
-    throw Error(ErrorKind::Usage, where + ": not valid JSON (" + e.what() + ")");
-  }
-  if (!root.is_object()) throw Error(ErrorKind::Usage, where + ": a figure spec is a JSON object");
+  Json root = json::parseObject(jsonText, where, "figure spec");
   onlyKeys(root,
            {"schema_version", "inputs", "features", "channels_last", "seed", "device", "batch",
             "columns", "rows", "difference", "scale", "interpolation", "alpha", "underlay",
             "layout", "stats_top_percent", "output", "comment"},
            where, "");
   FigureSpec spec;
-  if (!root.contains("schema_version")) bad(where, "schema_version", "is missing");
-  spec.schemaVersion = static_cast<int>(integer(root["schema_version"], where, "schema_version", 1, 1 << 20));
-  if (spec.schemaVersion > kFigureSchemaVersion) {
-    bad(where, "schema_version",
-        "is " + std::to_string(spec.schemaVersion) + "; this FusionLens reads up to " +
-            std::to_string(kFigureSchemaVersion) + " (the spec comes from a newer version)");
-  }
-  if (!root.contains("inputs") || !root["inputs"].is_array() || (root["inputs"].empty() && !layoutOnly)) {
-    bad(where, "inputs", layoutOnly ? "must be a list of files (may be empty)" : "must be a non-empty list of files");
-  }
+  spec.schemaVersion = json::schemaVersion(root, where, kFigureSchemaVersion, "figure spec");
+  // A layout (layoutOnly) may leave the inputs and columns empty; a figure needs both.
+  const auto requireList = [&](const char* key, const std::string& of) {
+    if (!root.contains(key) || !root[key].is_array() || (root[key].empty() && !layoutOnly)) {
+      bad(where, key, layoutOnly ? "must be a list of " + of + " (may be empty)" : "must be a non-empty list of " + of);
+    }
+  };
+  requireList("inputs", "files");
   for (size_t i = 0; i < root["inputs"].size(); ++i) {
     const Json& in = root["inputs"][i];
     const std::string key = "inputs[" + std::to_string(i) + "]";
@@ -91,9 +83,7 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
   if (root.contains("device")) spec.device = str(root["device"], where, "device");
   if (root.contains("batch")) spec.batch = integer(root["batch"], where, "batch", 0, 1 << 20);
 
-  if (!root.contains("columns") || !root["columns"].is_array() || (root["columns"].empty() && !layoutOnly)) {
-    bad(where, "columns", layoutOnly ? "must be a list of modules (may be empty)" : "must be a non-empty list of modules");
-  }
+  requireList("columns", "modules");
   for (size_t i = 0; i < root["columns"].size(); ++i) {
     const Json& c = root["columns"][i];
     const std::string key = "columns[" + std::to_string(i) + "]";

@@ -21,12 +21,6 @@ std::string lowerExtension(const std::string& path) {
   return ext;
 }
 
-std::string shapeText(const std::vector<int64_t>& sizes) {
-  std::string s = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
-  return s + "]";
-}
-
 bool isTorchExtension(const std::string& ext) {
   return ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt" || ext == ".tar";
 }
@@ -68,7 +62,7 @@ at::Tensor toNchw(const at::Tensor& t, const std::string& where) {
     case 3: return t.unsqueeze(0);
     case 4: return t;
     default:
-      throwInput(where + ": tensor has shape " + shapeText(t.sizes().vec()) +
+      throwInput(where + ": tensor has shape " + shapeText(t.sizes()) +
                  "; expected [H,W], [C,H,W] or [B,C,H,W]");
   }
 }
@@ -79,7 +73,7 @@ at::Tensor channelsLastToNchw(const at::Tensor& t, const std::string& where) {
     case 3: return t.permute({2, 0, 1}).unsqueeze(0);
     case 4: return t.permute({0, 3, 1, 2});
     default:
-      throwInput(where + ": tensor has shape " + shapeText(t.sizes().vec()) +
+      throwInput(where + ": tensor has shape " + shapeText(t.sizes()) +
                  "; expected [H,W], [H,W,C] or [B,H,W,C] with --channels-last");
   }
 }
@@ -101,16 +95,17 @@ NamedTensors readTensorFile(const std::string& path) {
              "' (use .npy, .npz, .pt/.pth, .safetensors, or an image with --features)");
 }
 
+TensorSpecParts splitTensorSpec(const std::string& spec, const std::function<bool(const std::string&)>& exists) {
+  const auto colon = spec.rfind(':');
+  if (exists(spec) || colon == std::string::npos || colon == 0) return {spec, ""};
+  return {spec.substr(0, colon), spec.substr(colon)};
+}
+
 at::Tensor readInputTensor(const std::string& spec, const TensorReadOptions& options) {
-  std::string path = spec;
-  std::string name;
-  if (!std::filesystem::exists(path)) {
-    const auto colon = spec.rfind(':');
-    if (colon != std::string::npos && colon > 0) {
-      path = spec.substr(0, colon);
-      name = spec.substr(colon + 1);
-    }
-  }
+  const TensorSpecParts parts =
+      splitTensorSpec(spec, [](const std::string& p) { return std::filesystem::exists(p); });
+  const std::string path = parts.file;
+  std::string name = parts.name.empty() ? "" : parts.name.substr(1);  // an .npz with one array names it below
   if (!std::filesystem::exists(path)) throwInput(spec + ": no such file");
   if (std::filesystem::is_directory(path)) throwInput(path + ": is a directory, not a tensor file");
 
@@ -143,7 +138,7 @@ at::Tensor readInputTensor(const std::string& spec, const TensorReadOptions& opt
   }
   if (t.scalar_type() == at::kBool) throwInput(where + ": boolean tensors are not features");
   if (at::isComplexType(t.scalar_type())) throwInput(where + ": complex tensors are not features");
-  if (t.numel() == 0) throwInput(where + ": tensor is empty " + shapeText(t.sizes().vec()));
+  if (t.numel() == 0) throwInput(where + ": tensor is empty " + shapeText(t.sizes()));
   const at::Tensor nchw = options.channelsLast ? channelsLastToNchw(t, where) : toNchw(t, where);
   return nchw.to(at::kFloat).contiguous();
 }

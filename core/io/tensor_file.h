@@ -5,6 +5,7 @@
 /// as NCHW float32.
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,17 @@ struct TensorReadOptions {
   /// [1,C,H,W] / [B,C,H,W]. [H,W] is unaffected.
   bool channelsLast = false;
 };
+
+/// A readInputTensor() spec taken apart: "feats.npz:x" -> {"feats.npz", ":x"}.
+struct TensorSpecParts {
+  std::string file;
+  std::string name;  ///< ":NAME", or "" when the spec is the file itself
+};
+
+/// Splits off ":NAME" when `spec` itself is not an existing file (`exists` decides; it sees
+/// the spec as written) and a colon follows its first character; readInputTensor() reads
+/// specs by this rule, and sessions store input paths by it.
+TensorSpecParts splitTensorSpec(const std::string& spec, const std::function<bool(const std::string&)>& exists);
 
 /// `spec` is a path, optionally followed by ":NAME" to pick one array of an .npz, one tensor
 /// of a .safetensors file or one entry of a .pt dict (dotted path for nested dicts, e.g.

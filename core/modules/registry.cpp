@@ -5,14 +5,11 @@
 #include <mutex>
 
 #include "core/common/error.h"
+#include "core/io/tensor_io.h"
 
 namespace fl {
 
-std::string shapeText(const Shape& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
+std::string shapeText(const Shape& shape) { return shapeText(at::IntArrayRef(shape)); }
 
 const char* moduleCategoryName(ModuleCategory category) {
   switch (category) {

@@ -7,16 +7,11 @@
 #include <string>
 
 #include "core/common/error.h"
+#include "core/io/tensor_io.h"
 #include "core/render/normalise.h"
 
 namespace fl::render {
 namespace {
-
-std::string shapeOf(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? "," : "") + std::to_string(t.size(d));
-  return s + "]";
-}
 
 void checkIndex(const char* what, int64_t index, int64_t size, const char* context) {
   if (index < 0 || index >= size)
@@ -29,7 +24,7 @@ void checkIndex(const char* what, int64_t index, int64_t size, const char* conte
 at::Tensor gateMeanMap(const at::Tensor& gate, int64_t batch) {
   if (!gate.defined() || gate.dim() != 4)
     throwInput("gate mean map: expected a [B,C,H,W] tensor, got " +
-               (gate.defined() ? shapeOf(gate) : std::string("an undefined tensor")));
+               (gate.defined() ? compactShapeText(gate) : std::string("an undefined tensor")));
   checkIndex("batch", batch, gate.size(0), "gate mean map");
   if (gate.size(1) == 0) throwInput("gate mean map: the gate has no channels");
   return gate.detach()[batch].to(at::kFloat).mean(/*dim=*/0).contiguous();
@@ -40,14 +35,14 @@ at::Tensor attentionRowMap(const at::Tensor& attn, int64_t batch, int64_t head, 
   const char* ctx = "attention row map";
   if (!attn.defined() || attn.dim() != 4)
     throwInput(std::string(ctx) + ": expected a [B,heads,Nq,Nk] tensor, got " +
-               (attn.defined() ? shapeOf(attn) : std::string("an undefined tensor")));
+               (attn.defined() ? compactShapeText(attn) : std::string("an undefined tensor")));
   checkIndex("batch", batch, attn.size(0), ctx);
   if (head != -1) checkIndex("head", head, attn.size(1), ctx);
   checkIndex("query", queryIndex, attn.size(2), ctx);
   if (keyH <= 0 || keyW <= 0 || keyH * keyW != attn.size(3))
     throwInput(std::string(ctx) + ": key grid " + std::to_string(keyH) + "x" +
                std::to_string(keyW) + " does not match Nk = " + std::to_string(attn.size(3)) +
-               " of " + shapeOf(attn));
+               " of " + compactShapeText(attn));
   if (attn.size(1) == 0) throwInput(std::string(ctx) + ": the matrix has no heads");
   // [heads, Nk] for this batch element and query.
   const at::Tensor rows = attn.detach()[batch].select(/*dim=*/1, queryIndex).to(at::kFloat);
@@ -58,9 +53,9 @@ at::Tensor attentionRowMap(const at::Tensor& attn, int64_t batch, int64_t head, 
 cv::Mat pcaRgb(const at::Tensor& features) {
   if (!features.defined() || features.dim() != 3)
     throwInput("PCA-RGB: expected a [C,H,W] tensor, got " +
-               (features.defined() ? shapeOf(features) : std::string("an undefined tensor")));
+               (features.defined() ? compactShapeText(features) : std::string("an undefined tensor")));
   const int64_t C = features.size(0), H = features.size(1), W = features.size(2);
-  if (C == 0 || H == 0 || W == 0) throwInput("PCA-RGB: empty feature map " + shapeOf(features));
+  if (C == 0 || H == 0 || W == 0) throwInput("PCA-RGB: empty feature map " + compactShapeText(features));
   const int64_t N = H * W;
 
   // [N, C]: pixels are samples, channels are variables.

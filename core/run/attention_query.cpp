@@ -67,18 +67,8 @@ AttentionQueryResult attentionQuery(const ModuleRegistry& registry, const RunReq
     res.error = message;
   };
   res.requestId = request.requestId;
-  try {
-    queryChecked(registry, request, queryIndices, res);
-  } catch (const Error& e) {
-    fail(e.kind(), e.what());
-  } catch (const c10::Error& e) {
-    fail(ErrorKind::Input,
-         request.moduleId + ": LibTorch refused the attention rows: " + firstLine(e.what_without_backtrace()));
-  } catch (const std::bad_alloc&) {
-    fail(ErrorKind::Memory, request.moduleId + ": out of memory computing attention rows");
-  } catch (const std::exception& e) {
-    fail(ErrorKind::Internal, request.moduleId + ": " + firstLine(e.what()));
-  }
+  detail::catchIntoFailure(request.moduleId, "the attention rows", "out of memory computing attention rows",
+                           [&] { queryChecked(registry, request, queryIndices, res); }, fail);
   return res;
 }
 

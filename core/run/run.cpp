@@ -188,18 +188,8 @@ RunResult run(const ModuleRegistry& registry, const RunRequest& request) {
     res.errorKind = kind;
     res.error = message;
   };
-  try {
-    runChecked(registry, request, res);
-  } catch (const Error& e) {
-    fail(e.kind(), e.what());
-  } catch (const c10::Error& e) {
-    fail(ErrorKind::Input,
-         request.moduleId + ": LibTorch refused the run: " + firstLine(e.what_without_backtrace()));
-  } catch (const std::bad_alloc&) {
-    fail(ErrorKind::Memory, request.moduleId + ": out of memory; use smaller inputs");
-  } catch (const std::exception& e) {
-    fail(ErrorKind::Internal, request.moduleId + ": " + firstLine(e.what()));
-  }
+  detail::catchIntoFailure(request.moduleId, "the run", "out of memory; use smaller inputs",
+                           [&] { runChecked(registry, request, res); }, fail);
   return res;
 }
 

@@ -5,8 +5,15 @@
 #include <ATen/core/Tensor.h>
 #include <torch/types.h>
 
+#include <c10/util/Exception.h>
+
+#include <functional>
 #include <memory>
+#include <new>
+#include <string>
 #include <vector>
+
+#include "core/common/error.h"
 
 #include "core/modules/module_instance.h"
 #include "core/modules/params.h"
@@ -41,5 +48,25 @@ struct BuiltModule {
 /// `inputs` to `device`. The caller holds a torch::NoGradGuard.
 BuiltModule buildModule(const CheckedRequest& checked, const RunRequest& request, int64_t budget,
                         const torch::Device& device, std::vector<at::Tensor>& inputs);
+
+/// Runs `body` and turns whatever it throws into one failure line for `fail(kind, message)`,
+/// so run() and attentionQuery() never throw across threads: fl::Error as it is; LibTorch's
+/// c10::Error as Input ("MODULE: LibTorch refused WHAT: ..."); bad_alloc as Memory
+/// ("MODULE: `outOfMemory`"); anything else Internal.
+inline void catchIntoFailure(const std::string& moduleId, const std::string& what,
+                             const std::string& outOfMemory, const std::function<void()>& body,
+                             const std::function<void(ErrorKind, const std::string&)>& fail) {
+  try {
+    body();
+  } catch (const Error& e) {
+    fail(e.kind(), e.what());
+  } catch (const c10::Error& e) {
+    fail(ErrorKind::Input, moduleId + ": LibTorch refused " + what + ": " + firstLine(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    fail(ErrorKind::Memory, moduleId + ": " + outOfMemory);
+  } catch (const std::exception& e) {
+    fail(ErrorKind::Internal, moduleId + ": " + firstLine(e.what()));
+  }
+}
 
 }  // namespace fl::detail
