@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev python3-torch python3-numpy
+  libtorch-dev python3-torch python3-numpy python3-pil libopenblas0-openmp
   libopencv-dev nlohmann-json3-dev zlib1g-dev
   qt6-base-dev qt6-base-dev-tools libqcustomplot-dev qt6-svg-dev libqt6svg6
   libgl-dev libglx-dev
