@@ -1,10 +1,13 @@
 # FusionLens: the two commands a new user needs.
 #   make run   install missing Debian packages, build, open the app on its built-in demo
 #   make test  the same, then the whole test suite through ctest
+#   make check the fast loop while developing: build, then every test but the fuzzers and the
+#              sanitized GUI monkey (labels fuzz, monkey)
+#   make core  the core-only configuration (no Qt: FL_BUILD_GUI=OFF) into build-core/
 PRESET ?= release
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test cli clean bench format
+.PHONY: all deps configure build run test check core cli clean bench format
 
 all: build
 
@@ -23,6 +26,13 @@ run: build
 test: build
 	@ctest --preset $(PRESET) -j $(JOBS)
 
+check: build
+	@ctest --preset $(PRESET) -j $(JOBS) -LE 'fuzz|monkey'
+
+core: deps
+	@cmake --preset core
+	@cmake --build --preset core -j $(JOBS)
+
 bench: build
 	@bash bench/run_bench.sh
 
@@ -30,4 +40,4 @@ format:
 	@clang-format -i $$(git ls-files '*.h' '*.cpp')
 
 clean:
-	@rm -rf build
+	@rm -rf build build-core

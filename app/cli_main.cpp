@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "app/cli_render.h"
+#include "core/common/versions.h"
 #include "core/common/error.h"
 #include "core/features/features.h"
 #include "core/run/inputs.h"
@@ -36,7 +37,6 @@ using fl::Error;
 using fl::ErrorKind;
 using Json = nlohmann::ordered_json;
 
-constexpr const char* kVersion = "0.1.0";
 
 const char* kUsage = R"(fusionlens-cli: run and inspect attention / feature-fusion modules headless.
 
@@ -577,7 +577,7 @@ int dispatch(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version") {
-    std::cout << "fusionlens-cli " << kVersion << "\n";
+    std::cout << "fusionlens-cli " << fl::fusionLensVersion() << "\n";
     return 0;
   }
   fl::ModuleRegistry registry;

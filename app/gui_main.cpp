@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "core/common/error.h"
+#include "core/common/versions.h"
 #include "core/modules/registry.h"
 #include "core/run/memory.h"
 #include "ui/document.h"
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName(QStringLiteral("FusionLens"));
   QApplication::setOrganizationName(QStringLiteral("FusionLens"));
-  QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
+  QApplication::setApplicationVersion(QString::fromStdString(fl::fusionLensVersion()));
 
   QCommandLineParser parser;
   parser.setApplicationDescription(QStringLiteral("See what attention and feature-fusion modules do."));

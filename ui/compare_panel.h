@@ -1,5 +1,5 @@
 #pragma once
-// The compare panel (issue 6): columns of modules run on the document's current inputs, rows
+// The compare panel: columns of modules run on the document's current inputs, rows
 // of probes, a shared or per-panel colour scale written on the colour bars, an A - B
 // difference column, linked zoom/pan and crosshair (CompareView), the statistics table, and
 // export to PNG/SVG/PDF with the figure spec beside it. Figures are built on a worker thread

@@ -1,5 +1,5 @@
 #pragma once
-// Sessions (issue 6): everything the explorer shows, saved as JSON so that File > Open session
+// Sessions: everything the explorer shows, saved as JSON so that File > Open session
 // brings it back: the inputs (paths relative to the session file, with the feature source of
 // each image), which input feeds which module input, the module with its parameters, weights,
 // device and memory budget, the view settings and the comparison (its columns and layout, as a

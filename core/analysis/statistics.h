@@ -1,5 +1,5 @@
 #pragma once
-/// Statistics that compare attention between modules (issue 6, "Statistics beside the
+/// Statistics that compare attention between modules ("Statistics beside the
 /// pictures"; visualization-anchors.md, "Quantitative comparison next to the pictures"):
 /// per module the entropy and Gini sparsity of channel weights and spatial maps, between
 /// modules the Spearman correlation of channel rankings and the IoU of top-k% spatial masks,

@@ -491,7 +491,7 @@ FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& specIn
     p.letter = s;
   }
 
-  // Statistics (issue 6 item 2), long format: statistic, row, module_a, module_b, value.
+  // Statistics beside the figure, long format: statistic, row, module_a, module_b, value.
   analysis::StatisticsTable& t = m.statistics;
   t.columns = {"statistic", "row", "module_a", "module_b", "value"};
   std::vector<at::Tensor> scores(nCols);

@@ -1,6 +1,6 @@
 #pragma once
-/// A figure spec: everything needed to reproduce a comparison figure exactly (issue 6,
-/// visualization-anchors.md §4.5-4.6). JSON with a `schema_version`; written beside every
+/// A figure spec: everything needed to reproduce a comparison figure exactly
+/// (visualization-anchors.md §4.5-4.6). JSON with a `schema_version`; written beside every
 /// exported figure and read by `fusionlens-cli render SPEC.json`. Paths are stored relative to
 /// the spec file's folder and resolved against it; input and weights files carry their SHA-256
 /// so a re-render can tell when a file changed.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of `fusionlens-cli render` (figure specs, issue 6).
+"""End-to-end tests of `fusionlens-cli render` (figure specs).
 
   figure_test.py NAME    one case; exit 0 when it passes
 

@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include <torch/nn/modules/linear.h>
+
 #include "test_registry.h"
 #include "core/io/state_dict.h"
 #include "core/modules/module_instance.h"
@@ -39,7 +41,50 @@ TEST(Run, ReturnsOutputsAndProbesInDescriptorOrder) {
   // out = x*w + r*(1-w) with the recorded gate
   const auto& w = res.probes[0].value;
   EXPECT_TRUE(at::allclose(res.outputs[0], req.inputs[0] * w + req.inputs[1] * (1 - w), 1e-5, 1e-6));
-  EXPECT_FALSE(at::GradMode::is_enabled() && res.outputs[0].requires_grad());
+}
+
+// run() detaches what it returns, so the outputs cannot tell whether the forward itself ran
+// with autograd off (it must: a graph over the attention matrix doubles the memory). A toy
+// module records the grad mode it sees inside its forward.
+TEST(Run, ForwardRunsWithoutAutograd) {
+  struct Seen {
+    bool called = false;
+    bool gradEnabled = true;
+    bool outputRequiresGrad = true;
+  };
+  auto seen = std::make_shared<Seen>();
+  ModuleDescriptor d;
+  d.id = "grad-probe";
+  d.inputs = {{"x", "any tensor"}};
+  d.outputs = {"output"};
+  d.check = [](const Params&, const std::vector<Shape>&) { return std::string(); };
+  d.memoryBytes = [](const Params&, const std::vector<Shape>&) -> int64_t { return 1024; };
+  d.make = [seen](const Params&, const std::vector<Shape>&) {
+    auto inst = std::make_shared<ModuleInstance>();
+    auto linear = std::make_shared<torch::nn::LinearImpl>(7, 7);
+    inst->module = linear;
+    inst->forward = [seen, linear](const std::vector<at::Tensor>& in) {
+      seen->called = true;
+      seen->gradEnabled = at::GradMode::is_enabled();
+      at::Tensor y = linear->forward(in[0]);  // weight requires grad: y would too under autograd
+      seen->outputRequiresGrad = y.requires_grad();
+      return std::vector<at::Tensor>{y};
+    };
+    return inst;
+  };
+  ModuleRegistry reg;
+  reg.add(d);
+  RunRequest req;
+  req.moduleId = "grad-probe";
+  req.device = DeviceChoice::Cpu;
+  req.inputs = {at::randn({1, 1, 3, 7})};
+  ASSERT_TRUE(at::GradMode::is_enabled());  // the caller's mode; run() must not rely on it
+  const RunResult res = run(reg, req);
+  ASSERT_TRUE(res.ok) << res.error;
+  ASSERT_TRUE(seen->called);
+  EXPECT_FALSE(seen->gradEnabled);
+  EXPECT_FALSE(seen->outputRequiresGrad);
+  EXPECT_TRUE(at::GradMode::is_enabled());  // restored after the run
 }
 
 TEST(Run, SeededInitIsDeterministicAndSeedMatters) {

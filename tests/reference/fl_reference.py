@@ -13,6 +13,11 @@ Written from the maths in docs/spec ``modules.md`` (sections 1-10) and the modul
 
 ``build(module_id, params, input_shapes)`` makes one from CLI-style string parameters.
 
+Every module is one entry of ``MODULES`` at the end of this file: its id, inputs, number of
+outputs, probes, parameters (kind and default string, as ``fusionlens-cli run --set`` takes
+them), how to build the class, and its parity cases.  Adding a module is a class and one entry
+(docs/contributing.md); the C++ registry, the parity cases and the CLI tests read it from here.
+
 Run with Debian's interpreter: ``/usr/bin/python3`` (torch 1.13).
 """
 
@@ -21,77 +26,6 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-# --------------------------------------------------------------------------------------------
-# Parameter specs (name -> (kind, default string)).  Kinds: int, float, bool, str, intlist.
-# The strings are what ``fusionlens-cli run --set KEY=VALUE`` would receive.
-# --------------------------------------------------------------------------------------------
-
-MODULE_IDS = [
-    "ms-cam", "aff", "iaff", "cafm", "gated-fusion", "msf", "mfe", "safm", "osra",
-    "cbam-joint", "cmgm", "eca", "spatial-attention", "se", "cbam",
-]
-
-INPUT_NAMES = {
-    "ms-cam": ["x"],
-    "aff": ["x", "residual"],
-    "iaff": ["x", "residual"],
-    "cafm": ["f1", "f2"],
-    "gated-fusion": ["x1", "x2"],
-    "msf": ["x0", "x1", "x2", "x3"],
-    "mfe": ["x"],
-    "safm": ["x"],
-    "osra": ["x"],
-    "cbam-joint": ["x"],
-    "cmgm": ["x", "y"],
-    "eca": ["x"],
-    "spatial-attention": ["x"],
-    "se": ["x"],
-    "cbam": ["x"],
-}
-
-OUTPUT_COUNT = {m: 1 for m in MODULE_IDS}
-OUTPUT_COUNT.update({"cafm": 2, "cbam-joint": 2, "cmgm": 2})
-
-PROBE_NAMES = {
-    "ms-cam": ["weight", "local", "global"],
-    "aff": ["weight"],
-    "iaff": ["weight", "weight2"],
-    "cafm": ["cross", "spatial1", "spatial2"],
-    "gated-fusion": ["gate"],
-    "msf": ["scale_weights"],
-    "mfe": ["scale_weights"],
-    "safm": ["modulation"],
-    "osra": ["attention"],
-    "cbam-joint": ["channel_weight", "spatial_weight"],
-    "cmgm": ["attention"],
-    "eca": ["channel_weight"],
-    "spatial-attention": ["spatial_weight"],
-    "se": ["channel_weight"],
-    "cbam": ["channel_weight", "spatial_weight"],
-}
-
-PARAM_SPECS = {
-    "ms-cam": {"r": ("int", "4")},
-    "aff": {"r": ("int", "4"), "scale": ("float", "1")},
-    "iaff": {"r": ("int", "4"), "use_global_att2": ("bool", "false")},
-    "cafm": {"hidden": ("int", "64"), "legacy_layout": ("bool", "false")},
-    "gated-fusion": {"variant": ("str", "seed")},
-    "msf": {},
-    "mfe": {"atrous_rates": ("intlist", "2,4,8"), "se_variant": ("str", "seed")},
-    "safm": {"n_levels": ("int", "4")},
-    "osra": {"num_heads": ("int", "8"), "sr_ratio": ("int", "2"), "qk_scale": ("float", "0"),
-             "variant": ("str", "seed"), "relative_pos_enc": ("bool", "false"),
-             "pos_enc_grid": ("intlist", "0,0")},
-    "cbam-joint": {"reduction": ("int", "8"), "kernel_size": ("int", "7")},
-    "cmgm": {"num_heads": ("int", "8"), "qk_scale": ("float", "0"), "qkv_bias": ("bool", "true"),
-             "mode": ("str", "faithful")},
-    "eca": {"kernel_size": ("int", "7"), "padding": ("str", "seed"),
-            "adaptive_kernel": ("bool", "false"), "variant": ("str", "seed")},
-    "spatial-attention": {"kernel_size": ("int", "7"), "padding": ("str", "seed")},
-    "se": {"reduction": ("int", "16")},
-    "cbam": {"reduction": ("int", "16"), "kernel_size": ("int", "7")},
-}
 
 
 def _parse(kind, text):
@@ -118,7 +52,7 @@ def _parse(kind, text):
 
 def full_params(module_id, params=None):
     """All parameters of ``module_id`` as strings, defaults filled in (manifest form)."""
-    spec = PARAM_SPECS[module_id]
+    spec = MODULES[module_id].params
     params = dict(params or {})
     unknown = sorted(set(params) - set(spec))
     if unknown:
@@ -127,7 +61,7 @@ def full_params(module_id, params=None):
 
 
 def parsed_params(module_id, params=None):
-    spec = PARAM_SPECS[module_id]
+    spec = MODULES[module_id].params
     full = full_params(module_id, params)
     return {k: _parse(spec[k][0], v) for k, v in full.items()}
 
@@ -787,18 +721,19 @@ def build(module_id, params=None, input_shapes=None):
     """Build the reference for ``module_id`` in eval mode.
 
     params: dict name -> string (CLI form; python values accepted too); missing ones take the
-    defaults of PARAM_SPECS.  input_shapes: list of NCHW shapes, one per input (in the order of
-    INPUT_NAMES); channels (and, for cbam-joint, HW) are taken from the first one.
+    defaults of the module's table entry.  input_shapes: list of NCHW shapes, one per input (in the order of
+    the entry's inputs); channels (and, for cbam-joint, HW) are taken from the first one.
     """
-    if module_id not in PARAM_SPECS:
+    if module_id not in MODULES:
         raise ValueError("unknown module id %r" % (module_id,))
     p = parsed_params(module_id, params)
     if not input_shapes:
         raise ValueError("input_shapes is required")
     shapes = [tuple(int(v) for v in s) for s in input_shapes]
-    if len(shapes) != len(INPUT_NAMES[module_id]):
+    names = MODULES[module_id].inputs
+    if len(shapes) != len(names):
         raise ValueError("%s takes %d inputs (%s), got %d" % (
-            module_id, len(INPUT_NAMES[module_id]), ", ".join(INPUT_NAMES[module_id]), len(shapes)))
+            module_id, len(names), ", ".join(names), len(shapes)))
     for s in shapes:
         if len(s) != 4:
             raise ValueError("inputs must be NCHW, got shape %r" % (s,))
@@ -806,46 +741,7 @@ def build(module_id, params=None, input_shapes=None):
             raise ValueError("%s: all inputs must have the same shape" % module_id)
     C, H, W = shapes[0][1], shapes[0][2], shapes[0][3]
 
-    if module_id == "ms-cam":
-        m = MSCAM(C, p["r"])
-    elif module_id == "aff":
-        m = AFF(C, p["r"], p["scale"])
-    elif module_id == "iaff":
-        m = IAFF(C, p["r"], p["use_global_att2"])
-    elif module_id == "cafm":
-        m = CAFM(C, p["hidden"], p["legacy_layout"])
-    elif module_id == "gated-fusion":
-        if p["variant"] not in ("seed", "gman"):
-            raise ValueError("gated-fusion: variant must be 'seed' or 'gman'")
-        m = GatedFusion(C) if p["variant"] == "seed" else GatedFusionGMAN(C)
-    elif module_id == "msf":
-        m = MSF(C)
-    elif module_id == "mfe":
-        m = MFE(C, p["atrous_rates"], p["se_variant"])
-    elif module_id == "safm":
-        m = SAFM(C, p["n_levels"])
-    elif module_id == "osra":
-        grid = None
-        if p["relative_pos_enc"]:
-            g = p["pos_enc_grid"]
-            if len(g) != 2 or (g[0] == 0) != (g[1] == 0):
-                raise ValueError("osra: pos_enc_grid must be H,W or 0,0")
-            grid = (H, W) if g[0] == 0 else (g[0], g[1])
-        m = OSRA(C, p["num_heads"], p["sr_ratio"], p["qk_scale"], p["variant"], grid)
-    elif module_id == "cbam-joint":
-        m = CBAMJoint(C, p["reduction"], p["kernel_size"], H * W)
-    elif module_id == "cmgm":
-        m = CMGM(C, p["num_heads"], p["qkv_bias"], p["qk_scale"], p["mode"])
-    elif module_id == "eca":
-        m = ECA(C, p["kernel_size"], p["padding"], p["adaptive_kernel"], p["variant"])
-    elif module_id == "spatial-attention":
-        m = SpatialAttention(p["kernel_size"], p["padding"])
-    elif module_id == "se":
-        m = SE(C, p["reduction"])
-    elif module_id == "cbam":
-        m = CBAM(C, p["reduction"], p["kernel_size"])
-    else:  # pragma: no cover
-        raise AssertionError(module_id)
+    m = MODULES[module_id].make(C, H, W, p)
     return m.eval()
 
 
@@ -879,3 +775,185 @@ def randomize_(model, generator=None):
 
 def param_count(model):
     return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# The module table: one entry per module, in the C++ registry's order.  Parameter kinds: int,
+# float, bool, str, intlist; defaults are the strings `fusionlens-cli run --set KEY=VALUE` takes.
+# Cases: (B, C, H, W, params overriding the defaults, case-name suffix) for make_cases.py.
+# --------------------------------------------------------------------------------------------
+
+class ModuleEntry:
+    def __init__(self, module_id, inputs, probes, make, params=None, outputs=1, cases=()):
+        self.id = module_id
+        self.inputs = list(inputs)
+        self.probes = list(probes)
+        self.outputs = outputs
+        self.params = dict(params or {})
+        self.make = make  # (C, H, W, parsed params) -> nn.Module
+        self.cases = list(cases)
+
+    def output_names(self):
+        return ["output"] if self.outputs == 1 else ["output.%d" % i for i in range(self.outputs)]
+
+
+def _gated_fusion(C, p):
+    if p["variant"] not in ("seed", "gman"):
+        raise ValueError("gated-fusion: variant must be 'seed' or 'gman'")
+    return GatedFusion(C) if p["variant"] == "seed" else GatedFusionGMAN(C)
+
+
+def _osra(C, H, W, p):
+    grid = None
+    if p["relative_pos_enc"]:
+        g = p["pos_enc_grid"]
+        if len(g) != 2 or (g[0] == 0) != (g[1] == 0):
+            raise ValueError("osra: pos_enc_grid must be H,W or 0,0")
+        grid = (H, W) if g[0] == 0 else (g[0], g[1])
+    return OSRA(C, p["num_heads"], p["sr_ratio"], p["qk_scale"], p["variant"], grid)
+
+
+_ENTRIES = [
+    ModuleEntry(
+        "ms-cam", ["x"], ["weight", "local", "global"], params={"r": ("int", "4")},
+        make=lambda C, H, W, p: MSCAM(C, p["r"]),
+        cases=[(1, 16, 7, 9, {}, ""), (2, 16, 5, 11, {}, ""), (2, 32, 9, 13, {"r": "8"}, "r8")]),
+    ModuleEntry(
+        "aff", ["x", "residual"], ["weight"], params={"r": ("int", "4"), "scale": ("float", "1")},
+        make=lambda C, H, W, p: AFF(C, p["r"], p["scale"]),
+        cases=[(1, 16, 7, 9, {}, ""), (2, 16, 5, 11, {}, ""),
+               (2, 16, 7, 9, {"scale": "2"}, "scale2"),
+               (1, 32, 9, 13, {"r": "8", "scale": "2"}, "r8_scale2")]),
+    ModuleEntry(
+        "iaff", ["x", "residual"], ["weight", "weight2"],
+        params={"r": ("int", "4"), "use_global_att2": ("bool", "false")},
+        make=lambda C, H, W, p: IAFF(C, p["r"], p["use_global_att2"]),
+        cases=[(1, 16, 7, 9, {}, ""), (2, 16, 5, 11, {}, ""),
+               (2, 16, 9, 13, {"use_global_att2": "true"}, "globalatt2"),
+               (1, 32, 7, 9, {"r": "8", "use_global_att2": "true"}, "r8_globalatt2")]),
+    ModuleEntry(
+        "cafm", ["f1", "f2"], ["cross", "spatial1", "spatial2"], outputs=2,
+        params={"hidden": ("int", "64"), "legacy_layout": ("bool", "false")},
+        make=lambda C, H, W, p: CAFM(C, p["hidden"], p["legacy_layout"]),
+        cases=[(1, 16, 7, 9, {}, ""), (2, 16, 5, 11, {}, ""), (2, 8, 9, 13, {"hidden": "16"}, "hidden16"),
+               (1, 32, 1, 1, {}, ""), (1, 16, 7, 9, {"legacy_layout": "true"}, "legacy"),
+               (2, 16, 5, 11, {"legacy_layout": "true"}, "legacy")]),
+    ModuleEntry(
+        "gated-fusion", ["x1", "x2"], ["gate"], params={"variant": ("str", "seed")},
+        make=lambda C, H, W, p: _gated_fusion(C, p),
+        cases=[(1, 16, 7, 9, {}, ""), (2, 16, 5, 11, {}, ""), (2, 32, 9, 13, {}, ""),
+               (1, 16, 7, 9, {"variant": "gman"}, "gman"), (2, 32, 5, 11, {"variant": "gman"}, "gman")]),
+    ModuleEntry(
+        "msf", ["x0", "x1", "x2", "x3"], ["scale_weights"],
+        make=lambda C, H, W, p: MSF(C),
+        cases=[(1, 16, 7, 9, {}, ""), (2, 16, 5, 11, {}, ""), (2, 32, 9, 13, {}, "")]),
+    ModuleEntry(
+        "mfe", ["x"], ["scale_weights"],
+        params={"atrous_rates": ("intlist", "2,4,8"), "se_variant": ("str", "seed")},
+        make=lambda C, H, W, p: MFE(C, p["atrous_rates"], p["se_variant"]),
+        cases=[(1, 16, 7, 9, {}, ""), (2, 16, 5, 11, {}, ""),
+               (2, 16, 9, 13, {"se_variant": "shisrcnet"}, "shisrcnet"),
+               (1, 8, 7, 9, {"atrous_rates": "1,3,5", "se_variant": "shisrcnet"}, "rates1_3_5_shisrcnet"),
+               (2, 8, 5, 11, {"atrous_rates": "1,2,3"}, "rates1_2_3")]),
+    ModuleEntry(
+        "safm", ["x"], ["modulation"], params={"n_levels": ("int", "4")},
+        make=lambda C, H, W, p: SAFM(C, p["n_levels"]),
+        cases=[(1, 16, 9, 13, {}, ""), (2, 16, 11, 9, {}, ""), (2, 24, 5, 7, {"n_levels": "3"}, "n3"),
+               (1, 8, 3, 5, {"n_levels": "2"}, "n2")]),
+    ModuleEntry(
+        "osra", ["x"], ["attention"],
+        params={"num_heads": ("int", "8"), "sr_ratio": ("int", "2"), "qk_scale": ("float", "0"),
+                "variant": ("str", "seed"), "relative_pos_enc": ("bool", "false"),
+                "pos_enc_grid": ("intlist", "0,0")},
+        make=_osra,
+        cases=[(1, 32, 7, 9, {}, "sr2"), (2, 32, 5, 11, {"sr_ratio": "1"}, "sr1"),
+               (2, 32, 9, 13, {"sr_ratio": "3"}, "sr3"), (1, 32, 9, 11, {"sr_ratio": "4"}, "sr4"),
+               (2, 32, 7, 9, {"variant": "transxnet"}, "sr2_transxnet"),
+               (1, 32, 9, 13, {"sr_ratio": "3", "variant": "transxnet"}, "sr3_transxnet"),
+               (2, 16, 5, 7, {"num_heads": "4", "sr_ratio": "1", "variant": "transxnet"},
+                "h4_sr1_transxnet"),
+               (1, 16, 7, 9, {"num_heads": "2", "qk_scale": "0.25"}, "h2_sr2_qk0p25"),
+               (1, 32, 7, 9, {"relative_pos_enc": "true"}, "sr2_rpe"),
+               (2, 32, 9, 13, {"sr_ratio": "3", "variant": "transxnet", "relative_pos_enc": "true",
+                               "pos_enc_grid": "8,8"}, "sr3_transxnet_rpe8x8"),
+               (2, 16, 5, 7, {"num_heads": "4", "sr_ratio": "1", "relative_pos_enc": "true",
+                              "pos_enc_grid": "4,6"}, "h4_sr1_rpe4x6")]),
+    ModuleEntry(
+        "cbam-joint", ["x"], ["channel_weight", "spatial_weight"], outputs=2,
+        params={"reduction": ("int", "8"), "kernel_size": ("int", "7")},
+        make=lambda C, H, W, p: CBAMJoint(C, p["reduction"], p["kernel_size"], H * W),
+        cases=[(1, 32, 7, 9, {}, ""), (2, 32, 5, 11, {}, ""), (2, 16, 9, 13, {"kernel_size": "3"}, "k3"),
+               (1, 32, 7, 7, {"reduction": "4", "kernel_size": "5"}, "r4_k5")]),
+    ModuleEntry(
+        "cmgm", ["x", "y"], ["attention"], outputs=2,
+        params={"num_heads": ("int", "8"), "qk_scale": ("float", "0"), "qkv_bias": ("bool", "true"),
+                "mode": ("str", "faithful")},
+        make=lambda C, H, W, p: CMGM(C, p["num_heads"], p["qkv_bias"], p["qk_scale"], p["mode"]),
+        cases=[(1, 64, 5, 7, {}, "faithful"), (2, 64, 4, 6, {}, "faithful"),
+               (2, 64, 5, 7, {"qkv_bias": "false"}, "faithful_noqkvbias"),
+               (1, 64, 3, 5, {"qk_scale": "0.5"}, "faithful_qk0p5"),
+               (2, 32, 5, 7, {"num_heads": "4", "mode": "generalized"}, "h4_generalized"),
+               (1, 16, 3, 5, {"num_heads": "2", "mode": "generalized", "qkv_bias": "false"},
+                "h2_generalized_noqkvbias")]),
+    ModuleEntry(
+        "eca", ["x"], ["channel_weight"],
+        params={"kernel_size": ("int", "7"), "padding": ("str", "seed"),
+                "adaptive_kernel": ("bool", "false"), "variant": ("str", "seed")},
+        make=lambda C, H, W, p: ECA(C, p["kernel_size"], p["padding"], p["adaptive_kernel"],
+                                    p["variant"]),
+        cases=[(1, 16, 7, 9, {}, "k7"), (2, 32, 5, 11, {"kernel_size": "3", "padding": "same"}, "k3_same"),
+               (2, 16, 9, 13, {"kernel_size": "5", "padding": "same"}, "k5_same"),
+               (1, 16, 5, 7, {"kernel_size": "7", "padding": "same"}, "k7_same"),
+               (2, 256, 5, 7, {"adaptive_kernel": "true", "padding": "same"}, "adaptive_same"),
+               (1, 32, 7, 9, {"variant": "official"}, "official_k7"),
+               (2, 64, 5, 7, {"variant": "official", "adaptive_kernel": "true", "padding": "same"},
+                "official_adaptive_same")]),
+    ModuleEntry(
+        "spatial-attention", ["x"], ["spatial_weight"],
+        params={"kernel_size": ("int", "7"), "padding": ("str", "seed")},
+        make=lambda C, H, W, p: SpatialAttention(p["kernel_size"], p["padding"]),
+        cases=[(1, 16, 7, 9, {}, "k7"), (2, 16, 5, 11, {"kernel_size": "3", "padding": "same"}, "k3_same"),
+               (2, 8, 9, 13, {}, "k7"), (1, 8, 5, 7, {"kernel_size": "5", "padding": "same"}, "k5_same"),
+               (2, 8, 7, 9, {"padding": "same"}, "k7_same")]),
+    ModuleEntry(
+        "se", ["x"], ["channel_weight"], params={"reduction": ("int", "16")},
+        make=lambda C, H, W, p: SE(C, p["reduction"]),
+        cases=[(1, 32, 7, 9, {}, ""), (2, 32, 5, 11, {}, ""), (2, 16, 9, 13, {"reduction": "4"}, "r4")]),
+    ModuleEntry(
+        "cbam", ["x"], ["channel_weight", "spatial_weight"],
+        params={"reduction": ("int", "16"), "kernel_size": ("int", "7")},
+        make=lambda C, H, W, p: CBAM(C, p["reduction"], p["kernel_size"]),
+        cases=[(1, 32, 7, 9, {}, ""), (2, 32, 5, 11, {}, ""),
+               (2, 16, 9, 13, {"reduction": "4", "kernel_size": "3"}, "r4_k3"),
+               (1, 32, 7, 9, {"kernel_size": "5"}, "k5")]),
+]
+
+MODULES = {e.id: e for e in _ENTRIES}
+assert len(MODULES) == len(_ENTRIES), "duplicate module id in the table"
+
+# Views of the table, for the scripts that read them (make_cases, self_check, bench).
+MODULE_IDS = [e.id for e in _ENTRIES]
+INPUT_NAMES = {e.id: e.inputs for e in _ENTRIES}
+OUTPUT_COUNT = {e.id: e.outputs for e in _ENTRIES}
+PROBE_NAMES = {e.id: e.probes for e in _ENTRIES}
+PARAM_SPECS = {e.id: e.params for e in _ENTRIES}
+
+
+def describe():
+    """The table as JSON-able data: what the C++ registry must agree with."""
+    return [{"id": e.id, "inputs": e.inputs, "outputs": e.output_names(), "probes": e.probes,
+             "params": [{"name": k, "kind": kind, "default": d} for k, (kind, d) in e.params.items()]}
+            for e in _ENTRIES]
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    if sys.argv[1:] == ["--ids"]:
+        print(";".join(MODULE_IDS))  # a CMake list
+    elif sys.argv[1:] == ["--describe"]:
+        json.dump(describe(), sys.stdout, indent=1)
+        print()
+    else:
+        print("usage: fl_reference.py --ids | --describe", file=sys.stderr)
+        sys.exit(2)

@@ -1,4 +1,4 @@
-// The compare panel (issue 6), offscreen: the figure it builds, its shared scale and
+// The compare panel, offscreen: the figure it builds, its shared scale and
 // statistics, and that its PNG export is byte-identical to `fusionlens-cli render` of the spec
 // it writes beside the figure.
 #include <ATen/ATen.h>
@@ -100,7 +100,7 @@ class CompareTest : public QObject {
     QVERIFY(g.open(QIODevice::ReadOnly) && c.open(QIODevice::ReadOnly));
     QVERIFY2(g.readAll() == c.readAll(), "the GUI's PNG and the CLI's PNG of the same spec differ");
 
-    // The "done when" of issue 6: a double-column PDF from the GUI, regenerated headless by
+    // Reproducibility, the point of figure specs: a double-column PDF from the GUI, regenerated headless by
     // one command from the spec written beside it, is the same file.
     const QString pdf = dir.filePath("figure.pdf");
     QCOMPARE(panel.exportTo(pdf, false), QString());

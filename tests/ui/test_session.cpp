@@ -1,4 +1,4 @@
-// Sessions (issue 6), offscreen, with the whole main window: save a session, move its folder,
+// Sessions, offscreen, with the whole main window: save a session, move its folder,
 // open it in a fresh window and get the same state back (and the same file when saved again);
 // open it with files missing and get the rest plus a list of what is missing; refuse broken
 // or newer session files without changing anything.
