@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 
 #include "test_env.h"
 
@@ -29,6 +31,51 @@ TEST(Layering, CoreNeverIncludesQt) {
     }
   }
   EXPECT_GT(files, 10) << "scanned too few files under " << core;
+}
+
+// Include direction between core folders, the same as the CMake libraries link
+// (core/CMakeLists.txt): common <- io <- modules, render, features, analysis <- run <- figure.
+// A folder may include itself and the folders listed for it; siblings stay apart. A new folder
+// must be placed here, or the test fails.
+TEST(Layering, CoreFoldersIncludeOnlyTheLayersBelow) {
+  const std::filesystem::path core = std::filesystem::path(fl::test::env("FL_SOURCE_DIR")) / "core";
+  const std::set<std::string> low = {"common", "io"};
+  const std::map<std::string, std::set<std::string>> allowed = {
+      {"common", {}},
+      {"io", {"common"}},
+      {"modules", low},
+      {"render", low},
+      {"features", low},
+      {"analysis", low},
+      {"run", {"common", "io", "modules", "render", "features", "analysis"}},
+      {"figure", {"common", "io", "modules", "render", "features", "analysis", "run"}},
+  };
+  const std::regex coreInclude(R"(^\s*#\s*include\s*"core/([a-z_]+)/)");
+  int checked = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(core)) {
+    const auto ext = entry.path().extension();
+    if (ext != ".h" && ext != ".cpp" && ext != ".inc" && ext != ".def") continue;
+    const std::string folder =
+        std::filesystem::relative(entry.path(), core).begin()->string();
+    if (folder == entry.path().filename().string()) continue;  // core/torch_pch.h
+    const auto rule = allowed.find(folder);
+    ASSERT_NE(rule, allowed.end()) << "core/" << folder
+                                   << " has no place in the layer order of this test";
+    std::ifstream in(entry.path());
+    std::string line;
+    int lineNo = 0;
+    while (std::getline(in, line)) {
+      ++lineNo;
+      std::smatch m;
+      if (!std::regex_search(line, m, coreInclude)) continue;
+      ++checked;
+      const std::string target = m[1];
+      EXPECT_TRUE(target == folder || rule->second.count(target))
+          << entry.path() << ":" << lineNo << ": core/" << folder << " includes core/" << target
+          << ", a layer above it or beside it";
+    }
+  }
+  EXPECT_GT(checked, 100) << "scanned too few includes under " << core;
 }
 
 }  // namespace
