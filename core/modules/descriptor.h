@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/modules/params.h"
-#include "core/modules/probe.h"
+#include "core/modules/probe_kind.h"
 
 namespace fl {
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <vector>
 
 #include "test_env.h"
 
@@ -76,6 +77,31 @@ TEST(Layering, CoreFoldersIncludeOnlyTheLayersBelow) {
     }
   }
   EXPECT_GT(checked, 100) << "scanned too few includes under " << core;
+}
+
+// Descriptors are what the UI's widgets see: they (and all they include) must stay free of
+// LibTorch's headers, so that widget translation units build fast and never touch tensors.
+TEST(Layering, DescriptorHeadersAreTorchFree) {
+  const std::filesystem::path root(fl::test::env("FL_SOURCE_DIR"));
+  const std::regex projectInclude(R"(^\s*#\s*include\s*"(core/[^"]+)")");
+  const std::regex torchInclude(R"(^\s*#\s*include\s*<(ATen|torch|c10)/)");
+  std::vector<std::string> todo = {"core/modules/descriptor.h"};
+  std::set<std::string> seen;
+  while (!todo.empty()) {
+    const std::string header = todo.back();
+    todo.pop_back();
+    if (!seen.insert(header).second) continue;
+    std::ifstream in(root / header);
+    ASSERT_TRUE(in) << header;
+    std::string line;
+    while (std::getline(in, line)) {
+      std::smatch m;
+      EXPECT_FALSE(std::regex_search(line, torchInclude))
+          << header << " (reached from core/modules/descriptor.h) includes torch: " << line;
+      if (std::regex_search(line, m, projectInclude)) todo.push_back(m[1]);
+    }
+  }
+  EXPECT_GE(seen.size(), 3u);  // descriptor.h, params.h, probe_kind.h
 }
 
 }  // namespace
