@@ -3,7 +3,9 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -387,8 +389,7 @@ int cmdRunCapture(const std::vector<std::string>& argv, const ModuleRegistry& re
     std::cout << file << ": " << where << " -> built-in " << check.moduleId << "\n";
     if (check.ran) {
       std::cout << "differs from your module by " << shortNumber(check.maxDiff) << ": your " << cap.className
-                << " is not the standard " << check.moduleId << " (" << check.reason
-                << "); showing its own TorchScript instead\n";
+                << " is not the standard " << check.moduleId << "; showing its own TorchScript instead\n";
     } else {
       std::cout << "differs from your module: " << check.reason << "; showing its own TorchScript instead\n";
     }

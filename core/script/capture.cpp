@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "core/common/error.h"
 #include "core/io/safetensors.h"
@@ -173,9 +175,11 @@ CaptureCheck checkCapture(const ModuleRegistry& registry, const Capture& capture
                    std::to_string(capture.inputs.size());
     return check;
   }
+  std::set<std::string> given;  // by the constructor arguments; the rest start at defaults
   for (const ParamSpec& p : d.params) {
     const auto it = capture.initArgs.find(p.name);
-    if (it != capture.initArgs.end()) check.params[p.name] = it->second;
+    if (it != capture.initArgs.end()) given.insert(p.name);
+    check.params[p.name] = it != capture.initArgs.end() ? it->second : p.defaultValue;
   }
 
   auto attempt = [&](const std::map<std::string, std::string>& params) {
@@ -194,7 +198,7 @@ CaptureCheck checkCapture(const ModuleRegistry& registry, const Capture& capture
     // The constructor arguments did not say (e.g. AFF's r): search one integer parameter
     // for the value whose shapes take the captured weights.
     for (const ParamSpec& p : d.params) {
-      if (p.type != ParamType::Int || check.params.count(p.name)) continue;
+      if (p.type != ParamType::Int || given.count(p.name)) continue;
       bool found = false;
       for (int64_t v = std::max<int64_t>(1, static_cast<int64_t>(p.min));
            v <= std::min<int64_t>(static_cast<int64_t>(p.max), 256) && !found; ++v) {

@@ -476,7 +476,7 @@ ScriptRunResult ScriptModel::run(const std::vector<at::Tensor>& inputs, bool mod
   } catch (const std::exception& e) {
     throwInput("TorchScript '" + path + "' failed: " + firstLine(e.what()));
   }
-  const auto items = out.toTupleRef().elements();
+  const auto& items = out.toTupleRef().elements();
   const size_t nOrig = impl_->outputCount;
   for (size_t i = 0; i < nOrig; ++i) {
     flatten(items[i], nOrig == 1 ? "output" : "output." + std::to_string(i), result.outputs, result.notes);

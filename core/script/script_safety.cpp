@@ -1,6 +1,7 @@
 // Safe loading of TorchScript (see script_safety.h for the why).
 #include "core/script/script_safety.h"
 
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
 #include <cstdio>
@@ -73,7 +74,8 @@ const std::unordered_set<std::string>& atenAllowed() {
       "_set_item", "len", "append", "extend", "insert", "pop", "__contains__", "keys",
       "values", "items", "get", "list", "__range_length", "__derive_index", "floordiv",
       "__round_to_zero_floordiv", "format", "str", "__is__", "__isnot__", "_assert",
-      "mathremainder", "dict", "__upsample_nearest", "__upsample_bilinear"};
+      "mathremainder", "dict", "__upsample_nearest", "__upsample_bilinear", "percentFormat",
+      "join", "startswith", "endswith", "lower", "upper", "strip", "replace", "isdigit"};
   return ops;
 }
 
@@ -95,6 +97,77 @@ void collect(const torch::jit::Block* block, std::vector<OperatorUse>& out) {
     out.push_back({node->kind().toQualString(), modulePathOf(node)});
     for (const torch::jit::Block* sub : node->blocks()) collect(sub, out);
   }
+}
+
+/// The dotted GetAttr names from the graph's `self` to `v` ("layers.0"), or "" when `v` is
+/// `self` or does not come from it.
+std::string attrPath(const torch::jit::Value* v, const torch::jit::Graph& g) {
+  std::string path;
+  while (v->node()->kind() == c10::prim::GetAttr) {
+    const std::string name = v->node()->s(c10::attr::name);
+    path = path.empty() ? name : name + "." + path;
+    v = v->node()->input(0);
+  }
+  return v == g.inputs()[0] ? path : "";
+}
+
+std::string joinPath(const std::string& a, const std::string& b) {
+  return a.empty() ? b : b.empty() ? a : a + "." + b;
+}
+
+void walkGraph(const torch::jit::Graph& g, const std::string& path, int depth, std::vector<OperatorUse>& out);
+
+/// Every operator the graph can run, following method and function calls into their own
+/// graphs (so each node keeps the module path of the call that reaches it, even a node
+/// without outputs, which LibTorch's inliner leaves without a call stack).
+void walkBlock(const torch::jit::Block* block, const torch::jit::Graph& g, const std::string& path, int depth,
+               std::vector<OperatorUse>& out) {
+  for (const torch::jit::Node* n : block->nodes()) {
+    torch::jit::GraphFunction* callee = nullptr;
+    std::string calleePath = path;
+    if (depth < 64 && n->kind() == c10::prim::CallMethod) {
+      if (const auto cls = n->input(0)->type()->cast<c10::ClassType>()) {
+        if (torch::jit::Function* fn = cls->findMethod(n->s(c10::attr::name))) {
+          callee = torch::jit::tryToGraphFunction(*fn);
+          calleePath = joinPath(path, attrPath(n->input(0), g));
+        }
+      }
+    } else if (depth < 64 && n->kind() == c10::prim::CallFunction) {
+      if (const auto ft = n->input(0)->type()->cast<c10::FunctionType>()) {
+        callee = torch::jit::tryToGraphFunction(*ft->function());
+      }
+    }
+    if (callee) {
+      walkGraph(*callee->graph(), calleePath, depth + 1, out);
+      continue;
+    }
+    out.push_back({n->kind().toQualString(), path});
+    for (const torch::jit::Block* sub : n->blocks()) walkBlock(sub, g, path, depth, out);
+  }
+}
+
+void walkGraph(const torch::jit::Graph& g, const std::string& path, int depth, std::vector<OperatorUse>& out) {
+  walkBlock(g.block(), g, path, depth, out);
+}
+
+void refuse(const std::vector<OperatorUse>& uses, const std::string& where) {
+  std::vector<OperatorUse> refused;
+  for (const OperatorUse& use : uses) {
+    if (!operatorAllowed(use.op)) refused.push_back(use);
+  }
+  if (refused.empty()) return;
+  std::set<std::string> others;
+  for (size_t i = 1; i < refused.size(); ++i) {
+    if (refused[i].op != refused[0].op) others.insert(refused[i].op);
+  }
+  std::string msg = "TorchScript '" + where + "' refused: operator " + refused[0].op + " in " +
+                    shortPath(refused[0].modulePath) +
+                    " is not pure tensor maths (FusionLens runs only allow-listed operators)";
+  if (!others.empty()) {
+    msg += "; also refused:";
+    for (const auto& o : others) msg += " " + o;
+  }
+  throwInput(msg);
 }
 
 bool endsWith(const std::string& s, const std::string& tail) {
@@ -126,8 +199,10 @@ std::string modulePathOf(const torch::jit::Node* node) {
   for (const auto& entry : (*cs)->vec()) {
     const auto& info = std::get<2>(entry);
     if (!info) continue;  // a plain function call: no module instance
+    // LibTorch's inliner names a call of a method of the same object "SELF" (and one it
+    // cannot place "INSTANCE_NAME_UNKNOWN"): not a level of the module path.
     const std::string name = info->instance_name();
-    if (name.empty()) continue;
+    if (name.empty() || name == "SELF" || name == "INSTANCE_NAME_UNKNOWN") continue;
     path += (path.empty() ? "" : ".") + name;
   }
   return path;
@@ -155,23 +230,22 @@ std::shared_ptr<torch::jit::Graph> inlinedForward(const torch::jit::Module& modu
 }
 
 void requireSafeGraph(const torch::jit::Graph& graph, const std::string& where) {
-  std::vector<OperatorUse> refused;
-  for (const OperatorUse& use : listOperators(graph)) {
-    if (!operatorAllowed(use.op)) refused.push_back(use);
+  refuse(listOperators(graph), where);
+}
+
+void requireSafeModule(const torch::jit::Module& module, const std::string& where) {
+  const auto method = module.find_method("forward");
+  if (!method) throwInput("TorchScript '" + where + "' has no forward method");
+  std::vector<OperatorUse> uses;
+  try {
+    walkGraph(*torch::jit::toGraphFunction(method->function()).graph(), "", 0, uses);
+  } catch (const c10::Error& e) {
+    throwInput("TorchScript '" + where + "': cannot read its graph: " + firstLine(e.what_without_backtrace()));
   }
-  if (refused.empty()) return;
-  std::set<std::string> others;
-  for (size_t i = 1; i < refused.size(); ++i) {
-    if (refused[i].op != refused[0].op) others.insert(refused[i].op);
-  }
-  std::string msg = "TorchScript '" + where + "' refused: operator " + refused[0].op + " in " +
-                    shortPath(refused[0].modulePath) +
-                    " is not pure tensor maths (FusionLens runs only allow-listed operators)";
-  if (!others.empty()) {
-    msg += "; also refused:";
-    for (const auto& o : others) msg += " " + o;
-  }
-  throwInput(msg);
+  refuse(uses, where);
+  // And what will run: the inlined graph (anything the inliner could not resolve stays a
+  // call, which is refused).
+  requireSafeGraph(*inlinedForward(module, where), where);
 }
 
 void checkArchive(const std::string& path) {
@@ -210,8 +284,9 @@ void checkArchive(const std::string& path) {
       }
     }
   } catch (const Error& e) {
-    const std::string what = e.what();
+    std::string what = e.what();
     if (what.rfind(head, 0) == 0) throw;
+    if (what.rfind(path + ": ", 0) == 0) what.erase(0, path.size() + 2);  // named once
     throwInput(head + what);
   }
   if (!hasData || !hasCode || !hasConstants) {
@@ -248,7 +323,7 @@ torch::jit::Module loadCheckedModule(const std::string& path) {
   } catch (const std::exception& e) {
     throwInput("cannot load TorchScript model '" + path + "': " + firstLine(e.what()));
   }
-  requireSafeGraph(*inlinedForward(module, path), path);
+  requireSafeModule(module, path);
   return module;
 }
 

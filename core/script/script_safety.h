@@ -45,6 +45,11 @@ std::shared_ptr<torch::jit::Graph> inlinedForward(const torch::jit::Module& modu
 /// (and how many others there are) when `graph` uses any operator off the allow-list.
 void requireSafeGraph(const torch::jit::Graph& graph, const std::string& where);
 
+/// requireSafeGraph for every operator `module`'s forward can reach, following calls into
+/// the methods and functions they call (module paths of every node, output-less ones such
+/// as prim::Print included), then for the inlined forward.
+void requireSafeModule(const torch::jit::Module& module, const std::string& where);
+
 /// Checks the archive at `path` (see above) without running anything of it.
 /// Throws fl::Error(Input) with a one-line reason naming the file.
 void checkArchive(const std::string& path);

@@ -21,8 +21,10 @@ Writes into OUT_DIR (the build tree) and a manifest.json describing every case:
 
 import json
 import os
+import struct
 import sys
 import warnings
+import zipfile
 
 import torch
 import torch.nn as nn
@@ -343,8 +345,12 @@ def make_safety(out, manifest):
     good = open(os.path.join(out, "builtin", "cbam.traced.pt"), "rb").read()
     open(os.path.join(out, "bad_truncated.pt"), "wb").write(good[: len(good) // 2])
     flipped = bytearray(good)
-    at = good.find(b"def forward")
-    flipped[at + 4] ^= 0x20  # inside a code entry: its CRC no longer matches
+    with zipfile.ZipFile(os.path.join(out, "builtin", "cbam.traced.pt")) as z:
+        info = [i for i in z.infolist() if i.filename.endswith(".py")][0]
+    # the middle of that code entry's (compressed) data: it no longer inflates to its CRC
+    name_len, extra_len = struct.unpack("<HH", good[info.header_offset + 26:info.header_offset + 30])
+    at = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+    flipped[at] ^= 0x55
     open(os.path.join(out, "bad_flipped.pt"), "wb").write(bytes(flipped))
     open(os.path.join(out, "bad_garbage.pt"), "wb").write(bytes(range(256)) * 8)
     open(os.path.join(out, "bad_empty.pt"), "wb").write(b"")
@@ -370,7 +376,9 @@ class ModifiedAFF(AFF):
 
     def forward(self, x, residual):
         xa = x + residual
-        g = self.global_att[1:](xa.amax(dim=(2, 3), keepdim=True))
+        g = xa.amax(dim=(2, 3), keepdim=True)
+        for i in range(1, len(self.global_att)):
+            g = self.global_att[i](g)
         w = torch.sigmoid(self.local_att(xa) + g)
         return x * w + residual * (1 - w)
 

@@ -105,7 +105,7 @@ void checkBuiltin(const Json& c, const std::string& file) {
 
   RunRequest req;
   req.moduleId = id;
-  for (auto it = c["params"].begin(); it != c["params"].end(); ++it) req.params[it.key()] = it.value();
+  for (auto it = c["params"].begin(); it != c["params"].end(); ++it) req.params[it.key()] = it.value().get<std::string>();
   req.weights = std::make_shared<const NamedTensors>(readSafetensors(dir + id + ".state.safetensors"));
   req.weightsPrefix = std::string();
   req.inputs = xs;
@@ -140,14 +140,14 @@ void checkBuiltin(const Json& c, const std::string& file) {
 
 TEST_F(ScriptFixtures, TracedBuiltinsReproduceBuiltinProbes) {
   ASSERT_EQ(manifest()["builtin"].size(), 14u);
-  for (const Json& c : manifest()["builtin"]) checkBuiltin(c, c["files"]["traced"]);
+  for (const Json& c : manifest()["builtin"]) checkBuiltin(c, c["files"]["traced"].get<std::string>());
 }
 
 TEST_F(ScriptFixtures, ScriptedBuiltinsReproduceBuiltinProbes) {
   int scripted = 0;
   for (const Json& c : manifest()["builtin"]) {
     if (!c["files"].contains("scripted")) continue;
-    checkBuiltin(c, c["files"]["scripted"]);
+    checkBuiltin(c, c["files"]["scripted"].get<std::string>());
     ++scripted;
   }
   // torch.jit.script takes these reference classes (their settings branches fold away).
@@ -245,7 +245,9 @@ TEST_F(ScriptFixtures, UnsafeOperatorsAreRefusedByName) {
     const std::string msg = errorOf([&] { ScriptModel::load(file); });
     EXPECT_NE(msg.find(op), std::string::npos) << msg;
     EXPECT_NE(msg.find(file), std::string::npos) << msg;
-    if (!path.empty()) EXPECT_NE(msg.find("in " + path + " "), std::string::npos) << msg;
+    if (!path.empty()) {
+      EXPECT_NE(msg.find("in " + path + " "), std::string::npos) << msg;
+    }
     // The feature backbones load through the same checker.
     EXPECT_NE(errorOf([&] { script::loadCheckedModule(file); }).find(op), std::string::npos);
   }
@@ -278,7 +280,9 @@ TEST_F(ScriptFixtures, DamagedFilesAreRefusedWithAMessage) {
   }
   EXPECT_NE(errorOf([&] { ScriptModel::load(fixture("bad_checkpoint.pt")); }).find("not a TorchScript module"),
             std::string::npos);
-  EXPECT_NE(errorOf([&] { ScriptModel::load(fixture("bad_flipped.pt")); }).find("CRC"), std::string::npos);
+  // The damaged code entry is caught by FusionLens's own zip reader, before LibTorch.
+  const std::string flipped = errorOf([&] { ScriptModel::load(fixture("bad_flipped.pt")); });
+  EXPECT_NE(flipped.find("code/"), std::string::npos) << flipped;
 }
 
 // ---------------------------------------------------------------- classification
