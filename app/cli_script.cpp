@@ -26,7 +26,7 @@ const char* const kScriptUsage = R"(TorchScript files and captures from PyTorch 
   fusionlens-cli inspect FILE.pt [--json] [--shape B,C,H,W]... | [--input FILE]...
                          [--features SPEC] [--channels-last] [--module-outputs]
   fusionlens-cli run --script FILE.pt --input FILE [--input FILE]... --save OUT.safetensors
-                     [--features SPEC] [--channels-last] [--module-outputs] [--quiet]
+                     [--features SPEC] [--channels-last] [--module-outputs] [--threads N] [--quiet]
   fusionlens-cli run --capture FILE.flcap [--save OUT.safetensors] [--module-outputs] [--quiet]
 
   A TorchScript file (torch.jit.trace(m, x).save(p) or torch.jit.script(m).save(p)) is a
