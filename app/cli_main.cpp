@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "app/cli_render.h"
+#include "app/cli_script.h"
 #include "core/common/versions.h"
 #include "core/common/error.h"
 #include "core/features/features.h"
@@ -91,8 +92,10 @@ inspect: what a tensor file or checkpoint holds (names, shapes, dtypes, nesting)
 bench: forward time (median, min over --iters after warm-up) per module at --shape
   (default 1,64,32,32), default parameters, seeded weights.
 
+%SCRIPT%
 %RENDER%
-Exit status: 0 success, 2 bad usage or bad input, 1 internal error.
+Exit status: 0 success, 2 bad usage or bad input, 3 run --capture: the built-in differs
+from the captured run, 1 internal error.
 )";
 
 [[noreturn]] void usageError(const std::string& message) { throw Error(ErrorKind::Usage, message); }
@@ -572,6 +575,7 @@ int dispatch(int argc, char** argv) {
   const std::string cmd = args.next();
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::string usage = kUsage;
+    usage.replace(usage.find("%SCRIPT%"), 8, fl::cli::kScriptUsage);
     usage.replace(usage.find("%RENDER%"), 8, fl::cli::kRenderUsage);
     std::cout << usage;
     return 0;
@@ -584,6 +588,17 @@ int dispatch(int argc, char** argv) {
   fl::registerBuiltinModules(registry);
   if (cmd == "list") return cmdList(args, registry);
   if (cmd == "info") return cmdInfo(args, registry);
+  if (cmd == "run" || cmd == "inspect") {
+    // TorchScript files and PyTorch captures (app/cli_script.cpp).
+    const std::vector<std::string> rest(args.items.begin() + 1, args.items.end());
+    for (const auto& a : rest) {
+      if (cmd == "run" && a == "--script") return fl::cli::cmdRunScript(rest);
+      if (cmd == "run" && a == "--capture") return fl::cli::cmdRunCapture(rest, registry);
+      if (cmd == "inspect" && !a.empty() && a[0] != '-' && fl::cli::isScriptFile(a)) {
+        return fl::cli::cmdInspectScript(rest);
+      }
+    }
+  }
   if (cmd == "run") return cmdRun(args, registry);
   if (cmd == "bench") return cmdBench(args, registry);
   if (cmd == "inspect") return cmdInspect(args, registry);

@@ -1,4 +1,4 @@
-// TorchScript backbones (docs/features.md, "torchscript"): torch::jit::load, forward on the
+// TorchScript backbones (docs/features.md, "torchscript"): a checked load, forward on the
 // CPU without autograd, pick the output, check it is [B,C,H,W]. Loaded modules are cached
 // per (path, size, modification time) behind a mutex; each cached module runs one forward
 // at a time.
@@ -13,6 +13,7 @@
 #include "core/common/error.h"
 #include "core/io/tensor_io.h"
 #include "core/features/extractors.h"
+#include "core/io/torchscript_safety.h"
 
 namespace fl::detail {
 namespace {
@@ -37,16 +38,9 @@ class ModuleCache {
       if (auto it = entries_.find(key); it != entries_.end()) return it->second;
     }
     auto loaded = std::make_shared<Loaded>();
-    try {
-      loaded->module = torch::jit::load(path, c10::Device(c10::kCPU));
-      loaded->module.eval();
-    } catch (const c10::Error& e) {
-      throwInput("cannot load TorchScript model '" + path +
-                 "': " + firstLine(e.what_without_backtrace()) +
-                 " (export it with torch.jit.trace or torch.jit.script, then .save())");
-    } catch (const std::exception& e) {
-      throwInput("cannot load TorchScript model '" + path + "': " + firstLine(e.what()));
-    }
+    // The one checked loader (core/io/torchscript_safety.h): archive checks, then only
+    // allow-listed operators.
+    loaded->module = script::loadCheckedModule(path);
     std::lock_guard<std::mutex> lock(mutex_);
     if (entries_.size() >= 8) entries_.clear();  // a small cache; models are reloadable
     entries_[key] = loaded;

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""End-to-end tests of fusionlens-cli on TorchScript files and captures.
+
+    script_cli_test.py CASE
+
+Uses the fixtures of make_script_fixtures.py (FL_SCRIPT_FIXTURES) and the CLI (FL_CLI).
+Every case name is a function case_NAME below; tests/CMakeLists.txt registers each.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+CLI = os.environ.get("FL_CLI", "build/bin/fusionlens-cli")
+FIX = os.environ.get("FL_SCRIPT_FIXTURES", "build/script_fixtures")
+
+
+def cli(*args):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def expect(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def fx(name):
+    return os.path.join(FIX, name)
+
+
+def read_safetensors(path):
+    """(tensors, metadata) with the standard library and torch."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    dt = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "U8": torch.uint8}
+    meta = header.pop("__metadata__", {})
+    out = {}
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        t = torch.frombuffer(bytearray(data[b:e]), dtype=dt[info["dtype"]]) if e > b else torch.empty(0)
+        out[name] = t.reshape(info["shape"])
+    return out, meta
+
+
+def case_inspect_text():
+    r = cli("inspect", fx("net.pt"), "--shape", "1,3,64,64")
+    expect(r.returncode == 0, "exit %d: %s" % (r.returncode, r.stderr))
+    for want in ("layers.0.cbam.ChannelGate.sigmoid", "layers.1.cbam.SpatialGate.sigmoid",
+                 "channel_weights", "spatial_map", "[1, 1, 16, 16]", "stride 4", "stride 2",
+                 "attention points (4)", "output [1, 10]"):
+        expect(want in r.stdout, "no %r in:\n%s" % (want, r.stdout))
+
+
+def case_inspect_json():
+    r = cli("inspect", fx("builtin/osra.traced.pt"), "--json", "--shape", "1,32,8,8")
+    expect(r.returncode == 0, r.stderr)
+    j = json.loads(r.stdout)
+    expect(j["format"] == "torchscript", j)
+    expect(len(j["sha256"]) == 64, j["sha256"])
+    pts = {p["name"]: p for p in j["points"]}
+    expect(pts["softmax"]["kind"] == "attention_matrix", pts)
+    expect(pts["softmax"]["shape"] == [1, 8, 64, 16], pts)
+    expect(j["outputs"][0]["shape"] == [1, 32, 8, 8], j["outputs"])
+    expect("aten::softmax" in j["operators"], j["operators"])
+
+
+def case_inspect_guessed_shape():
+    # No --shape: the first weights say 32 channels; said to be assumed.
+    r = cli("inspect", fx("builtin/cbam.traced.pt"))
+    expect(r.returncode == 0, r.stderr)
+    expect("[1, 32, 32, 32] (assumed" in r.stdout, r.stdout)
+    expect("ChannelGate.sigmoid" in r.stdout and "channel_weights" in r.stdout, r.stdout)
+
+
+def case_inspect_control_flow():
+    r = cli("inspect", fx("control_flow.pt"), "--json", "--shape", "1,4,6,6")
+    expect(r.returncode == 0, r.stderr)
+    j = json.loads(r.stdout)
+    expect([p["name"] for p in j["points"]] == ["sigmoid"], j["points"])
+    names = [p["name"] for p in j["not_capturable"]]
+    expect(names == ["softmax", "sigmoid_1"], names)
+    expect("prim::If" in j["not_capturable"][0]["reason"], j["not_capturable"])
+
+
+def case_run_script():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.safetensors")
+        r = cli("run", "--script", fx("net.pt"), "--input", fx("net.inputs.safetensors") + ":input.0",
+                "--save", out)
+        expect(r.returncode == 0, r.stderr)
+        got, meta = read_safetensors(out)
+        want, _ = read_safetensors(fx("net.expected.safetensors"))
+        expect((got["output"] - want["output"]).abs().max() < 1e-5, "output differs")
+        for p in ("layers.0.cbam.ChannelGate.sigmoid", "layers.1.cbam.SpatialGate.sigmoid"):
+            expect((got["probe." + p] - want[p]).abs().max() < 1e-5, p)
+        expect(meta["point.layers.1.cbam.SpatialGate.sigmoid.kind"] == "spatial_map", meta)
+        expect(meta["point.layers.1.cbam.SpatialGate.sigmoid.stride"] == "4", meta)
+        expect(len(meta["script.sha256"]) == 64, meta)
+
+
+def case_run_script_module_outputs():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.safetensors")
+        r = cli("run", "--script", fx("net.pt"), "--input", fx("net.inputs.safetensors") + ":input.0",
+                "--save", out, "--module-outputs", "--quiet")
+        expect(r.returncode == 0, r.stderr)
+        got, meta = read_safetensors(out)
+        want, _ = read_safetensors(fx("net.expected.safetensors"))
+        for p in ("layers.0.cbam", "layers.1", "stem"):
+            expect((got["probe." + p] - want[p]).abs().max() < 1e-5, p)
+        expect(meta["point.stem.kind"] == "feature_map", meta)
+
+
+def case_run_script_wrong_inputs():
+    r = cli("run", "--script", fx("builtin/aff.traced.pt"), "--input",
+            fx("builtin/aff.inputs.safetensors") + ":input.0", "--save", "/tmp/never.safetensors")
+    expect(r.returncode == 2, "exit %d" % r.returncode)
+    expect("takes 2 --input" in r.stderr, r.stderr)
+
+
+def case_unsafe_refused():
+    for name, op in (("unsafe_print.pt", "prim::Print"), ("unsafe_warn.pt", "aten::warn"),
+                     ("unsafe_setstate.pt", "__setstate__")):
+        for args in (["inspect", fx(name)],
+                     ["run", "--script", fx(name), "--input", fx("net.inputs.safetensors") + ":input.0",
+                      "--save", "/tmp/never.safetensors"]):
+            r = cli(*args)
+            expect(r.returncode == 2, "%s: exit %d" % (args, r.returncode))
+            expect(op in r.stderr and name in r.stderr, r.stderr)
+            expect(len(r.stderr.strip().splitlines()) == 1, r.stderr)
+    r = cli("inspect", fx("unsafe_print.pt"))
+    expect("in block " in r.stderr, r.stderr)
+
+
+def case_bad_files_refused():
+    for name in ("bad_truncated.pt", "bad_flipped.pt", "bad_garbage.pt", "bad_empty.pt"):
+        r = cli("run", "--script", fx(name), "--input", fx("net.inputs.safetensors") + ":input.0",
+                "--save", "/tmp/never.safetensors")
+        expect(r.returncode == 2, "%s: exit %d %s" % (name, r.returncode, r.stderr))
+        expect(name in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
+    r = cli("inspect", fx("bad_flipped.pt"))
+    expect(r.returncode == 2 and "code/" in r.stderr, r.stderr)
+
+
+def case_capture_matches():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.safetensors")
+        r = cli("run", "--capture", fx("aff_match.flcap"), "--save", out)
+        expect(r.returncode == 0, "exit %d: %s %s" % (r.returncode, r.stdout, r.stderr))
+        expect("matches your PyTorch run, max |diff| " in r.stdout, r.stdout)
+        expect("built-in aff" in r.stdout, r.stdout)
+        got, meta = read_safetensors(out)
+        expect("probe.weight" in got and meta["capture.class"] == "AFF", meta)
+
+
+def case_capture_modified_flagged():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.safetensors")
+        r = cli("run", "--capture", fx("aff_modified.flcap"), "--save", out)
+        expect(r.returncode == 3, "exit %d: %s %s" % (r.returncode, r.stdout, r.stderr))
+        expect("differs from your module by " in r.stdout, r.stdout)
+        expect("showing its own TorchScript instead" in r.stdout, r.stdout)
+        expect("the trace reproduces your run" in r.stdout, r.stdout)
+        got, _ = read_safetensors(out)
+        expect("probe.sigmoid" in got, list(got))
+
+
+def case_capture_not_a_capture():
+    r = cli("run", "--capture", fx("net.inputs.safetensors"))
+    expect(r.returncode == 2 and "not a FusionLens capture" in r.stderr, r.stderr)
+
+
+def case_help_mentions_script():
+    r = cli("--help")
+    expect(r.returncode == 0, r.stderr)
+    for want in ("run --script FILE.pt", "run --capture FILE.flcap", "inspect FILE.pt", "3 run --capture"):
+        expect(want in r.stdout, want)
+
+
+def main():
+    name = sys.argv[1]
+    fn = globals().get("case_" + name)
+    if fn is None:
+        fail("unknown case " + name)
+    fn()
+    print("ok", name)
+
+
+if __name__ == "__main__":
+    main()
