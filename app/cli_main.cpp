@@ -324,14 +324,21 @@ class ProgressPrinter {
     const auto now = Clock::now();
     const double elapsed = seconds(start_, now);
     if (!long_ && elapsed < kLongSeconds) return;
+    if (u.phase == phase_ && seconds(lastPrint_, now) < 1.0 && u.done < u.total) {
+      lastUpdate_ = now;
+      return;
+    }
     const bool newPhase = u.phase != phase_;
     if (newPhase) {
+      // a phase starts when the previous one ended (the first when the run did)
+      phaseStart_ = phase_.empty() ? start_ : lastUpdate_;
       phase_ = u.phase;
-      phaseStart_ = lastPrint_ = now;
+      lastPrint_ = lastUpdate_ = now;
     } else if (seconds(lastPrint_, now) < 1.0 && u.done < u.total) {
       return;
     }
     lastPrint_ = now;
+    lastUpdate_ = now;
     const double inPhase = seconds(phaseStart_, now);
     const double f = u.total > 0 ? static_cast<double>(u.done) / static_cast<double>(u.total) : 1;
     char line[256];
@@ -357,7 +364,7 @@ class ProgressPrinter {
   bool enabled_, always_, tty_;
   bool long_ = false, openLine_ = false;
   std::string phase_;
-  Clock::time_point start_ = Clock::now(), phaseStart_, lastPrint_;
+  Clock::time_point start_ = Clock::now(), phaseStart_, lastPrint_, lastUpdate_;
 };
 
 std::vector<std::string> splitList(const std::string& text) {
