@@ -5,6 +5,11 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,8 +21,9 @@
 
 #include "app/cli_render.h"
 #include "app/cli_script.h"
-#include "core/common/versions.h"
+#include "core/common/blas_info.h"
 #include "core/common/error.h"
+#include "core/common/versions.h"
 #include "core/features/features.h"
 #include "core/run/inputs.h"
 #include "core/io/image.h"
@@ -28,6 +34,7 @@
 #include "core/modules/params.h"
 #include "core/modules/registry.h"
 #include "core/run/bench.h"
+#include "core/run/estimate.h"
 #include "core/run/memory.h"
 #include "core/run/result_export.h"
 #include "core/run/run.h"
@@ -47,10 +54,13 @@ Usage:
   fusionlens-cli run --module ID [--set KEY=VALUE]... [--weights FILE [--prefix P]] [--seed N]
                      --input FILE [--input FILE]... [--features SPEC]... [--channels-last]
                      --save OUT.safetensors [--scores FILE.csv|FILE.json]
-                     [--device auto|cpu|cuda] [--max-memory SIZE] [--threads N] [--quiet]
+                     [--outputs NAME[,NAME]...] [--device auto|cpu|cuda]
+                     [--max-memory SIZE] [--max-time DURATION] [--threads N]
+                     [--progress] [--quiet]
   fusionlens-cli inspect FILE [--json]
                      [--module ID [--set KEY=VALUE]... [--shape B,C,H,W]... [--prefix P]]
-  fusionlens-cli bench [--module ID|all] [--shape B,C,H,W] [--iters N] [--threads N] [--json]
+  fusionlens-cli bench [--module ID|all] [--shape B,C,H,W] [--iters N] [--threads N[,N]...]
+                       [--outputs NAME[,NAME]...] [--json]
   fusionlens-cli render SPEC.json [--out FILE] [--overwrite] [--ignore-hashes]
                         [--batch DIR [--out-dir DIR]] [--quiet]
   fusionlens-cli --help | --version
@@ -82,20 +92,37 @@ run:
                      is, every gate probe as its spatial mean per channel; a module
                      without such probes is an error. --save and --scores replace
                      existing files
+  --outputs NAMES    compute and save only these outputs and probes (comma-separated, as
+                     saved: output.1, probe.attention; default all). osra and cmgm compute
+                     the full attention probe and cmgm's cam (output.1), which need
+                     (H*W)^2 memory and time, only when they are named here (or by default);
+                     `--outputs output.0` runs cmgm in O(H*W) memory
   --device D         auto (CUDA when available), cpu or cuda (default auto)
   --max-memory SIZE  refuse runs estimated above SIZE (e.g. 2G); default 60% of free RAM
+  --max-time T       refuse runs estimated to take longer than T (seconds, or 90s, 10m,
+                     2h; 0 = no limit; default 5m). The estimate comes from the module's
+                     FLOPs and rates measured at start-up; runs estimated over 2 s print it,
+                     and osra/cmgm print progress with an ETA. Ctrl-C stops a run between
+                     pieces of work: exit 130, no output files written
+  --threads N        LibTorch threads (default: the number of cores)
+  --progress         print the estimate and progress lines even for short runs
+  --quiet            print nothing on success (warnings and errors still go to stderr)
 
 inspect: what a tensor file or checkpoint holds (names, shapes, dtypes, nesting); with
   --module, the weights report against that module built at --shape (one per input, or
   one for all; default 1,64,32,32): matched, missing, unexpected, mismatched keys.
 
 bench: forward time (median, min over --iters after warm-up) per module at --shape
-  (default 1,64,32,32), default parameters, seeded weights.
+  (default 1,64,32,32), default parameters, seeded weights, probes off, at each --threads
+  count (default 1 and the number of cores); with --outputs (e.g. output.0) osra and cmgm
+  skip cam and the full attention. Prints the BLAS in use (warning when it is the slow
+  reference BLAS) and the estimated time per module from its FLOPs (see --max-time).
 
 %SCRIPT%
 %RENDER%
-Exit status: 0 success, 2 bad usage or bad input, 3 run --capture: the built-in differs
-from the captured run, 1 internal error.
+Exit status: 0 success, 2 bad usage or bad input (or over --max-memory / --max-time),
+3 run --capture: the built-in differs from the captured run, 1 internal error,
+130 interrupted (Ctrl-C).
 )";
 
 [[noreturn]] void usageError(const std::string& message) { throw Error(ErrorKind::Usage, message); }
@@ -261,6 +288,100 @@ int cmdInfo(Args& args, const fl::ModuleRegistry& registry) {
   return 0;
 }
 
+// Ctrl-C: the first one asks the run to stop at its next piece of work (a LibTorch call cannot
+// be interrupted); SA_RESETHAND makes a second one end the process at once.
+std::atomic<bool> gInterrupted{false};
+
+void onInterrupt(int) { gInterrupted.store(true); }  // lock-free atomic: signal-safe
+
+void installInterruptHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = onInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+/// Progress lines on stderr for runs that take a while: the estimate first, then per phase
+/// "cmgm: attention 37% (74/200), 4.1 s elapsed, ETA 7.0 s" at most once a second.
+class ProgressPrinter {
+ public:
+  /// `always`: print progress even for runs estimated under kLongSeconds (--progress).
+  ProgressPrinter(bool enabled, bool always)
+      : enabled_(enabled), always_(always), tty_(isatty(2) == 1) {}
+  ~ProgressPrinter() {
+    if (openLine_) std::cerr << "\n";
+  }
+
+  void estimate(const fl::RunEstimate& e) {
+    long_ = always_ || e.seconds >= kLongSeconds;
+    start_ = Clock::now();
+    if (!enabled_ || !long_) return;
+    std::cerr << e.moduleId << ": estimated " << fl::durationText(e.seconds) << " and "
+              << fl::formatBytes(e.bytes) << " of memory; Ctrl-C stops it" << std::endl;
+  }
+
+  void update(const fl::progress::Update& u) {
+    if (!enabled_) return;
+    const auto now = Clock::now();
+    const double elapsed = seconds(start_, now);
+    if (!long_ && elapsed < kLongSeconds) return;
+    if (u.phase == phase_ && seconds(lastPrint_, now) < 1.0 && u.done < u.total) {
+      lastUpdate_ = now;
+      return;
+    }
+    const bool newPhase = u.phase != phase_;
+    if (newPhase) {
+      // a phase starts when the previous one ended (the first when the run did)
+      phaseStart_ = phase_.empty() ? start_ : lastUpdate_;
+      phase_ = u.phase;
+      lastPrint_ = lastUpdate_ = now;
+    } else if (seconds(lastPrint_, now) < 1.0 && u.done < u.total) {
+      return;
+    }
+    lastPrint_ = now;
+    lastUpdate_ = now;
+    const double inPhase = seconds(phaseStart_, now);
+    const double f = u.total > 0 ? static_cast<double>(u.done) / static_cast<double>(u.total) : 1;
+    char line[256];
+    std::snprintf(line, sizeof line, "%s %3.0f%% (%lld/%lld), %s elapsed, ETA %s",
+                  u.phase.c_str(), 100 * f, static_cast<long long>(u.done),
+                  static_cast<long long>(u.total), fl::durationText(elapsed).c_str(),
+                  f > 0 ? fl::durationText(inPhase * (1 - f) / f).c_str() : "unknown");
+    if (tty_) {
+      std::cerr << "\r" << line << "\033[K" << std::flush;
+      openLine_ = u.done < u.total;
+      if (!openLine_) std::cerr << "\n";
+    } else {
+      std::cerr << "progress: " << line << std::endl;
+    }
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static constexpr double kLongSeconds = 2.0;
+  static double seconds(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  }
+  bool enabled_, always_, tty_;
+  bool long_ = false, openLine_ = false;
+  std::string phase_;
+  Clock::time_point start_ = Clock::now(), phaseStart_, lastPrint_, lastUpdate_;
+};
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) items.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
 int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   fl::RunRequest req;
   std::vector<std::string> inputs;
@@ -269,6 +390,9 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   std::vector<std::string> features;
   bool channelsLast = false;
   bool quiet = false;
+  bool threadsGiven = false;
+  bool progressAlways = false;
+  req.maxSeconds = 300;  // refuse what would run for hours unless --max-time allows it
   while (!args.done()) {
     const std::string a = args.next();
     if (a == "--module") {
@@ -295,8 +419,15 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
       req.device = fl::parseDevice(args.value(a));
     } else if (a == "--max-memory") {
       req.maxMemoryBytes = fl::parseBytes(args.value(a));
+    } else if (a == "--max-time") {
+      req.maxSeconds = fl::parseDuration(args.value(a));
+    } else if (a == "--outputs") {
+      for (const auto& name : splitList(args.value(a))) req.outputs.push_back(name);
     } else if (a == "--threads") {
       at::set_num_threads(static_cast<int>(parseInt(a, args.value(a), 1, 1024)));
+      threadsGiven = true;
+    } else if (a == "--progress") {
+      progressAlways = true;
     } else if (a == "--quiet") {
       quiet = true;
     } else {
@@ -305,6 +436,8 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   }
   if (req.moduleId.empty()) usageError("run: missing --module ID (see `fusionlens-cli list`)");
   const fl::ModuleDescriptor& d = registry.get(req.moduleId);
+  if (!threadsGiven) at::set_num_threads(fl::hardwareThreads());
+  fl::selectOutputs(d, req.outputs);  // a bad --outputs name fails before any work
   if (save.empty()) usageError("run: missing --save OUT.safetensors");
   if (std::filesystem::path(save).extension() != ".safetensors") {
     usageError("--save '" + save + "': the output must be a .safetensors file");
@@ -324,8 +457,17 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   std::vector<std::string> inputWarnings;
   req.inputs = fl::readInputs(inputs, features, channelsLast, inputWarnings);
 
+  installInterruptHandler();
+  ProgressPrinter printer(!quiet, progressAlways);
+  req.onEstimate = [&printer](const fl::RunEstimate& e) { printer.estimate(e); };
+  req.onProgress = [&printer](const fl::progress::Update& u) { printer.update(u); };
+  req.cancel = &gInterrupted;
   const fl::RunResult res = fl::run(registry, req);
   if (!res.ok) throw Error(res.errorKind, res.error);
+  const auto interrupted = [] {
+    return Error(ErrorKind::Cancelled, "interrupted; no output file was written");
+  };
+  if (gInterrupted.load()) throw interrupted();
 
   // Scores first: a module without channel probes fails before any file is written.
   const std::string scoresText = scores.empty() ? std::string() : fl::channelScoresText(res, 0, scoresFormat);
@@ -333,6 +475,11 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   // always did), so overwrite.
   fl::writeResultSafetensors(res, save, /*overwrite=*/true, fl::requestMetadata(req));
   if (!scores.empty()) fl::writeTextFile(scores, scoresText, /*overwrite=*/true);
+  if (gInterrupted.load()) {  // Ctrl-C while writing: the files are whole (renamed), but unwanted
+    std::remove(save.c_str());
+    if (!scores.empty()) std::remove(scores.c_str());
+    throw interrupted();
+  }
 
   if (!quiet) {
     std::cout << d.id << " on " << res.device << ": " << res.forwardMs << " ms forward, "
@@ -506,6 +653,7 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
 
 int cmdBench(Args& args, const fl::ModuleRegistry& registry) {
   fl::BenchOptions opt;
+  std::vector<int> threadCounts;
   bool json = false;
   while (!args.done()) {
     const std::string a = args.next();
@@ -520,48 +668,83 @@ int cmdBench(Args& args, const fl::ModuleRegistry& registry) {
     } else if (a == "--iters") {
       opt.iters = static_cast<int>(parseInt(a, args.value(a), 1, 100000));
     } else if (a == "--threads") {
-      opt.threads = static_cast<int>(parseInt(a, args.value(a), 1, 1024));
+      const std::string list = args.value(a);
+      for (const auto& t : splitList(list)) {
+        threadCounts.push_back(static_cast<int>(parseInt(a, t, 1, 1024)));
+      }
+      if (threadCounts.empty()) usageError("--threads '" + list + "' names no thread count");
+    } else if (a == "--outputs") {
+      for (const auto& name : splitList(args.value(a))) opt.outputs.push_back(name);
     } else if (a == "--json") {
       json = true;
     } else {
       usageError("bench: unknown option '" + a + "'");
     }
   }
-  const auto results = fl::bench(registry, opt);
+  if (threadCounts.empty()) {  // 1 and all cores: the single-thread speed and what a run gets
+    threadCounts.push_back(1);
+    if (fl::hardwareThreads() > 1) threadCounts.push_back(fl::hardwareThreads());
+  }
+  // A bad --outputs name is refused for every module alike, before anything runs.
+  for (const auto& id : opt.moduleIds) fl::selectOutputs(registry.get(id), opt.outputs);
+  std::vector<fl::BenchResult> results;
+  for (const int t : threadCounts) {
+    opt.threads = t;
+    for (auto& r : fl::bench(registry, opt)) results.push_back(std::move(r));
+  }
+  const fl::BlasInfo& blas = fl::blasInfo();
   if (json) {
     Json out = Json::array();
     for (const auto& r : results) {
       Json j{{"module", r.moduleId}, {"shape", r.shape}, {"iters", r.iters},
-             {"threads", r.threads}};
+             {"threads", r.threads}, {"blas", blas.name}, {"blas_library", blas.library}};
       if (r.error.empty()) {
         j["median_ms"] = r.medianMs;
         j["min_ms"] = r.minMs;
         j["estimated_peak_bytes"] = r.estimatedBytes;
         j["process_peak_rss_bytes"] = r.peakRssBytes;
+        j["estimated_ms"] = r.estimatedMs;
+        j["gemm_flops"] = r.work.gemmFlops;
+        j["attention_scores"] = r.work.attentionScores;
+        j["head_dim"] = r.work.headDim;
+        j["bytes_moved"] = r.work.bytes;
+        // the machine's measured rates at this thread count: the bounds in bench/results.md
+        at::set_num_threads(r.threads);
+        const fl::MachineRates& rates = fl::machineRates();
+        j["machine_gemm_gflops"] = rates.gemmFlopsPerSecond / 1e9;
+        j["machine_bandwidth_gbs"] = rates.bytesPerSecond / 1e9;
+        if (r.work.attentionScores > 0) {
+          j["attention_ns_per_score"] = 1e9 * fl::attentionScoreSeconds(r.work.headDim);
+        }
       } else {
         j["error"] = r.error;
       }
       out.push_back(j);
     }
     std::cout << out.dump(2) << "\n";
+    if (blas.reference) std::cerr << "warning: " << fl::blasStatus() << "\n";
     return 0;
   }
-  std::printf("%-18s %12s %10s %10s %14s %14s\n", "module", "shape", "median ms", "min ms",
-              "est. peak", "process RSS");
+  std::printf("%s\n", fl::blasStatus().c_str());
+  if (blas.reference) {
+    std::printf("WARNING: LibTorch runs on the reference (netlib) BLAS: matrix products are "
+                "several times slower than with OpenBLAS (apt-get install libopenblas0-openmp)\n");
+  }
+  std::printf("%-18s %12s %7s %10s %10s %10s %14s %14s\n", "module", "shape", "threads",
+              "median ms", "min ms", "est. ms", "est. peak", "process RSS");
   for (const auto& r : results) {
     if (!r.error.empty()) {
-      std::printf("%-18s %12s  skipped: %s\n", r.moduleId.c_str(), fl::shapeText(r.shape).c_str(),
-                  r.error.c_str());
+      std::printf("%-18s %12s %7d  skipped: %s\n", r.moduleId.c_str(),
+                  fl::shapeText(r.shape).c_str(), r.threads, r.error.c_str());
       continue;
     }
     std::string shape = std::to_string(r.shape[0]) + "x" + std::to_string(r.shape[1]) + "x" +
                         std::to_string(r.shape[2]) + "x" + std::to_string(r.shape[3]);
-    std::printf("%-18s %12s %10.3f %10.3f %14s %14s\n", r.moduleId.c_str(), shape.c_str(),
-                r.medianMs, r.minMs, fl::formatBytes(r.estimatedBytes).c_str(),
-                fl::formatBytes(r.peakRssBytes).c_str());
+    std::printf("%-18s %12s %7d %10.3f %10.3f %10.3f %14s %14s\n", r.moduleId.c_str(),
+                shape.c_str(), r.threads, r.medianMs, r.minMs, r.estimatedMs,
+                fl::formatBytes(r.estimatedBytes).c_str(), fl::formatBytes(r.peakRssBytes).c_str());
   }
-  std::printf("threads: %d, iterations: %d after %d warm-up\n", at::get_num_threads(),
-              opt.iters, opt.warmup);
+  std::printf("iterations: %d after %d warm-up\n", opt.iters, opt.warmup);
   return 0;
 }
 
@@ -581,7 +764,9 @@ int dispatch(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version") {
-    std::cout << "fusionlens-cli " << fl::fusionLensVersion() << "\n";
+    std::cout << "fusionlens-cli " << fl::fusionLensVersion() << "\nLibTorch " << fl::libtorchVersion() << ", "
+              << fl::blasStatus() << "\n" << fl::cudaStatus() << "\nthreads: "
+              << at::get_num_threads() << " (of " << fl::hardwareThreads() << " cores)\n";
     return 0;
   }
   fl::ModuleRegistry registry;
@@ -616,6 +801,7 @@ int main(int argc, char** argv) {
     return dispatch(argc, argv);
   } catch (const Error& e) {
     std::cerr << "fusionlens-cli: " << e.what() << "\n";
+    if (e.kind() == ErrorKind::Cancelled) return 130;  // as a shell reports SIGINT
     return e.kind() == ErrorKind::Internal ? 1 : 2;
   } catch (const c10::Error& e) {
     std::cerr << "fusionlens-cli: " << fl::firstLine(e.what_without_backtrace()) << "\n";

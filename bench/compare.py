@@ -71,9 +71,11 @@ def shape_text(shape):
     return "x".join(str(v) for v in shape)
 
 
-def run_fl(cli, module, shape, iters, threads, env=None):
+def run_fl(cli, module, shape, iters, threads, env=None, outputs=None):
     cmd = [cli, "bench", "--module", module, "--shape", ",".join(str(v) for v in shape),
            "--iters", str(iters), "--threads", str(threads), "--json"]
+    if outputs:
+        cmd += ["--outputs", outputs]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"error": "exit %d: %s" % (proc.returncode, proc.stderr.strip().splitlines()[-1:])}
@@ -105,6 +107,38 @@ def run_ref(module, shape, iters, threads, env=None):
     if len(rows) != 1:
         return {"error": "expected one result, got %d" % len(rows)}
     return rows[0]
+
+
+def run_seed(module, shape, iters, threads):
+    """The seed's own class (bench/seed_bench.py reads it from the seed page at run time) in a
+    fresh process, timed as the reference is."""
+    cmd = [PYTHON, os.path.join(HERE, "seed_bench.py"), "--module", module,
+           "--shape", ",".join(str(v) for v in shape), "--iters", str(iters),
+           "--warmup", str(WARMUP), "--threads", str(threads), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": "seed_bench.py exit %d: %s"
+                % (proc.returncode, proc.stderr.strip().splitlines()[-1:])}
+    try:
+        rows = json.loads(proc.stdout)
+    except ValueError as e:
+        return {"error": "unreadable JSON from seed_bench.py: %s" % e}
+    return rows[0] if len(rows) == 1 else {"error": "expected one result, got %d" % len(rows)}
+
+
+# Outputs-only variants timed next to the default (all outputs): cmgm without cam (output.1),
+# which alone needs the (HW)^2 matrix once the probe is off (O(HW) memory).
+OUTPUTS_ONLY = {"cmgm": "output.0"}
+
+
+def bound_ms(fl):
+    """Physical lower bound of a FusionLens row: its FLOPs at the measured GEMM rate or its
+    bytes at the measured bandwidth, whichever is longer (ms); None without the numbers."""
+    g, bw = fl.get("machine_gemm_gflops"), fl.get("machine_bandwidth_gbs")
+    if not g or not bw or "gemm_flops" not in fl:
+        return None
+    flops = fl["gemm_flops"] + 4.0 * fl.get("attention_scores", 0) * fl.get("head_dim", 0)
+    return max(flops / (g * 1e9), fl.get("bytes_moved", 0) / (bw * 1e9)) * 1e3
 
 
 # glibc tunables that make a fresh process behave like a long-lived one whose allocator has
@@ -248,6 +282,12 @@ def blas_info():
             blas = part.split("=", 1)[1]
     lib = sh("readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3")
     return "BLAS_INFO=%s, libblas.so.3 -> %s" % (blas or "?", lib or "?")
+
+
+def fl_blas(cli):
+    """What fusionlens-cli detects in its own process (`--version`, core/common/blas_info.h)."""
+    out = subprocess.run([cli, "--version"], capture_output=True, text=True).stdout
+    return next((l.strip() for l in out.splitlines() if "BLAS: " in l), "?")
 
 
 def file_facts(path):
@@ -418,6 +458,55 @@ def write_report(path, rows, facts):
             slower_all.extend(slower)
             w("")
 
+    w("## Against the seeds' own code, and the physical bound")
+    w("")
+    w("**seed** = the seed's own class, read from its page in the seeds directory and executed "
+      "by `bench/seed_bench.py` at run time (its docstring says how the pages are turned into "
+      "code; nothing is copied into the project), timed like the reference: fresh process, "
+      "%d warm-up runs, default parameters, `torch.no_grad()`. **ratio = seed / FusionLens**. "
+      "**bound** = the module's work (`fusionlens-cli bench --json`: dense-product FLOPs, "
+      "4d FLOPs per attention score, bytes moved) at this machine's measured float32 GEMM rate "
+      "or memory bandwidth, whichever takes longer; **est.** = the time estimate `run` makes "
+      "before a run (core/run/estimate.h); FusionLens / bound says how far a module is from "
+      "what the hardware allows. BLAS in FusionLens's process: %s." % (WARMUP, facts.get("fl_blas", "?")))
+    w("")
+    for threads, trows in sorted(by_threads.items()):
+        r0 = trows[0]
+        w("### %d thread%s (measured: GEMM %s GFLOP/s, bandwidth %s GB/s)" % (
+            threads, "" if threads == 1 else "s",
+            "%.1f" % r0["gemm_gflops"] if r0.get("gemm_gflops") else "?",
+            "%.1f" % r0["bandwidth_gbs"] if r0.get("bandwidth_gbs") else "?"))
+        w("")
+        w("| module | shape | FusionLens median ms | seed median ms | ratio vs seed | "
+          "reference median ms | ratio vs reference | est. ms | bound ms | FusionLens / bound "
+          "| est. peak memory |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+        def line(name, shape, fl_ms, seed_ms, ref_ms, est, bound, peak):
+            w("| %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s | %s |" % (
+                name, shape_text(shape), fmt_ms(fl_ms), fmt_ms(seed_ms),
+                fmt_ratio(ratio(seed_ms, fl_ms)), fmt_ms(ref_ms), fmt_ratio(ratio(ref_ms, fl_ms)),
+                fmt_ms(est), fmt_ms(bound),
+                "%.1f" % (fl_ms / bound) if fl_ms and bound else "n/a",
+                "%.1f MiB" % (peak / 2 ** 20) if peak else "n/a"))
+        for r in trows:
+            line(r["module"], r["shape"], r["fl_median"], r.get("seed_median"), r["ref_median"],
+                 r.get("fl_estimated_ms"), r.get("bound_ms"), r.get("fl_peak_bytes"))
+            if r.get("lean_outputs"):
+                line("%s (`--outputs %s`)" % (r["module"], r["lean_outputs"]), r["shape"],
+                     r.get("lean_median"), r.get("seed_median"), r["ref_median"], None,
+                     r.get("lean_bound_ms"), r.get("lean_peak_bytes"))
+        w("")
+        for group in ("small", "large"):
+            gm = geomean([r.get("seed_ratio_median") for r in trows if r["group"] == group])
+            w("Geometric mean of the ratios vs seed, %s inputs: %s. " % (group, fmt_ratio(gm)))
+        missing = sorted({"%s (%s)" % (r["module"], r["seed_error"]) for r in trows
+                          if r.get("seed_error")})
+        if missing:
+            w("")
+            w("No seed timing: %s." % "; ".join(missing))
+        w("")
+
     w("## Where the implementations do different work")
     w("")
     w("Both sides run the same ATen kernels for the same maths, except where the C++ code "
@@ -490,8 +579,8 @@ def main(argv=None):
                                                     os.path.join(REPO, "build/bin/fusionlens-cli")))
     ap.add_argument("--cli-label", default="",
                     help="name of the binary in the report (run_bench.sh times a private copy)")
-    ap.add_argument("--threads", default=os.environ.get("BENCH_THREADS", "1"),
-                    help="comma-separated thread counts (default 1)")
+    ap.add_argument("--threads", default=os.environ.get("BENCH_THREADS", "1,%d" % os.cpu_count()),
+                    help="comma-separated thread counts (default 1 and all cores)")
     ap.add_argument("--quick", action="store_true", help="few iterations (a smoke test)")
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
@@ -511,7 +600,7 @@ def main(argv=None):
         print("compare.py: %s is not an executable fusionlens-cli (build first: make build, or "
               "set FL_CLI)" % args.cli, file=sys.stderr)
         return 2
-    threads_list = [int(t) for t in args.threads.replace(" ", ",").split(",") if t]
+    threads_list = sorted({int(t) for t in args.threads.replace(" ", ",").split(",") if t})
     wanted = [m for m in args.modules.split(",") if m]
     iters_table = QUICK_ITERS if args.quick else ITERS
 
@@ -522,7 +611,7 @@ def main(argv=None):
         "threads": ", ".join(str(t) for t in threads_list), "load_start": loadavg(),
         "torch": torch.__version__, "python": platform.python_version(),
         "libtorch": sh("dpkg-query -W -f='libtorch1.13 ${Version}' libtorch1.13") or "?",
-        "blas": blas_info(), "cli": args.cli_label or (
+        "blas": blas_info(), "fl_blas": fl_blas(args.cli), "cli": args.cli_label or (
             os.path.relpath(args.cli, REPO) if args.cli.startswith(REPO) else args.cli),
         "cli_facts": file_facts(args.cli),
     }
@@ -556,24 +645,48 @@ def main(argv=None):
                 if flip:
                     fl = run_fl(args.cli, module, shape, iters, threads)
                     rf = run_ref(module, shape, iters, threads)
+                    sd = run_seed(module, shape, iters, threads)
                 else:
+                    sd = run_seed(module, shape, iters, threads)
                     rf = run_ref(module, shape, iters, threads)
                     fl = run_fl(args.cli, module, shape, iters, threads)
+                lean = (run_fl(args.cli, module, shape, iters, threads,
+                               outputs=OUTPUTS_ONLY[module]) if module in OUTPUTS_ONLY else {})
                 row = {"group": group, "module": module, "shape": shape, "iters": iters,
                        "threads": threads, "load": load,
                        "fl_median": fl.get("median_ms"), "fl_min": fl.get("min_ms"),
-                       "ref_median": rf.get("median_ms"), "ref_min": rf.get("min_ms")}
+                       "ref_median": rf.get("median_ms"), "ref_min": rf.get("min_ms"),
+                       "seed_median": sd.get("median_ms"), "seed_min": sd.get("min_ms"),
+                       "seed_error": sd.get("error"),
+                       "fl_estimated_ms": fl.get("estimated_ms"), "bound_ms": bound_ms(fl),
+                       "fl_peak_bytes": fl.get("estimated_peak_bytes"),
+                       "fl_blas": fl.get("blas"),
+                       "gemm_gflops": fl.get("machine_gemm_gflops"),
+                       "bandwidth_gbs": fl.get("machine_bandwidth_gbs"),
+                       "ns_per_score": fl.get("attention_ns_per_score")}
+                if lean:
+                    row.update({"lean_outputs": OUTPUTS_ONLY[module],
+                                "lean_median": lean.get("median_ms"), "lean_min": lean.get("min_ms"),
+                                "lean_peak_bytes": lean.get("estimated_peak_bytes"),
+                                "lean_bound_ms": bound_ms(lean), "lean_error": lean.get("error")})
                 if "error" in fl:
                     row["fl_error"] = "FusionLens: " + str(fl["error"])
                 if "error" in rf:
                     row["ref_error"] = "reference: " + str(rf["error"])
                 row["ratio_median"] = ratio(row["ref_median"], row["fl_median"])
                 row["ratio_min"] = ratio(row["ref_min"], row["fl_min"])
+                row["seed_ratio_median"] = ratio(row["seed_median"], row["fl_median"])
+                row["seed_ratio_min"] = ratio(row["seed_min"], row["fl_min"])
+                if lean:
+                    row["lean_seed_ratio"] = ratio(row["seed_median"], row["lean_median"])
                 rows.append(row)
-                print("%-18s %-11s t=%d  FL %10s  ref %10s  ratio %5s  (min ratio %5s, load %s)"
+                print("%-18s %-11s t=%d  FL %10s  ref %10s  seed %10s  ratio ref %5s seed %5s"
+                      "%s (load %s)"
                       % (module, shape_text(shape), threads, fmt_ms(row["fl_median"]),
-                         fmt_ms(row["ref_median"]), fmt_ratio(row["ratio_median"]),
-                         fmt_ratio(row["ratio_min"]), load), flush=True)
+                         fmt_ms(row["ref_median"]), fmt_ms(row["seed_median"]),
+                         fmt_ratio(row["ratio_median"]), fmt_ratio(row["seed_ratio_median"]),
+                         ("  %s only %s" % (row["lean_outputs"], fmt_ms(row["lean_median"])))
+                         if lean else "", load), flush=True)
     facts["kernel_threads"] = threads_list[0]
     facts["kernels"] = kernel_pairs(threads_list[0])
     if not wanted or "cbam-joint" in wanted:

@@ -249,7 +249,7 @@ void MainWindow::buildMenus() {
            "Sample images: OpenCV samples, Apache-2.0.</p>")
             .arg(QApplication::applicationVersion(), QString::fromLatin1(qVersion()),
                  QString::fromStdString(libtorchVersion()), QString::fromStdString(opencvVersion()),
-                 QString::fromStdString(cudaStatus())));
+                 QString::fromStdString(cudaStatus() + "<br>" + blasStatus())));
   });
 }
 

@@ -12,6 +12,8 @@ enum class ErrorKind {
   Weights,   ///< a state_dict that does not match the module
   Memory,    ///< the estimated peak memory exceeds the budget
   Device,    ///< the requested device is not available
+  TimeLimit,  ///< the estimated run time exceeds the limit (--max-time)
+  Cancelled,  ///< stopped on request (Ctrl-C, a Cancel button); nothing was written
   Internal,  ///< a bug: should never reach a user
 };
 

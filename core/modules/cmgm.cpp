@@ -10,8 +10,10 @@
 #include "core/common/error.h"
 #include "core/modules/attention_rows.h"
 #include "core/modules/descriptor_util.h"
+#include "core/modules/fused_attention.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/probe.h"
+#include "core/modules/progress.h"
 
 namespace fl {
 
@@ -61,14 +63,26 @@ CmgmMemory cmgmMemory(const CmgmOptions& options, const Shape& shape) {
   m.rowBytes = desc::f32Bytes(m.batch * m.heads * (2 * m.n + 2 * d));
   // attention rows (logits then softmax), columns, their sum, conv and BN outputs
   m.camRowBytes = desc::f32Bytes(8 * bhn);
+  // the fused attention's transposed keys, row statistics and tiles, its contiguous q/k/v
+  // copies and the logsumexp the chunked cam reads
+  m.fusedExtraBytes = attn::fusedAttentionBytes(m.batch, m.heads, m.n, m.n, d) +
+                      desc::f32Bytes(3 * bcn + bhn);
   return m;
 }
 
-CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted) {
+CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted, bool camWanted) {
   CmgmPlan plan;
   plan.rows = mem.n;
   plan.camRows = mem.n;
   plan.probe = probeWanted;
+  plan.cam = camWanted;
+  const bool fusedFits = budget <= 0 || mem.fusedBytes() <= attn::usableBytes(budget);
+  if (!probeWanted && !camWanted && fusedFits) {
+    // Nothing asks for the [N,N] matrix: output.0 alone, never materialised.
+    plan.direct = false;
+    plan.fused = true;
+    return plan;
+  }
   if (budget <= 0 || mem.fixedBytes + mem.directAttentionBytes(probeWanted) <= budget) {
     return plan;
   }
@@ -78,7 +92,7 @@ CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted) {
   const int64_t camChunkMin = 3 * mem.camRowBytes;  // one row and its two halo rows
   // The cam output comes first (it is an output), then the probe: a buffer filled by the
   // output pass plus the copy probe::record makes, then held while the cam pass runs.
-  plan.cam = avail - a >= camChunkMin;
+  plan.cam = camWanted && avail - a >= camChunkMin;
   plan.probe = probeWanted && avail >= 2 * a && avail - a >= mem.rowBytes &&
                (!plan.cam || avail - 2 * a >= camChunkMin);
   const int64_t held = plan.probe ? a : 0;
@@ -86,6 +100,8 @@ CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted) {
   if (plan.cam) {
     plan.camRows = std::clamp<int64_t>((avail - held - a) / mem.camRowBytes - 2, 1, mem.n);
   }
+  // Without the probe buffer to fill, output.0 needs no attention rows at all.
+  plan.fused = !plan.probe && fusedFits;
   return plan;
 }
 
@@ -93,7 +109,7 @@ int64_t cmgmPlannedBytes(const CmgmMemory& mem, const CmgmPlan& plan) {
   if (plan.direct) return mem.fixedBytes + mem.directAttentionBytes(plan.probe);
   const int64_t a = mem.attentionBytes();
   const int64_t held = plan.probe ? a : 0;  // the probe buffer, later its recorded copy
-  int64_t peak = held + plan.rows * mem.rowBytes;   // output pass
+  int64_t peak = held + (plan.fused ? mem.fusedExtraBytes : plan.rows * mem.rowBytes);
   if (plan.probe) peak = std::max(peak, 2 * a);     // buffer and copy while recording
   if (plan.cam) peak = std::max(peak, held + a + (plan.camRows + 2) * mem.camRowBytes);
   return mem.fixedBytes + peak;
@@ -176,6 +192,7 @@ torch::Tensor CmgmImpl::camChunked(const Projected& p, const torch::Tensor& lse,
     c = bn->forward(c);
     at::relu_(c);
     cam.narrow(2, r0, m).copy_(c.narrow(2, r0 - s0, m));
+    progress::step("cam", r0 + m, n);
   }
   return cam;
 }
@@ -187,8 +204,9 @@ std::pair<torch::Tensor, torch::Tensor> CmgmImpl::forward(const torch::Tensor& x
   const int64_t b = x.size(0), c = x.size(1), hgt = x.size(2), wid = x.size(3);
   const int64_t h = options.num_heads(), n = hgt * wid;
   const CmgmMemory mem = cmgmMemory(options, x.sizes().vec());
-  const bool probing = probe::active();
-  const CmgmPlan plan = cmgmPlan(mem, options.memory_budget(), probing);
+  const bool probing = probe::active() && selection.wants("attention");
+  const bool camWanted = selection.wants("output.1");
+  const CmgmPlan plan = cmgmPlan(mem, options.memory_budget(), probing, camWanted);
   const double s = scale();
   const auto kT = p.k.transpose(-2, -1);
 
@@ -199,6 +217,9 @@ std::pair<torch::Tensor, torch::Tensor> CmgmImpl::forward(const torch::Tensor& x
     attn = at::softmax(at::matmul(p.q, kT).mul_(s), -1);
     if (probing) probe::record("attention", attn);
     heads = at::matmul(attn, p.v);
+    if (!camWanted) attn = torch::Tensor();  // nothing else needs the matrix
+  } else if (plan.fused) {
+    heads = attn::fusedAttention(p.q, p.k, p.v, s, torch::Tensor(), plan.cam ? &lse : nullptr);
   } else {
     heads = at::empty({b, h, n, c / h}, x.options());
     if (plan.cam) lse = at::empty({b, h, n}, x.options());
@@ -211,6 +232,7 @@ std::pair<torch::Tensor, torch::Tensor> CmgmImpl::forward(const torch::Tensor& x
       const auto a = at::softmax(logits, -1);
       if (full.defined()) full.narrow(2, r0, m).copy_(a);
       heads.narrow(2, r0, m).copy_(at::matmul(a, p.v));
+      progress::step("attention", r0 + m, n);
     }
     if (full.defined()) probe::record("attention", full);
   }
@@ -222,21 +244,28 @@ std::pair<torch::Tensor, torch::Tensor> CmgmImpl::forward(const torch::Tensor& x
 
   torch::Tensor cam;
   if (plan.direct) {
-    cam = camFromAttention(std::move(attn));
+    if (camWanted) cam = camFromAttention(std::move(attn));
   } else if (plan.cam) {
     cam = camChunked(p, lse, plan.camRows);
   }
 
-  if (!plan.direct) {
+  // Say what the budget cost; a fused plan that nothing else was asked of costs nothing.
+  if (!plan.direct && (camWanted || probing)) {
     const std::string shape = "[" + std::to_string(b) + ", " + std::to_string(h) + ", " +
                               std::to_string(n) + ", " + std::to_string(n) + "]";
     std::string w = "cmgm: the direct computation needs about " +
                     attn::bytesText(mem.fullBytes()) + " (one attention tensor " + shape +
                     " is " + attn::bytesText(mem.attentionBytes()) +
                     "), over the memory budget of " + attn::bytesText(options.memory_budget()) +
-                    "; ran chunked: output.0 from " + attn::chunkText(n, plan.rows);
-    w += plan.cam ? "; cam (output.1) from " + attn::chunkText(n, plan.camRows)
+                    "; ran chunked: output.0 from " +
+                    (plan.fused ? std::string("the fused attention (no [N, N] matrix)")
+                                : attn::chunkText(n, plan.rows));
+    if (!camWanted) {
+      w += "; cam (output.1) was not asked for";
+    } else {
+      w += plan.cam ? "; cam (output.1) from " + attn::chunkText(n, plan.camRows)
                   : "; cam (output.1) " + shape + " does not fit and was not produced";
+    }
     if (probing) {
       w += plan.probe ? "; the 'attention' probe was recorded"
                       : "; the 'attention' probe does not fit and was not recorded";
@@ -322,9 +351,29 @@ ModuleDescriptor cmgmDescriptor() {
   d.minMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
     return cmgmMemory(cmgmOptions(p, shapes[0][1]), shapes[0]).minBytes();
   };
-  d.plannedMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes, int64_t budget) {
+  d.plannedMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes, int64_t budget,
+                            const OutputSelection& sel) {
     const CmgmMemory mem = cmgmMemory(cmgmOptions(p, shapes[0][1]), shapes[0]);
-    return cmgmPlannedBytes(mem, cmgmPlan(mem, budget, /*probeWanted=*/true));
+    return cmgmPlannedBytes(
+        mem, cmgmPlan(mem, budget, sel.wants("attention"), sel.wants("output.1")));
+  };
+  d.work = [](const Params& p, const std::vector<Shape>& shapes, const OutputSelection& sel) {
+    const CmgmMemory mem = cmgmMemory(cmgmOptions(p, shapes[0][1]), shapes[0]);
+    const double b = static_cast<double>(mem.batch), c = static_cast<double>(mem.channels);
+    const double n = static_cast<double>(mem.n), h = static_cast<double>(mem.heads);
+    WorkEstimate w;
+    // k, qv, proj (4 C x C per token) and conv2's two 3x3 C->C convolutions (18 C x C)
+    w.gemmFlops = b * n * 2 * (4 * c * c + 18 * c * c);
+    w.attentionScores = b * h * n * n;
+    w.headDim = mem.channels / mem.heads;
+    w.bytes = static_cast<double>(mem.fixedBytes);
+    const bool cam = sel.wants("output.1");
+    if (cam) w.gemmFlops += b * n * n * 2 * 9 * h * h;  // the h->h 3x3 conv over [N,N]
+    // materialised: softmax in and out, attn + attn^T, the conv's copies, BN, ReLU, probe
+    if (cam || sel.wants("attention")) {
+      w.bytes += (cam ? 12.0 : 4.0) * static_cast<double>(mem.attentionBytes());
+    }
+    return w;
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Cmgm m(cmgmOptions(p, shapes[0][1]));
@@ -333,6 +382,7 @@ ModuleDescriptor cmgmDescriptor() {
       return std::vector<at::Tensor>{out, cam};  // cam undefined when withheld
     });
     inst->setMemoryBudget = [m](int64_t bytes) mutable { m->options.memory_budget(bytes); };
+    inst->select = [m](const OutputSelection& s) mutable { m->selection = s; };
     inst->warnings = [m]() { return m->warnings(); };
     inst->queryRows = [m](const std::vector<at::Tensor>& in,
                           const std::vector<int64_t>& queries) mutable {

@@ -11,6 +11,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,11 +48,16 @@ struct CmgmMemory {
   int64_t fixedBytes = 0;   ///< inputs, LayerNorms, k/q/v, proj, conv2, output.0, lse
   int64_t rowBytes = 0;     ///< one query row of the output pass: logits, softmax, attn@v
   int64_t camRowBytes = 0;  ///< one row of the chunked cam pass: rows, columns, conv, BN
+  /// Extra working set of the fused attention (core/modules/fused_attention.h), O(N).
+  int64_t fusedExtraBytes = 0;
+  /// Peak of output.0 alone by the fused attention: O(HW), no [N,N] tensor.
+  int64_t fusedBytes() const { return fixedBytes + fusedExtraBytes; }
   int64_t attentionBytes() const { return 4 * batch * heads * n * n; }
   /// Attention-sized peak of the direct (unchunked) computation with cam and probe.
   int64_t directAttentionBytes(bool probe) const;
   int64_t fullBytes() const { return fixedBytes + directAttentionBytes(true); }
-  int64_t minBytes() const { return fixedBytes + rowBytes; }  ///< output.0 only, 1 row chunks
+  /// output.0 only: 1-row chunks or the fused attention, whichever is smaller
+  int64_t minBytes() const { return std::min(fixedBytes + rowBytes, fusedBytes()); }
 };
 
 CmgmMemory cmgmMemory(const CmgmOptions& options, const Shape& shape);
@@ -63,11 +69,17 @@ struct CmgmPlan {
   bool cam = true;       ///< output.1 produced
   int64_t camRows = 0;   ///< rows per chunk of the cam pass (chunked only)
   bool probe = true;     ///< full attention probe recorded (when a probe scope is open)
+  /// output.0 from the fused attention (no [N,N] tensor; chunked plans without the probe
+  /// buffer, when its working set fits); else from `rows`-row chunks
+  bool fused = false;
 };
 
 /// The plan for `mem` under `budget` bytes (0 = unlimited); `probeWanted` when a probe scope
 /// is open. Never fails: below minBytes() it still returns 1-row chunks and no cam/probe.
-CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted);
+/// `camWanted`: cam (output.1) is asked for; without cam and probe nothing needs the [N,N]
+/// matrix and the plan is the fused attention.
+CmgmPlan cmgmPlan(const CmgmMemory& mem, int64_t budget, bool probeWanted,
+                  bool camWanted = true);
 
 /// Estimated peak of a forward that follows `plan` (a probe scope open when plan.probe):
 /// the direct computation's fixed + attention-sized peak, or the largest phase of the chunked
@@ -81,7 +93,8 @@ class CmgmImpl : public torch::nn::Cloneable<CmgmImpl> {
   /// x (CNN), y (Transformer) [B,C,H,W] -> {output.0 [B,C,H,W], cam [B,h,N,N]}:
   /// attn = softmax(q k^T * scale) with q, v from LN(x) and k from LN(y) (N = H*W);
   /// o = proj(attn v) + x tokens; output.0 = conv2(o) + o;
-  /// cam = ReLU(BN(conv3x3(attn + attn^T))) with the heads as channels.
+  /// cam = ReLU(BN(conv3x3(attn + attn^T))) with the heads as channels, computed only when
+  /// `selection` wants "output.1" (else undefined).
   /// Probe: attention [B,h,N,N]. Under options.memory_budget the cam may be an undefined
   /// tensor and the probe withheld; warnings() says so.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& y);
@@ -92,6 +105,7 @@ class CmgmImpl : public torch::nn::Cloneable<CmgmImpl> {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
   CmgmOptions options;
+  OutputSelection selection;  ///< what forward() computes: cam (output.1), the probe
   // Registration order = the reference's state_dict order (the parameter-free `act` omitted).
   torch::nn::Linear k{nullptr};
   torch::nn::Linear qv{nullptr};

@@ -2,6 +2,7 @@
 /// ModuleDescriptor: everything the UI and the CLI need to know about a module without
 /// running it (architecture.md, "Modules, registry, probes"). Deliberately free of torch
 /// headers so that UI translation units stay light.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -40,6 +41,27 @@ struct ProbeSpec {
   bool bounded() const { return !std::isnan(lo) && !std::isnan(hi); }
 };
 
+/// Which outputs and probes a run computes: osra and cmgm skip what costs (HW)^2
+/// memory when it is not asked for: the full `attention` probe, cmgm's `cam` (output.1).
+/// Other modules compute everything; run() returns only what was selected.
+struct OutputSelection {
+  bool all = true;                 ///< every output and probe (the default)
+  std::vector<std::string> names;  ///< when !all: output names ("output.1"), probe names ("attention")
+  bool wants(const std::string& name) const {
+    return all || std::find(names.begin(), names.end(), name) != names.end();
+  }
+};
+
+/// Work of one forward, for time estimates before a run and the bench's
+/// bounds: seconds ~ gemmFlops / GEMM rate + attentionScores * measured seconds
+/// per score at head size headDim + bytes / memory bandwidth.
+struct WorkEstimate {
+  double gemmFlops = 0;        ///< dense products and convolutions, 2 flops per multiply-add
+  double attentionScores = 0;  ///< B*h*N*Nk softmax scores of (fused or chunked) attention
+  int64_t headDim = 0;         ///< d of those scores (their cost grows with it)
+  double bytes = 0;            ///< memory traffic besides that (activations read and written)
+};
+
 /// Groups modules in the UI's module list.
 enum class ModuleCategory { Channel, Spatial, ChannelSpatial, Fusion, CrossAttention };
 const char* moduleCategoryName(ModuleCategory category);
@@ -68,8 +90,15 @@ struct ModuleDescriptor {
   /// Optional, with minMemoryBytes: the estimated peak of a run within `budget` bytes (as
   /// fl::run does it, probes recorded): memoryBytes when that fits, else the planned working
   /// set of the chunked computation (at most the budget). RunResult::estimatedBytes reports it.
-  std::function<int64_t(const Params&, const std::vector<Shape>&, int64_t budget)>
+  /// `selection` says which outputs and probes the run computes (osra and cmgm then need only
+  /// O(HW) when neither the attention probe nor cam is selected).
+  std::function<int64_t(const Params&, const std::vector<Shape>&, int64_t budget,
+                        const OutputSelection& selection)>
       plannedMemoryBytes;
+  /// Optional: the work of one forward computing `selection` (unset: estimated from
+  /// memoryBytes as bytes moved, see core/run/estimate.h).
+  std::function<WorkEstimate(const Params&, const std::vector<Shape>&, const OutputSelection&)>
+      work;
   /// Builds the module for these parameters and (checked) input shapes.
   std::function<std::shared_ptr<ModuleInstance>(const Params&, const std::vector<Shape>&)> make;
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/modules/descriptor.h"
+
 namespace fl {
 
 struct ModuleInstance {
@@ -24,6 +26,9 @@ struct ModuleInstance {
   std::function<void(int64_t)> setMemoryBudget;
   /// Messages from the last forward (chunking, withheld probe or output), one line each.
   std::function<std::vector<std::string>()> warnings;
+  /// What the next forwards compute (OutputSelection in descriptor.h): osra and cmgm then
+  /// skip the full attention probe and cam when they are not selected.
+  std::function<void(const OutputSelection&)> select;
   /// Attention rows [B,heads,Q,Nk] for flat query-pixel indices; use attentionRows()
   /// (core/modules/attention_rows.h), which validates and runs it without autograd.
   std::function<at::Tensor(const std::vector<at::Tensor>&, const std::vector<int64_t>&)>

@@ -11,8 +11,10 @@
 #include "core/common/error.h"
 #include "core/modules/attention_rows.h"
 #include "core/modules/descriptor_util.h"
+#include "core/modules/fused_attention.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/probe.h"
+#include "core/modules/progress.h"
 
 namespace fl {
 
@@ -75,6 +77,10 @@ OsraMemory osraMemory(const OsraOptions& options, const Shape& shape) {
   // attn@v row and a q row copy (d each). The full probe copy is made after the logits are
   // freed, so the unchunked peak is fixed + N rows (the probe replaces the logits).
   m.rowBytes = desc::f32Bytes(m.batch * m.heads * (2 * m.nk + 2 * d));
+  // the fused attention's transposed keys, row statistics and per-thread tiles, and the
+  // contiguous q copy it reads
+  m.fusedExtraBytes = attn::fusedAttentionBytes(m.batch, m.heads, m.n, m.nk, d) +
+                      desc::f32Bytes(bcn);
   return m;
 }
 
@@ -177,7 +183,11 @@ torch::Tensor OsraImpl::forward(const torch::Tensor& x) {
   };
 
   torch::Tensor out;  // [B,h,N,d]
-  if (rows >= mem.n) {
+  const bool probeWanted = probe::active() && selection.wants("attention");
+  if (!probeWanted && (budget <= 0 || mem.fusedBytes() <= attn::usableBytes(budget))) {
+    // Outputs only: the fused attention never writes the [B,h,N,Nk] matrix.
+    out = attn::fusedAttention(p.q, p.k.transpose(-2, -1), p.v, s, bias);
+  } else if (rows >= mem.n) {
     const auto attn = at::softmax(logits(p.q, 0, mem.n), -1);  // [B,h,N,Nk]
     if (probe::active()) probe::record("attention", attn);
     out = at::matmul(attn, p.v);
@@ -188,6 +198,7 @@ torch::Tensor OsraImpl::forward(const torch::Tensor& x) {
       const int64_t n = std::min(rows, mem.n - r0);
       const auto attn = at::softmax(logits(p.q.narrow(2, r0, n), r0, n), -1);
       out.narrow(2, r0, n).copy_(at::matmul(attn, p.v));
+      progress::step("attention", r0 + n, mem.n);
     }
     warnings_.push_back(
         "osra: the full attention [" + std::to_string(b) + ", " +
@@ -315,12 +326,33 @@ ModuleDescriptor osraDescriptor() {
     return osraMemory(osraOptions(p, shapes[0]), shapes[0]).fullBytes();
   };
   d.minMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
-    return osraMemory(osraOptions(p, shapes[0]), shapes[0]).minBytes();
-  };
-  d.plannedMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes, int64_t budget) {
     const OsraMemory mem = osraMemory(osraOptions(p, shapes[0]), shapes[0]);
+    return std::min(mem.minBytes(), mem.fusedBytes());
+  };
+  d.plannedMemoryBytes = [](const Params& p, const std::vector<Shape>& shapes, int64_t budget,
+                            const OutputSelection& selection) {
+    const OsraMemory mem = osraMemory(osraOptions(p, shapes[0]), shapes[0]);
+    if (!selection.wants("attention") &&
+        (budget <= 0 || mem.fusedBytes() <= attn::usableBytes(budget))) {
+      return mem.fusedBytes();
+    }
     const int64_t rows = osraChunkRows(mem, budget);
     return rows >= mem.n ? mem.fullBytes() : mem.chunkedBytes(rows);
+  };
+  d.work = [](const Params& p, const std::vector<Shape>& shapes, const OutputSelection& sel) {
+    const OsraMemory mem = osraMemory(osraOptions(p, shapes[0]), shapes[0]);
+    const double b = static_cast<double>(mem.batch), c = static_cast<double>(mem.channels);
+    const double n = static_cast<double>(mem.n), nk = static_cast<double>(mem.nk);
+    const int64_t r = p.getInt("sr_ratio");
+    WorkEstimate w;
+    // q (C->C over N), kv (C->2C over Nk), depthwise sr (k = sr+3) and local_conv (3x3)
+    w.gemmFlops = b * (2 * n * c * c + 4 * nk * c * c + 2 * c * nk * ((r + 3) * (r + 3) + 9));
+    w.attentionScores = b * static_cast<double>(mem.heads) * n * nk;
+    w.headDim = mem.channels / mem.heads;
+    w.bytes = static_cast<double>(mem.fixedBytes);
+    // the materialised matrix: logits, softmax and the probe copy, each written and read
+    if (sel.wants("attention")) w.bytes += 6.0 * static_cast<double>(mem.attentionBytes());
+    return w;
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Osra m(osraOptions(p, shapes[0]));
@@ -328,6 +360,7 @@ ModuleDescriptor osraDescriptor() {
       return std::vector<at::Tensor>{mod->forward(in.at(0))};
     });
     inst->setMemoryBudget = [m](int64_t bytes) mutable { m->options.memory_budget(bytes); };
+    inst->select = [m](const OutputSelection& s) mutable { m->selection = s; };
     inst->warnings = [m]() { return m->warnings(); };
     inst->queryRows = [m](const std::vector<at::Tensor>& in,
                           const std::vector<int64_t>& queries) mutable {

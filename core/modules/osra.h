@@ -68,6 +68,10 @@ struct OsraMemory {
   int64_t minBytes() const { return fixedBytes + rowBytes; }       ///< one query row a chunk
   /// Peak when the queries run in chunks of `rows` rows (no full probe).
   int64_t chunkedBytes(int64_t rows) const { return fixedBytes + rows * rowBytes; }
+  /// Extra working set of the fused attention (core/modules/fused_attention.h): O(N + Nk).
+  int64_t fusedExtraBytes = 0;
+  /// Peak of a forward without the full probe, by the fused attention: O(HW).
+  int64_t fusedBytes() const { return fixedBytes + fusedExtraBytes; }
 };
 
 /// Key/value grid of the spatial reduction: H' = floor((H + 2p - k) / sr) + 1 with
@@ -92,6 +96,8 @@ class OsraImpl : public torch::nn::Cloneable<OsraImpl> {
   /// projection), with q = Conv1x1(x) and k, v from kv = Conv1x1(sr(x) + local_conv(sr(x))).
   /// Probe: attention [B,h,H*W,H'*W'] (rows sum to 1), recorded only when the full matrix
   /// fits options.memory_budget; the output is computed in query chunks when it does not.
+  /// Without a probe scope, or when `selection` leaves out "attention", the output comes from
+  /// the fused attention, which never holds the [N,Nk] matrix.
   torch::Tensor forward(const torch::Tensor& x);
   /// Attention rows of the query pixels `queries` (flat indices into H*W): [B,h,Q,H'*W'],
   /// equal to those rows of the full attention.
@@ -100,6 +106,7 @@ class OsraImpl : public torch::nn::Cloneable<OsraImpl> {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
   OsraOptions options;
+  OutputSelection selection;  ///< what forward() computes (the attention probe or not)
   torch::nn::Conv2d q{nullptr};
   torch::nn::Conv2d kv{nullptr};
   /// Seed: Sequential(dwconv, BN, ReLU, dwconv1x1, BN); TransXNet: Sequential(ConvBn+GELU,

@@ -11,7 +11,9 @@
 
 #include "core/common/error.h"
 #include "core/modules/module_instance.h"
+#include "core/run/estimate.h"
 #include "core/run/memory.h"
+#include "core/run/run.h"
 
 namespace fl {
 
@@ -33,13 +35,23 @@ std::vector<BenchResult> bench(const ModuleRegistry& registry, const BenchOption
       const Params params = resolveParams(id, desc.params, {});
       const std::vector<Shape> shapes(desc.inputs.size(), options.shape);
       if (std::string err = desc.check(params, shapes); !err.empty()) throwInput(err);
-      r.estimatedBytes = desc.memoryBytes(params, shapes);
+      // probes are off in the bench: only the selected outputs count
+      OutputSelection sel = selectOutputs(desc, options.outputs);
+      if (sel.all) {
+        sel.all = false;
+        sel.names = desc.outputs;
+      }
+      r.estimatedBytes = desc.plannedMemoryBytes ? desc.plannedMemoryBytes(params, shapes, 0, sel)
+                                                 : desc.memoryBytes(params, shapes);
+      r.work = estimateWork(desc, params, shapes, sel);
+      r.estimatedMs = 1000 * estimateSeconds(r.work);
       if (r.estimatedBytes > defaultMemoryBudget()) {
         throw Error(ErrorKind::Memory, "needs about " + formatBytes(r.estimatedBytes));
       }
       torch::NoGradGuard noGrad;
       auto inst = makeSeededModule(desc, params, shapes, 0);
       inst->module->eval();
+      if (inst->select) inst->select(sel);
       std::vector<at::Tensor> inputs;
       for (size_t i = 0; i < shapes.size(); ++i) inputs.push_back(at::randn(options.shape));
       for (int i = 0; i < options.warmup; ++i) inst->forward(inputs);

@@ -14,6 +14,9 @@ struct BenchOptions {
   int iters = 20;
   int warmup = 3;
   int threads = 0;  ///< 0 = LibTorch default
+  /// Outputs and probes the modules compute (RunRequest::outputs; empty = all): with
+  /// {"output.0"} osra and cmgm skip cam and run the fused attention (probes are off anyway).
+  std::vector<std::string> outputs;
 };
 
 struct BenchResult {
@@ -22,7 +25,9 @@ struct BenchResult {
   int iters = 0;
   int threads = 0;
   double medianMs = 0, minMs = 0;
-  int64_t estimatedBytes = 0;  ///< the descriptor's peak estimate for this shape
+  int64_t estimatedBytes = 0;  ///< the peak estimate for this shape and selection
+  double estimatedMs = 0;      ///< the time estimate run() would make (core/run/estimate.h)
+  WorkEstimate work;           ///< what it is made of
   int64_t peakRssBytes = 0;    ///< process peak RSS after this module's runs
   std::string error;           ///< non-empty when the module cannot run at this shape
 };

@@ -8,8 +8,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
 
 #include "core/modules/module_instance.h"
+#include "core/run/estimate.h"
 #include "core/run/memory.h"
 #include "core/run/run_internal.h"
 
@@ -101,7 +105,12 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
     }
   }
 
-  res.estimatedBytes = desc.memoryBytes(params, shapes);
+  const OutputSelection selection = selectOutputs(desc, req.outputs);
+  // What this selection needs without a budget: for osra/cmgm without the probe and cam,
+  // the fused attention's O(HW); else the descriptor's full estimate.
+  res.estimatedBytes = desc.plannedMemoryBytes
+                           ? desc.plannedMemoryBytes(params, shapes, 0, selection)
+                           : desc.memoryBytes(params, shapes);
   const int64_t budget = req.maxMemoryBytes > 0 ? req.maxMemoryBytes : defaultMemoryBudget();
   // Modules that can compute attention in query chunks (osra, cmgm) need only their minimum.
   const int64_t required = desc.minMemoryBytes
@@ -122,8 +131,35 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
   // Report what this run will use: for a chunked run (osra, cmgm over the budget) the planned
   // chunked working set, not the unchunked estimate the refusal above is phrased in.
   if (desc.plannedMemoryBytes && res.estimatedBytes > budget) {
-    res.estimatedBytes = desc.plannedMemoryBytes(params, shapes, budget);
+    res.estimatedBytes = desc.plannedMemoryBytes(params, shapes, budget, selection);
   }
+
+  // Time: refuse before building anything when the estimate is over the limit.
+  RunEstimate estimate;
+  estimate.moduleId = desc.id;
+  estimate.bytes = res.estimatedBytes;
+  estimate.work = estimateWork(desc, params, shapes, selection);
+  estimate.seconds = estimateSeconds(estimate.work);
+  res.estimatedSeconds = estimate.seconds;
+  if (req.maxSeconds > 0 && estimate.seconds > req.maxSeconds) {
+    char flops[64];
+    std::snprintf(flops, sizeof flops, "%.3g GFLOP",
+                  (estimate.work.gemmFlops +
+                   4.0 * estimate.work.attentionScores * static_cast<double>(estimate.work.headDim)) /
+                      1e9);
+    std::string fewer;
+    if (selection.all && (desc.findProbe("attention") || desc.outputs.size() > 1)) {
+      fewer = ", ask only for what you need (--outputs " + desc.outputs.front() + ")";
+    }
+    throw Error(ErrorKind::TimeLimit,
+                desc.id + ": this run is estimated to take about " +
+                    durationText(estimate.seconds) + " (" + flops + ", peak memory about " +
+                    formatBytes(res.estimatedBytes) + "), over the time limit of " +
+                    durationText(req.maxSeconds) + "; allow it with --max-time (e.g. --max-time " +
+                    std::to_string(static_cast<long long>(std::ceil(estimate.seconds * 1.5))) +
+                    "s, or 0 for no limit)" + fewer + ", or downsample the inputs");
+  }
+  if (req.onEstimate) req.onEstimate(estimate);
 
   const torch::Device device = detail::resolveDevice(req.device);
   res.device = device.str();
@@ -134,11 +170,23 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
   res.weights = std::move(built.weights);
   res.loadMs = built.loadMs;
 
+  if (inst->select) inst->select(selection);
+  bool probesWanted = false;
+  for (const ProbeSpec& spec : desc.probes) probesWanted = probesWanted || selection.wants(spec.name);
+
   const auto fwdStart = Clock::now();
-  probe::Scope scope;
-  std::vector<at::Tensor> outputs = inst->forward(inputs);
+  std::optional<probe::Scope> scope;  // no scope: modules skip probe work (osra, cmgm)
+  if (probesWanted) scope.emplace();
+  std::vector<at::Tensor> outputs;
+  {
+    progress::Scope progressScope(req.onProgress, req.cancel);
+    outputs = inst->forward(inputs);
+  }
   if (device.is_cuda()) torch::cuda::synchronize();
   res.forwardMs = msSince(fwdStart);
+  if (req.cancel && req.cancel->load()) {
+    throw Error(ErrorKind::Cancelled, desc.id + ": cancelled (interrupted by the user)");
+  }
 
   if (inst->warnings) {
     for (const auto& w : inst->warnings()) res.warnings.push_back(w);
@@ -146,11 +194,13 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
   res.outputNames.clear();
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (!outputs[i].defined()) continue;  // withheld over the memory budget (see warnings)
+    if (!selection.wants(desc.outputs.at(i))) continue;
     res.outputNames.push_back(desc.outputs.at(i));
     res.outputs.push_back(outputs[i].detach().to(at::kCPU).contiguous());
   }
-  const probe::Records records = scope.take();
+  const probe::Records records = scope ? scope->take() : probe::Records();
   for (const ProbeSpec& spec : desc.probes) {
+    if (!selection.wants(spec.name)) continue;
     const auto it = records.find(spec.name);
     if (it == records.end()) continue;  // a probe may be withheld (e.g. over budget)
     res.probes.push_back({spec.name, spec.kind, it->second.to(at::kFloat), spec.lo, spec.hi});
@@ -169,6 +219,30 @@ DeviceChoice parseDevice(const std::string& text) {
 }
 
 bool cudaAvailable() { return torch::cuda::is_available(); }
+
+OutputSelection selectOutputs(const ModuleDescriptor& desc, const std::vector<std::string>& names) {
+  OutputSelection sel;
+  if (names.empty()) return sel;
+  sel.all = false;
+  for (const std::string& name : names) {
+    const bool isOutput =
+        std::find(desc.outputs.begin(), desc.outputs.end(), name) != desc.outputs.end();
+    const std::string probeName = name.rfind("probe.", 0) == 0 ? name.substr(6) : name;
+    if (isOutput) {
+      sel.names.push_back(name);
+    } else if (desc.findProbe(probeName)) {
+      sel.names.push_back(probeName);
+    } else {
+      std::string outs, probes;
+      for (const auto& o : desc.outputs) outs += (outs.empty() ? "" : ", ") + o;
+      for (const auto& p : desc.probes) probes += (probes.empty() ? "" : ", ") + ("probe." + p.name);
+      throwUsage(desc.id + ": '" + name + "' is not one of its outputs (" + outs + ")" +
+                 (probes.empty() ? std::string(" (it has no probes)")
+                                 : " or probes (" + probes + ")"));
+    }
+  }
+  return sel;
+}
 
 const ProbeResult* RunResult::findProbe(const std::string& name) const {
   for (const auto& p : probes) {

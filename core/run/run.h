@@ -4,7 +4,9 @@
 /// the tests call it the same way.
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +16,7 @@
 #include "core/common/error.h"
 #include "core/io/state_dict.h"
 #include "core/modules/probe.h"
+#include "core/modules/progress.h"
 #include "core/modules/registry.h"
 
 namespace fl {
@@ -21,6 +24,8 @@ namespace fl {
 enum class DeviceChoice { Auto, Cpu, Cuda };
 DeviceChoice parseDevice(const std::string& text);  ///< "auto" | "cpu" | "cuda"; throws Usage
 bool cudaAvailable();
+
+struct RunEstimate;
 
 struct RunRequest {
   uint64_t requestId = 0;
@@ -38,6 +43,29 @@ struct RunRequest {
   std::vector<at::Tensor> inputs;  ///< in descriptor input order, NCHW
   DeviceChoice device = DeviceChoice::Auto;
   int64_t maxMemoryBytes = 0;  ///< 0 = defaultMemoryBudget()
+  /// Outputs and probes to compute and return: output names ("output.1") and probe names
+  /// ("attention", or "probe.attention"); empty = all. osra and cmgm skip the (HW)^2 work of
+  /// what is left out (OutputSelection). An unknown name is a Usage error.
+  std::vector<std::string> outputs;
+  /// Refuse runs whose estimated time (core/run/estimate.h) is above this many seconds
+  /// (ErrorKind::TimeLimit, the estimate in the message); 0 = no limit.
+  double maxSeconds = 0;
+  /// Called once the run is checked and estimated, before the module is built and run.
+  std::function<void(const RunEstimate&)> onEstimate;
+  /// Progress of long forwards (osra, cmgm: between bands of query rows), on the running
+  /// thread. The GUI can drive a busy bar from it (marshal to the GUI thread yourself).
+  progress::Callback onProgress;
+  /// When set (by another thread or a signal handler), the run stops at the next piece of
+  /// work and fails with ErrorKind::Cancelled; a finished forward is discarded too.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+/// What a run is expected to cost, known before it starts.
+struct RunEstimate {
+  std::string moduleId;
+  int64_t bytes = 0;       ///< estimated peak memory (RunResult::estimatedBytes)
+  double seconds = 0;      ///< estimated forward time on this machine
+  WorkEstimate work;       ///< what the time estimate is made of
 };
 
 struct ProbeResult {
@@ -61,6 +89,7 @@ struct RunResult {
   /// Estimated peak bytes of this run: the descriptor's memoryBytes, or, when osra or cmgm
   /// run chunked because that is over the budget, the planned chunked working set.
   int64_t estimatedBytes = 0;
+  double estimatedSeconds = 0;  ///< the time estimate made before the run (RunEstimate)
   double loadMs = 0, forwardMs = 0, totalMs = 0;
   std::vector<std::string> warnings;
 
@@ -71,5 +100,9 @@ struct RunResult {
 /// module, runs it in eval mode without autograd on the requested device, and returns
 /// outputs and probes. Any failure is returned as !ok with a one-line message.
 RunResult run(const ModuleRegistry& registry, const RunRequest& request);
+
+/// The OutputSelection for `names` (RunRequest::outputs) of module `desc`; throws
+/// fl::Error(Usage) naming the valid outputs and probes for an unknown name.
+OutputSelection selectOutputs(const ModuleDescriptor& desc, const std::vector<std::string>& names);
 
 }  // namespace fl

@@ -109,6 +109,8 @@ def error_cases(tmp):
         f.write("hello")
     out = os.path.join(tmp, "out.safetensors")
     good = ["run", "--module", "aff", "--input", x, "--input", r, "--save", out]
+    c64 = npy(tmp, "c64.npy", rand(1, 64, 32, 32))
+    cmgm = ["run", "--module", "cmgm", "--input", c64, "--input", c64, "--save", out]
     return {
         "no_arguments": lambda: ([], ["Usage"]),
         "unknown_command": lambda: (["frobnicate"], ["unknown command 'frobnicate'"]),
@@ -165,6 +167,13 @@ def error_cases(tmp):
         "bad_device": lambda: (good + ["--device", "tpu"], ["--device 'tpu'"]),
         "memory_budget": lambda: (good + ["--max-memory", "1K"], ["memory budget", "--max-memory"]),
         "bad_memory_size": lambda: (good + ["--max-memory", "lots"], ["'lots'", "memory size"]),
+        "max_time_exceeded": lambda: (cmgm + ["--max-time", "0.001"],
+                                      ["cmgm: this run is estimated to take about", "GFLOP",
+                                       "over the time limit of 1 ms", "--max-time"]),
+        "bad_max_time": lambda: (good + ["--max-time", "soon"], ["--max-time 'soon'", "duration"]),
+        "unknown_output_name": lambda: (cmgm + ["--outputs", "output.0,cam"],
+                                        ["'cam' is not one of its outputs", "output.1",
+                                         "probe.attention"]),
         "bad_seed": lambda: (good + ["--seed", "x1"], ["--seed 'x1'"]),
         "unknown_option": lambda: (good + ["--frobnicate"], ["unknown option '--frobnicate'"]),
         "bench_bad_shape": lambda: (["bench", "--shape", "1,2,3"], ["B,C,H,W"]),
@@ -270,7 +279,7 @@ def read_safetensors(path):
 
 def ok_cases():
     # One line: tests/cli/CMakeLists.txt reads the names from it.
-    return ["list", "list_json", "info", "info_json", "help", "version", "run_seeded_deterministic", "run_image_shapes", "bench", "bench_json", "cuda_or_clear_error", "weights_from_network_checkpoint", "inspect_checkpoint", "inspect_tensor_files", "input_formats_agree", "image_inputs", "run_channel_scores"]
+    return ["list", "list_json", "info", "info_json", "help", "version", "run_seeded_deterministic", "run_image_shapes", "bench", "bench_json", "cuda_or_clear_error", "weights_from_network_checkpoint", "inspect_checkpoint", "inspect_tensor_files", "input_formats_agree", "image_inputs", "run_channel_scores", "run_outputs_selection", "interrupt_chunked_run"]
 
 
 def run_ok(name):
@@ -304,6 +313,53 @@ def run_ok(name):
         elif name == "version":
             p = cli("--version")
             expect(p.returncode == 0 and p.stdout.startswith("fusionlens-cli "), p.stdout)
+            blas = [l for l in p.stdout.splitlines() if "BLAS: " in l]
+            expect(len(blas) == 1 and "unknown" not in blas[0], p.stdout)
+        elif name == "run_outputs_selection":
+            x = npy(tmp, "x.npy", rand(1, 64, 9, 7))
+            y = npy(tmp, "y.npy", rand(1, 64, 9, 7, seed=2))
+            full, lean = os.path.join(tmp, "full.safetensors"), os.path.join(tmp, "lean.safetensors")
+            for out, extra in ((full, []), (lean, ["--outputs", "output.0"])):
+                p = cli("run", "--module", "cmgm", "--input", x, "--input", y, "--save", out,
+                        "--device", "cpu", *extra)
+                expect(p.returncode == 0, p.stderr)
+            a, _ = read_safetensors(full)
+            b, _ = read_safetensors(lean)
+            expect(sorted(a) == ["output.0", "output.1", "probe.attention"], sorted(a))
+            expect(sorted(b) == ["output.0"], sorted(b))
+            expect(np.abs(a["output.0"] - b["output.0"]).max() <= 1e-5, "fused output.0 differs")
+        elif name == "interrupt_chunked_run":
+            # A long cmgm run (outputs only: the fused attention in bands of query rows); SIGINT
+            # once its first progress line shows. It must stop at the next band: exit 130,
+            # no output file. No timing: the signal follows the progress line.
+            import signal
+            import threading
+            x = npy(tmp, "x.npy", rand(1, 8, 256, 256))
+            out = os.path.join(tmp, "out.safetensors")
+            proc = subprocess.Popen(
+                [CLI, "run", "--module", "cmgm", "--set", "mode=generalized", "--set", "num_heads=1",
+                 "--input", x, "--input", x, "--outputs", "output.0", "--max-time", "0",
+                 "--progress", "--device", "cpu", "--save", out],
+                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+            watchdog = threading.Timer(600, proc.kill)  # a hang fails instead of blocking ctest
+            watchdog.start()
+            seen = []
+            try:
+                for line in proc.stderr:
+                    seen.append(line)
+                    if line.startswith("progress: ") and "ETA" in line:
+                        proc.send_signal(signal.SIGINT)
+                        break
+                rest = proc.stderr.read()
+                rc = proc.wait()
+            finally:
+                watchdog.cancel()
+            print("".join(seen) + rest)
+            expect(any(l.startswith("progress: ") for l in seen), "no progress line before the end")
+            expect(rc == 130, f"exit {rc}, expected 130 after SIGINT")
+            expect("interrupted" in rest, rest)
+            expect(not os.path.exists(out), "an interrupted run wrote its output")
+            expect(not [f for f in os.listdir(tmp) if f.endswith(".tmp")], os.listdir(tmp))
         elif name == "run_seeded_deterministic":
             x = npy(tmp, "x.npy", rand(2, 8, 5, 7))
             r = npy(tmp, "r.npy", rand(2, 8, 5, 7, seed=3))

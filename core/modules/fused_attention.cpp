@@ -1,0 +1,196 @@
+#include "core/modules/fused_attention.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "core/modules/progress.h"
+
+namespace fl::attn {
+
+namespace {
+
+/// exp(x) for x <= 0 (scores minus their running maximum), branch-free so the loops that call
+/// it vectorise: Cephes' expf (range reduction by ln 2, degree-6 polynomial), within 2 ulp of
+/// std::exp on [-87, 0]; below -87 it returns about 1e-38 where exp gives a smaller number,
+/// which changes a softmax sum by less than float rounding.
+inline float expNonPositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const float fx = x * 1.44269504088896341f;
+  // round to nearest with the 1.5 * 2^23 trick (no -ffast-math, no SSE4.1 roundps needed)
+  const float n = (fx + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  const int32_t e = (static_cast<int32_t>(n) + 127) << 23;
+  float scaleBits;
+  std::memcpy(&scaleBits, &e, sizeof scaleBits);
+  return y * scaleBits;
+}
+
+}  // namespace
+
+namespace detail {
+
+struct Tile {
+  std::vector<float> scores;  // [queryBlock, keyBlock]
+  std::vector<float> acc;     // [queryBlock, d]
+  std::vector<float> rowMax, rowSum;
+};
+
+/// One block of query rows of one (batch, head) against all keys. q: [rows, d] (row stride
+/// d), kT: [d, nk] (the keys transposed, row stride nk), v: [nk, d], bias: [rows, nk] or null
+/// (row stride biasStride); out: [rows, d]; lse: [rows] or null.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void attendBlock(
+    const float* q, int64_t rows, int64_t d, const float* kT, const float* v, int64_t nk,
+    const float* bias, int64_t biasStride, float scale, float* out, float* lse, Tile& t) {
+  const int64_t kb = kFusedKeyBlock;
+  float* acc = t.acc.data();
+  float* m = t.rowMax.data();
+  float* l = t.rowSum.data();
+  std::fill(acc, acc + rows * d, 0.0f);
+  std::fill(m, m + rows, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + rows, 0.0f);
+  for (int64_t j0 = 0; j0 < nk; j0 += kb) {
+    const int64_t cols = std::min(kb, nk - j0);
+    for (int64_t i = 0; i < rows; ++i) {
+      float* s = t.scores.data() + i * kb;
+      // s = scale * q_i . k_j over the block: d passes over contiguous key rows of kT
+      std::fill(s, s + cols, 0.0f);
+      for (int64_t c = 0; c < d; ++c) {
+        const float qc = q[i * d + c] * scale;
+        const float* kr = kT + c * nk + j0;
+        for (int64_t j = 0; j < cols; ++j) s[j] += qc * kr[j];
+      }
+      if (bias) {
+        const float* br = bias + i * biasStride + j0;
+        for (int64_t j = 0; j < cols; ++j) s[j] += br[j];
+      }
+      // running maximum: 8 lanes so the reduction vectorises without -ffast-math
+      float lanes[8];
+      for (float& x : lanes) x = m[i];
+      int64_t j = 0;
+      for (; j + 8 <= cols; j += 8) {
+        for (int u = 0; u < 8; ++u) lanes[u] = s[j + u] > lanes[u] ? s[j + u] : lanes[u];
+      }
+      float mx = lanes[0];
+      for (int u = 1; u < 8; ++u) mx = lanes[u] > mx ? lanes[u] : mx;
+      for (; j < cols; ++j) mx = s[j] > mx ? s[j] : mx;
+      const float correction = expNonPositive(m[i] - mx);  // 0 on the first block (m = -inf)
+      for (int64_t jj = 0; jj < cols; ++jj) s[jj] = expNonPositive(s[jj] - mx);
+      float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      j = 0;
+      for (; j + 8 <= cols; j += 8) {
+        for (int u = 0; u < 8; ++u) sums[u] += s[j + u];
+      }
+      float sum = 0;
+      for (float x : sums) sum += x;
+      for (; j < cols; ++j) sum += s[j];
+      l[i] = l[i] * correction + sum;
+      m[i] = mx;
+      float* a = acc + i * d;
+      for (int64_t c = 0; c < d; ++c) a[c] *= correction;
+      // a += sum_j p_j v_j
+      const float* vb = v + j0 * d;
+      for (int64_t jj = 0; jj < cols; ++jj) {
+        const float p = s[jj];
+        const float* vr = vb + jj * d;
+        for (int64_t c = 0; c < d; ++c) a[c] += p * vr[c];
+      }
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    const float inv = 1.0f / l[i];
+    for (int64_t c = 0; c < d; ++c) out[i * d + c] = acc[i * d + c] * inv;
+    if (lse) lse[i] = m[i] + std::log(l[i]);
+  }
+}
+
+}  // namespace detail
+
+at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                          double scale, const at::Tensor& bias, at::Tensor* lse) {
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "fusedAttention: 4-d q, k, v");
+  TORCH_CHECK(q.scalar_type() == at::kFloat && q.device().is_cpu(),
+              "fusedAttention: float32 CPU tensors");
+  const int64_t b = q.size(0), h = q.size(1), n = q.size(2), d = q.size(3), nk = k.size(2);
+  TORCH_CHECK(k.size(0) == b && k.size(1) == h && k.size(3) == d && v.sizes() == k.sizes(),
+              "fusedAttention: k ", k.sizes(), " and v ", v.sizes(), " do not fit q ",
+              q.sizes());
+  const auto qc = q.contiguous();
+  const auto kT = k.transpose(-2, -1).contiguous();  // [B,h,d,Nk]: score rows read keys in order
+  const auto vc = v.contiguous();
+  at::Tensor bc;
+  if (bias.defined()) {
+    TORCH_CHECK(bias.dim() == 4 && (bias.size(0) == 1 || bias.size(0) == b) &&
+                    bias.size(1) == h && bias.size(2) == n && bias.size(3) == nk,
+                "fusedAttention: bias ", bias.sizes(), " is not [1|B, h, N, Nk]");
+    bc = bias.to(at::kFloat).contiguous();
+  }
+  auto out = at::empty({b, h, n, d}, q.options());
+  if (lse) *lse = at::empty({b, h, n}, q.options());
+  if (n == 0 || nk == 0 || d == 0) return out;
+
+  const int64_t qb = kFusedQueryBlock;
+  const int64_t blocks = (n + qb - 1) / qb;
+  const int64_t items = b * h * blocks;  // one item = a block of query rows of one head
+  const float s = static_cast<float>(scale);
+  const float* qp = qc.data_ptr<float>();
+  const float* kp = kT.data_ptr<float>();
+  const float* vp = vc.data_ptr<float>();
+  const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
+  float* op = out.data_ptr<float>();
+  float* lp = lse ? lse->data_ptr<float>() : nullptr;
+
+  auto work = [&](int64_t begin, int64_t end) {
+    detail::Tile t;
+    t.scores.resize(static_cast<size_t>(qb * kFusedKeyBlock));
+    t.acc.resize(static_cast<size_t>(qb * d));
+    t.rowMax.resize(static_cast<size_t>(qb));
+    t.rowSum.resize(static_cast<size_t>(qb));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t bh = item / blocks, blk = item % blocks;
+      const int64_t bi = bh / h, hi = bh % h;
+      const int64_t r0 = blk * qb, rows = std::min(qb, n - r0);
+      const float* bias = nullptr;
+      if (bp) bias = bp + (((bc.size(0) == 1 ? 0 : bi) * h + hi) * n + r0) * nk;
+      detail::attendBlock(qp + (bh * n + r0) * d, rows, d, kp + bh * d * nk, vp + bh * nk * d, nk,
+                  bias, nk, s, op + (bh * n + r0) * d, lp ? lp + bh * n + r0 : nullptr, t);
+    }
+  };
+  // Bands of items between which progress is reported and a cancel request honoured: about
+  // 200 bands for big problems, each still many items per thread.
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t band = std::max<int64_t>(threads * 4, (items + 199) / 200);
+  for (int64_t i0 = 0; i0 < items; i0 += band) {
+    const int64_t i1 = std::min(items, i0 + band);
+    at::parallel_for(i0, i1, 1, work);
+    progress::step("attention", i1, items);
+  }
+  return out;
+}
+
+int64_t fusedAttentionBytes(int64_t batch, int64_t heads, int64_t n, int64_t nk, int64_t d) {
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t tile = kFusedQueryBlock * (kFusedKeyBlock + d + 2);
+  return 4 * (batch * heads * (d * nk + 2 * n) + threads * tile);
+}
+
+double attentionFlops(int64_t batch, int64_t heads, int64_t n, int64_t nk, int64_t d) {
+  return 4.0 * static_cast<double>(batch * heads) * static_cast<double>(n) *
+         static_cast<double>(nk) * static_cast<double>(d);
+}
+
+}  // namespace fl::attn
