@@ -16,6 +16,8 @@
 
 #include "app/cli_render.h"
 #include "core/common/error.h"
+#include "core/common/file_io.h"
+#include "core/common/numbers.h"
 #include "core/features/features.h"
 #include "core/run/inputs.h"
 #include "core/io/image.h"
@@ -116,15 +118,7 @@ void addSetting(const std::string& kv, std::map<std::string, std::string>* param
 }
 
 int64_t parseInt(const std::string& flag, const std::string& text, int64_t min, int64_t max) {
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(text, &used);
-    if (used != text.size() || v < min || v > max) throw std::out_of_range("");
-    return v;
-  } catch (const std::exception&) {
-    usageError(flag + " '" + text + "' is not an integer in [" + std::to_string(min) + ", " +
-               std::to_string(max) + "]");
-  }
+  return fl::parseInteger(text, flag, min, max);  // fl::Error(Usage) naming the flag and range
 }
 
 fl::Shape parseShape(const std::string& flag, const std::string& text) {
@@ -291,7 +285,8 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
     } else if (a == "--device") {
       req.device = fl::parseDevice(args.value(a));
     } else if (a == "--max-memory") {
-      req.maxMemoryBytes = fl::parseBytes(args.value(a));
+      req.maxMemoryBytes = fl::parseBytes(args.value(a), "--max-memory");
+      fl::setImageDecodeBudget(req.maxMemoryBytes);  // images are decoded under the same budget
     } else if (a == "--threads") {
       at::set_num_threads(static_cast<int>(parseInt(a, args.value(a), 1, 1024)));
     } else if (a == "--quiet") {
@@ -306,8 +301,11 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   if (std::filesystem::path(save).extension() != ".safetensors") {
     usageError("--save '" + save + "': the output must be a .safetensors file");
   }
-  // Checked before the run: a bad name must not cost a forward pass.
+  // Checked before the run: a bad name must not cost a forward pass, and a target that is a
+  // device or FIFO is refused (and left untouched) before any work.
   const fl::ScoresFormat scoresFormat = scores.empty() ? fl::ScoresFormat::Csv : fl::scoresFormatFor(scores);
+  fl::requireReplaceableTarget(save);
+  if (!scores.empty()) fl::requireReplaceableTarget(scores);
   if (inputs.size() != d.inputs.size()) {
     std::string names;
     for (const auto& in : d.inputs) names += (names.empty() ? "" : ", ") + in.name;
@@ -456,7 +454,9 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
     }
     while (shapes.size() < d.inputs.size()) shapes.push_back(shapes.front());
     if (const std::string err = d.check(p, shapes); !err.empty()) fl::throwInput(err);
-    const auto inst = makeSeededModule(d, p, shapes, 0);
+    // Names and shapes only: a meta-device build allocates no parameters (a 24000-channel
+    // AFF would otherwise take gigabytes to answer a question about key shapes).
+    const auto inst = fl::makeMetaModule(d, p, shapes);
     const fl::ModuleState ms =
         fl::extractModuleState(cp.tensors, fl::moduleStateKeys(*inst->module), prefix, file);
     report = fl::matchStateDict(*inst->module, ms.state);
