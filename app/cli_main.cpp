@@ -454,9 +454,7 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
     }
     while (shapes.size() < d.inputs.size()) shapes.push_back(shapes.front());
     if (const std::string err = d.check(p, shapes); !err.empty()) fl::throwInput(err);
-    // Names and shapes only: a meta-device build allocates no parameters (a 24000-channel
-    // AFF would otherwise take gigabytes to answer a question about key shapes).
-    const auto inst = fl::makeMetaModule(d, p, shapes);
+    const auto inst = makeSeededModule(d, p, shapes, 0);
     const fl::ModuleState ms =
         fl::extractModuleState(cp.tensors, fl::moduleStateKeys(*inst->module), prefix, file);
     report = fl::matchStateDict(*inst->module, ms.state);

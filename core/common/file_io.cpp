@@ -40,7 +40,7 @@ InputFile::InputFile(const std::string& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd_ < 0) {
     const int err = errno;
-    throwInput(quoted(path) + ": cannot open the file for reading (" + std::strerror(err) + ")");
+    throwInput(path + ": cannot open the file for reading (" + std::strerror(err) + ")");
   }
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {

@@ -2,13 +2,10 @@
 
 #include <torch/utils.h>
 
-#include <c10/core/impl/LocalDispatchKeySet.h>
-
 #include <mutex>
 
 #include "core/common/error.h"
 #include "core/io/tensor_io.h"
-#include "core/modules/module_instance.h"
 
 namespace fl {
 
@@ -59,31 +56,6 @@ std::shared_ptr<ModuleInstance> makeSeededModule(const ModuleDescriptor& descrip
   const std::lock_guard<std::mutex> lock(globalGenerator);
   torch::manual_seed(seed);
   return descriptor.make(params, shapes);
-}
-
-std::shared_ptr<ModuleInstance> makeMetaModule(const ModuleDescriptor& descriptor, const Params& params,
-                                               const std::vector<Shape>& shapes) {
-  // LibTorch 1.13 has no default-device switch; adding the Meta key to this thread's dispatch
-  // set routes every factory (empty, the init functions' uniform_/normal_, ...) to the meta
-  // kernels, which allocate nothing. The guard ends with this scope.
-  try {
-    const c10::impl::IncludeDispatchKeyGuard meta(c10::DispatchKey::Meta);
-    auto instance = descriptor.make(params, shapes);
-    for (const auto& p : instance->module->parameters()) {
-      if (!p.is_meta()) throw Error(ErrorKind::Internal, descriptor.id + ": a parameter was built off the meta device");
-    }
-    return instance;
-  } catch (const c10::Error& e) {
-    throw Error(ErrorKind::Internal, descriptor.id + ": cannot be built on the meta device (" +
-                                         firstLine(e.what_without_backtrace()) + ")");
-  }
-}
-
-int64_t parameterBytes(const torch::nn::Module& module) {
-  int64_t bytes = 0;
-  for (const auto& p : module.parameters()) bytes += p.numel() * static_cast<int64_t>(p.element_size());
-  for (const auto& b : module.buffers()) bytes += b.numel() * static_cast<int64_t>(b.element_size());
-  return bytes;
 }
 
 }  // namespace fl

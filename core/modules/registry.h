@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include <torch/nn/module.h>
-
 #include "core/modules/descriptor.h"
 
 namespace fl {
@@ -34,16 +32,5 @@ void registerBuiltinModules(ModuleRegistry& registry);
 /// generator would give the same seed different weights. Every module build goes through it.
 std::shared_ptr<ModuleInstance> makeSeededModule(const ModuleDescriptor& descriptor, const Params& params,
                                                  const std::vector<Shape>& shapes, uint64_t seed);
-
-/// Builds a module with every tensor it creates on LibTorch's meta device: parameters and
-/// buffers have their names, shapes and dtypes but no memory, so a state_dict's key shapes
-/// (inspect --module) and the weights' size (the memory budget) cost nothing even for a
-/// 24000-channel AFF. The instance cannot run. Throws fl::Error(Internal) naming the module if
-/// its construction needs real data (none of the built-in modules does: test_registry checks).
-std::shared_ptr<ModuleInstance> makeMetaModule(const ModuleDescriptor& descriptor, const Params& params,
-                                               const std::vector<Shape>& shapes);
-
-/// Bytes held by a module's parameters and buffers (meta or real).
-int64_t parameterBytes(const torch::nn::Module& module);
 
 }  // namespace fl

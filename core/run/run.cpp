@@ -10,7 +10,6 @@
 #include <chrono>
 
 #include "core/modules/module_instance.h"
-#include "core/modules/registry.h"
 #include "core/run/memory.h"
 #include "core/run/run_internal.h"
 
@@ -102,23 +101,17 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
     }
   }
 
-  // The module's weights count too (a 24000-channel AFF is gigabytes of parameters before any
-  // activation): measured on a meta-device build, which allocates nothing. While a checkpoint
-  // loads, its tensors and the module's are both alive.
-  const int64_t weightBytes = parameterBytes(*makeMetaModule(desc, params, shapes)->module) *
-                              (req.weights || !req.weightsPath.empty() ? 2 : 1);
-  res.estimatedBytes = desc.memoryBytes(params, shapes) + weightBytes;
+  res.estimatedBytes = desc.memoryBytes(params, shapes);
   const int64_t budget = req.maxMemoryBytes > 0 ? req.maxMemoryBytes : defaultMemoryBudget();
   // Modules that can compute attention in query chunks (osra, cmgm) need only their minimum.
   const int64_t required = desc.minMemoryBytes
-                               ? std::min(res.estimatedBytes, desc.minMemoryBytes(params, shapes) + weightBytes)
+                               ? std::min(res.estimatedBytes, desc.minMemoryBytes(params, shapes))
                                : res.estimatedBytes;
   if (required > budget) {
     std::string need = formatBytes(res.estimatedBytes);
     if (required < res.estimatedBytes) {
       need += " (at least " + formatBytes(required) + " when computed in query chunks)";
     }
-    if (weightBytes > 0) need += ", of which " + formatBytes(weightBytes) + " for the module's weights,";
     throw Error(ErrorKind::Memory,
                 desc.id + ": this run needs about " + need +
                     " but the memory budget is " + formatBytes(budget) +
@@ -129,7 +122,7 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
   // Report what this run will use: for a chunked run (osra, cmgm over the budget) the planned
   // chunked working set, not the unchunked estimate the refusal above is phrased in.
   if (desc.plannedMemoryBytes && res.estimatedBytes > budget) {
-    res.estimatedBytes = desc.plannedMemoryBytes(params, shapes, budget) + weightBytes;
+    res.estimatedBytes = desc.plannedMemoryBytes(params, shapes, budget);
   }
 
   const torch::Device device = detail::resolveDevice(req.device);

@@ -13,6 +13,7 @@ Environment: FL_CLI (the binary), FL_SOURCE_DIR, FL_HOSTILE_RSS_MB (default 700)
 """
 import json
 import os
+import resource
 import signal
 import stat
 import struct
@@ -31,6 +32,7 @@ IMAGES = os.path.join(SRC, "resources", "images")
 # gigabytes (or never returned).
 RSS_BOUND = int(os.environ.get("FL_HOSTILE_RSS_MB", "700")) << 20
 SKIP = 77
+VMEM = int(os.environ.get("FL_BAD_CORPUS_VMEM_MB", "3072")) << 20
 
 
 def fail(msg):
@@ -50,12 +52,18 @@ def cli(*args, timeout=60):
     return p.returncode, p.stderr
 
 
+def limit():
+    # An address-space cap as well: a reader that reads /dev/zero without end must fail here,
+    # not take the shared machine's memory.
+    resource.setrlimit(resource.RLIMIT_AS, (VMEM, VMEM))
+
+
 def run_measured(args, timeout=60):
-    """Like cli() but with the process's own peak RSS from wait4."""
+    """Runs the CLI; returns (exit status, stderr, the process's own peak RSS from wait4)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     with tempfile.TemporaryFile() as err:
         p = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=err,
-                             stdin=subprocess.DEVNULL, env=env)
+                             stdin=subprocess.DEVNULL, env=env, preexec_fn=limit)
         deadline = time.monotonic() + timeout
         while True:
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
@@ -262,7 +270,7 @@ def case_render_view_index_overflow(tmp):
         skip("this fusionlens-cli has no render (FL_BUILD_GUI=OFF)")
     for view in ["channel:99999999999999999999", "query:99999999999999999999,1"]:
         spec = spec_file(tmp, [os.path.join(IMAGES, "rubberwhale1.png")],
-                         rows=[{"tensor": "output", "view": view}])
+                         rows=[{"probe": "output", "view": view}])
         refused(["render", spec, "--out", os.path.join(tmp, "f.png"), "--overwrite"], "is not in [0, 2147483648]")
 
 

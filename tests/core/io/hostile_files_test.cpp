@@ -23,6 +23,7 @@ namespace {
 using test::bytesOf;
 using test::errorOf;
 using test::TempDir;
+using namespace std::string_literals;
 
 std::string join(const TempDir& d, const std::string& name) { return (std::filesystem::path(d.path()) / name).string(); }
 
@@ -185,8 +186,9 @@ TEST(Pickle, MillionsOfObjectsWithoutTensorsAreRefusedNamingTheCount) {
 
 TEST(Pickle, AWholePickledModelIsSaidAsSuch) {
   // What torch.save(model) writes, in short: the class, then its __dict__ with nn.Module's keys.
-  const std::string p = std::string("\x80\x02") + "c__main__\nNet\nq\x00)\x81}(X\x0b\x00\x00\x00_parameters" +
-                        "}X\x08\x00\x00\x00_modules}ub.";
+  // (std::string literals: the pickle holds NUL bytes.)
+  const std::string p = "\x80\x02"s + "c__main__\nNet\nq\x00)\x81}(X\x0b\x00\x00\x00_parameters"s +
+                        "}X\x08\x00\x00\x00_modules}ub."s;
   const auto b = bytesOf(p);
   const std::string msg = errorOf([&] { unpickle(b.data(), b.size(), "w.pt"); });
   EXPECT_NE(msg.find("w.pt: this file holds a whole pickled model object (class __main__.Net), not a state_dict: "
@@ -194,8 +196,8 @@ TEST(Pickle, AWholePickledModelIsSaidAsSuch) {
             std::string::npos)
       << msg;
   // Code-running globals keep the plain refusal, whatever else the pickle holds.
-  const std::string evil = std::string("\x80\x02") + "cos\nsystem\nX\x0b\x00\x00\x00_parameters" +
-                           "X\x08\x00\x00\x00_modules\x86R.";
+  const std::string evil = "\x80\x02"s + "cos\nsystem\nX\x0b\x00\x00\x00_parameters"s +
+                           "X\x08\x00\x00\x00_modules\x86R."s;
   const auto e = bytesOf(evil);
   EXPECT_NE(errorOf([&] { unpickle(e.data(), e.size(), "e.pt"); }).find("pickle global 'os.system' is not allowed"),
             std::string::npos);
