@@ -23,6 +23,8 @@
 #include "app/cli_script.h"
 #include "core/common/blas_info.h"
 #include "core/common/error.h"
+#include "core/common/file_io.h"
+#include "core/common/numbers.h"
 #include "core/common/versions.h"
 #include "core/features/features.h"
 #include "core/run/inputs.h"
@@ -146,15 +148,7 @@ void addSetting(const std::string& kv, std::map<std::string, std::string>* param
 }
 
 int64_t parseInt(const std::string& flag, const std::string& text, int64_t min, int64_t max) {
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(text, &used);
-    if (used != text.size() || v < min || v > max) throw std::out_of_range("");
-    return v;
-  } catch (const std::exception&) {
-    usageError(flag + " '" + text + "' is not an integer in [" + std::to_string(min) + ", " +
-               std::to_string(max) + "]");
-  }
+  return fl::parseInteger(text, flag, min, max);  // fl::Error(Usage) naming the flag and range
 }
 
 fl::Shape parseShape(const std::string& flag, const std::string& text) {
@@ -418,7 +412,8 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
     } else if (a == "--device") {
       req.device = fl::parseDevice(args.value(a));
     } else if (a == "--max-memory") {
-      req.maxMemoryBytes = fl::parseBytes(args.value(a));
+      req.maxMemoryBytes = fl::parseBytes(args.value(a), "--max-memory");
+      fl::setImageDecodeBudget(req.maxMemoryBytes);  // images are decoded under the same budget
     } else if (a == "--max-time") {
       req.maxSeconds = fl::parseDuration(args.value(a));
     } else if (a == "--outputs") {
@@ -442,8 +437,11 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   if (std::filesystem::path(save).extension() != ".safetensors") {
     usageError("--save '" + save + "': the output must be a .safetensors file");
   }
-  // Checked before the run: a bad name must not cost a forward pass.
+  // Checked before the run: a bad name must not cost a forward pass, and a target that is a
+  // device or FIFO is refused (and left untouched) before any work.
   const fl::ScoresFormat scoresFormat = scores.empty() ? fl::ScoresFormat::Csv : fl::scoresFormatFor(scores);
+  fl::requireReplaceableTarget(save);
+  if (!scores.empty()) fl::requireReplaceableTarget(scores);
   if (inputs.size() != d.inputs.size()) {
     std::string names;
     for (const auto& in : d.inputs) names += (names.empty() ? "" : ", ") + in.name;

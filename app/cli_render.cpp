@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 #include "core/figure/figure_model.h"
 #include "core/figure/figure_spec.h"
 #include "core/io/image.h"
@@ -94,7 +95,10 @@ int cmdRender(const std::vector<std::string>& args) {
   const std::string baseDir = fs::absolute(specPath).parent_path().string();
   if (out.empty() && !spec.output.empty()) out = figure::resolvePath(spec.output, baseDir);
   if (batchDir.empty() && out.empty()) usage("render: no --out FILE and the spec has no \"output\"");
-  if (!out.empty()) figure::formatForPath(out);  // refuse a bad extension before any work
+  if (!out.empty()) {  // refuse a bad extension or an unreplaceable target before any work
+    figure::formatForPath(out);
+    requireReplaceableTarget(out);
+  }
 
   // Figures are painted with QPainter on the offscreen platform: no display needed, and the
   // same fonts (fontconfig) as the GUI.

@@ -19,6 +19,7 @@
 #include "core/script/capture.h"
 #include "core/script/script_model.h"
 #include "core/io/torchscript_safety.h"
+#include "core/common/numbers.h"
 
 namespace fl::cli {
 
@@ -68,14 +69,11 @@ std::vector<int64_t> parseShapeText(const std::string& text) {
   while (true) {
     const auto comma = text.find(',', start);
     const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(part, &used);
-      if (used != part.size() || v < 1 || v > (1 << 20)) throw std::out_of_range("");
-      shape.push_back(v);
-    } catch (const std::exception&) {
-      usage("--shape '" + text + "' is not a list of sizes like 1,64,32,32");
+    const std::optional<int64_t> v = fl::toInteger(part);
+    if (!v || *v < 1 || *v > (1 << 20)) {
+      usage("--shape '" + fl::clipForMessage(text) + "' is not a list of sizes like 1,64,32,32");
     }
+    shape.push_back(*v);
     if (comma == std::string::npos) break;
     start = comma + 1;
   }

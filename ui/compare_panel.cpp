@@ -22,6 +22,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 #include "ui/compare_view.h"
 #include "ui/document.h"
 #include "ui/figure/figure_export.h"
@@ -559,6 +560,12 @@ void ComparePanel::saveStatistics() {
   const QString path = QFileDialog::getSaveFileName(this, tr("Save statistics"), QStringLiteral("statistics.csv"),
                                                     tr("CSV (*.csv)"));
   if (path.isEmpty()) return;
+  try {
+    requireReplaceableTarget(path.toStdString());  // QSaveFile would rename over a FIFO or device
+  } catch (const Error& e) {
+    Q_EMIT message(QString::fromStdString(e.what()), true);
+    return;
+  }
   QSaveFile f(path);
   const std::string csv = figure::statisticsCsv(*model_);
   if (!f.open(QIODevice::WriteOnly) || f.write(csv.data(), static_cast<qint64>(csv.size())) < 0 || !f.commit()) {

@@ -17,9 +17,11 @@
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
+#include <algorithm>
 #include <map>
 
 #include "core/common/error.h"
+#include "core/common/numbers.h"
 #include "core/modules/module_instance.h"
 #include "core/run/memory.h"
 #include "ui/document.h"
@@ -191,19 +193,16 @@ void ModulePanel::rebuildForm() {
     // The document's value when it has one (a restored session), else the default.
     const auto set = document_->params().find(name);
     const std::string value = set != document_->params().end() ? set->second : p.defaultValue;
-    const auto number = [&](auto parse, auto fallback) {
-      try {
-        return parse(value);
-      } catch (const std::exception&) {
-        return fallback;
-      }
-    };
+    // The one number parser (core/common/numbers.h): a value that is not a number in full
+    // (a hand-edited session) falls back to the default instead of a partial parse.
+    const int64_t intValue = toInteger(value).value_or(toInteger(p.defaultValue).value_or(0));
+    const double realValue = toReal(value).value_or(toReal(p.defaultValue).value_or(0.0));
     QWidget* editor = nullptr;
     switch (p.type) {
       case ParamType::Int: {
         auto* spin = new QSpinBox;
         spin->setRange(static_cast<int>(p.min), static_cast<int>(std::min(p.max, 1e9)));
-        spin->setValue(number([](const std::string& v) { return std::stoi(v); }, std::stoi(p.defaultValue)));
+        spin->setValue(static_cast<int>(std::clamp<int64_t>(intValue, spin->minimum(), spin->maximum())));
         connect(spin, qOverload<int>(&QSpinBox::valueChanged), this,
                 [this, name](int v) { document_->setParam(name, std::to_string(v)); });
         editor = spin;
@@ -213,7 +212,7 @@ void ModulePanel::rebuildForm() {
         auto* spin = new QDoubleSpinBox;
         spin->setDecimals(4);
         spin->setRange(p.min, p.max);
-        spin->setValue(number([](const std::string& v) { return std::stod(v); }, std::stod(p.defaultValue)));
+        spin->setValue(realValue);
         // Descriptors write "0 = <what zero means>" in the help (e.g. qk_scale): zero is
         // "auto", not a scale of 0; the help (the tooltip) says what it stands for.
         const size_t zero = p.help.find("0 = ");

@@ -3,8 +3,12 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string_view>
 #include <fstream>
 #include <string>
+
+#include "core/common/numbers.h"
 
 namespace fl::ui {
 
@@ -16,7 +20,13 @@ int64_t procStatusBytes(const char* key) {
   std::string line;
   const size_t n = std::strlen(key);
   while (std::getline(in, line)) {
-    if (line.compare(0, n, key) == 0) return std::stoll(line.substr(n)) * 1024;
+    if (line.compare(0, n, key) != 0) continue;
+    // "VmRSS:	  123456 kB": the number between the spaces and the unit.
+    const size_t start = line.find_first_not_of(" \t", n);
+    const size_t end = start == std::string::npos ? start : line.find_first_not_of("0123456789", start);
+    const auto kib = start == std::string::npos ? std::nullopt
+                                                : toInteger(std::string_view(line).substr(start, end - start));
+    return kib ? *kib * 1024 : -1;
   }
   return -1;
 }

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 #include "core/common/json_fields.h"
 #include "core/io/tensor_file.h"
 #include "ui/compare_panel.h"
@@ -238,15 +239,13 @@ SessionState parseSession(const std::string& text, const QString& sessionPath) {
 }
 
 SessionState readSession(const QString& path) {
-  QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) {
-    throw Error(ErrorKind::Input, path.toStdString() + ": cannot open the session (" + f.errorString().toStdString() + ")");
-  }
-  const QByteArray bytes = f.readAll();
-  return parseSession(bytes.toStdString(), QFileInfo(path).absoluteFilePath());
+  // The core's one way to read a file: regular files only, at most json::kMaxFileBytes.
+  const InputFile in(path.toStdString());
+  return parseSession(in.readAllText(json::kMaxFileBytes, "a session"), QFileInfo(path).absoluteFilePath());
 }
 
 void writeSession(const SessionState& state, const QString& path) {
+  requireReplaceableTarget(path.toStdString());  // QSaveFile would rename over a FIFO or device
   const std::string text = sessionJson(state, QFileInfo(path).absoluteFilePath());
   QSaveFile f(path);
   if (!f.open(QIODevice::WriteOnly) || f.write(text.data(), static_cast<qint64>(text.size())) < 0 || !f.commit()) {

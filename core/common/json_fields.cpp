@@ -13,6 +13,10 @@ namespace fl::json {
 }
 
 Json parseObject(const std::string& text, const std::string& where, const std::string& kind) {
+  if (text.size() > kMaxFileBytes) {  // callers that read the text themselves
+    throw Error(ErrorKind::Input, where + ": is " + std::to_string(text.size()) + " bytes; a " + kind +
+                                      " is at most " + std::to_string(kMaxFileBytes) + " bytes");
+  }
   Json root;
   try {
     root = Json::parse(text);

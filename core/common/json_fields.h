@@ -11,6 +11,10 @@ namespace fl::json {
 
 using Json = nlohmann::ordered_json;
 
+/// Hand-written JSON files (figure specs, sessions) larger than this are refused before they
+/// are read: no real one comes near it, and nlohmann::json needs several times the text.
+constexpr uint64_t kMaxFileBytes = uint64_t{16} << 20;
+
 /// Parses a whole file's JSON text, which must be an object; otherwise fl::Error(Usage)
 /// "where: not a KIND (not valid JSON: ...)" or "(not a JSON object)".
 Json parseObject(const std::string& text, const std::string& where, const std::string& kind);

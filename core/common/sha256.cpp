@@ -1,5 +1,6 @@
 #include "core/common/sha256.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 
 namespace fl {
 namespace {
@@ -102,16 +104,17 @@ std::string sha256Hex(const void* data, size_t size) {
 }
 
 std::string sha256File(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Input, path + ": cannot be opened to compute its SHA-256");
+  // Regular files only, and only the bytes seen at open: /dev/zero or a FIFO named as a
+  // spec input must not hash forever.
+  const InputFile in(path);
   Sha256 s;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const std::streamsize got = in.gcount();
-    if (got > 0) s.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<size_t>(got));
+  std::vector<unsigned char> buf(1 << 20);
+  for (uint64_t at = 0; at < in.size();) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), in.size() - at));
+    in.readAt(at, buf.data(), n);
+    s.update(buf.data(), n);
+    at += n;
   }
-  if (in.bad()) throw Error(ErrorKind::Input, path + ": read error while hashing");
   return s.hex();
 }
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/numbers.h"
 #include "core/features/extractors.h"
 
 namespace fl {
@@ -45,23 +46,13 @@ bool allowed(const std::string& kind, const std::string& key) {
 }
 
 int64_t parseInt(const std::string& text, const std::string& key, const std::string& value) {
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(value, &used);
-    if (used == value.size()) return v;
-  } catch (const std::exception&) {
-  }
-  bad(text, key + "=" + value + " is not an integer");
+  if (const auto v = toInteger(value)) return *v;
+  bad(text, key + "=" + clipForMessage(value) + " is not an integer");
 }
 
 double parseDouble(const std::string& text, const std::string& key, const std::string& value) {
-  try {
-    size_t used = 0;
-    const double v = std::stod(value, &used);
-    if (used == value.size() && std::isfinite(v)) return v;
-  } catch (const std::exception&) {
-  }
-  bad(text, key + "=" + value + " is not a number");
+  if (const auto v = toReal(value)) return *v;
+  bad(text, key + "=" + clipForMessage(value) + " is not a number");
 }
 
 /// Checks a spec's values; `text` names it in messages.

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/io/torchscript_archive.h"
 #include "core/io/tensor_io.h"
 #include "core/features/extractors.h"
 #include "core/io/torchscript_safety.h"
@@ -27,9 +28,10 @@ class ModuleCache {
  public:
   std::shared_ptr<Loaded> get(const std::string& path) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-      throwInput("TorchScript model '" + path + "' not found");
-    }
+    if (!std::filesystem::exists(path, ec)) throwInput("TorchScript model '" + path + "' not found");
+    // torch::jit::load would block on a FIFO, read a device forever, and run a model whose
+    // storage records were cut short on uninitialised memory.
+    checkTorchScriptArchive(path);
     const auto size = std::filesystem::file_size(path, ec);
     const auto time = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
     const std::string key = path + "|" + std::to_string(size) + "|" + std::to_string(time);

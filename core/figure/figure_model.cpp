@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/common/error.h"
+#include "core/common/numbers.h"
 #include "core/common/sha256.h"
 #include "core/features/features.h"
 #include "core/io/image.h"
@@ -27,6 +28,9 @@ struct View {
   int64_t head = -1;         ///< -1: mean of heads
 };
 
+/// The largest channel, query or head index a view may name (no run has more).
+constexpr int64_t kMaxViewIndex = int64_t{1} << 31;
+
 View parseView(const std::string& text, const std::string& where) {
   View v;
   auto fail = [&]() -> View {
@@ -36,7 +40,14 @@ View parseView(const std::string& text, const std::string& where) {
   };
   auto toInt = [&](const std::string& s) -> int64_t {
     if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) fail();
-    return std::stoll(s);
+    // Indices past 2^31 name nothing any run has; larger digit strings must not overflow.
+    const auto v = toInteger(s);
+    if (!v || *v > kMaxViewIndex) {
+      throw Error(ErrorKind::Usage, where + ": view '" + clipForMessage(text) + "': index '" +
+                                        clipForMessage(s) + "' is not in [0, " +
+                                        std::to_string(kMaxViewIndex) + "]");
+    }
+    return *v;
   };
   if (text.empty() || text == "mean") return v;
   if (text == "complement") {
@@ -120,8 +131,8 @@ std::optional<Source> findSource(const RunResult& r, const std::vector<at::Tenso
   if (name.rfind("input.", 0) == 0) {
     const std::string idx = name.substr(6);
     if (!idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos) {
-      const size_t i = std::stoul(idx);
-      if (i < inputs.size()) return Source{name, ProbeKind::FeatureMap, inputs[i]};
+      const auto i = toInteger(idx);
+      if (i && *i < static_cast<int64_t>(inputs.size())) return Source{name, ProbeKind::FeatureMap, inputs[static_cast<size_t>(*i)]};
     }
   }
   // Not this module's: the panel stays empty and says so (a row may name a probe that only

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 #include "core/common/json_fields.h"
 
 namespace fl::figure {
@@ -227,11 +228,10 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
 }
 
 FigureSpec readFigureSpec(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Input, path + ": cannot open the figure spec");
-  std::ostringstream os;
-  os << in.rdbuf();
-  return parseFigureSpec(os.str(), path);
+  // Regular files only, at most json::kMaxFileBytes: a FIFO or /dev/zero named as a spec
+  // must not hang, and a huge one must not cost gigabytes.
+  const InputFile in(path);
+  return parseFigureSpec(in.readAllText(json::kMaxFileBytes, "a figure spec"), path);
 }
 
 std::string figureSpecJson(const FigureSpec& spec) {

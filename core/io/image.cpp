@@ -13,9 +13,17 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <opencv2/core/utils/logger.hpp>
 #include <optional>
+#include <unistd.h>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
+#include "core/io/image_header.h"
+#include "core/run/memory.h"
 
 namespace fl {
 namespace {
@@ -25,9 +33,9 @@ using Bytes = std::vector<unsigned char>;
 /// Refused before decoding: more pixels than this (after any JPEG reduction) would need
 /// gigabytes as float RGB. 2^28 is 16384 x 16384.
 constexpr int64_t kMaxDecodePixels = int64_t{1} << 28;
-/// Refused outright: a header claiming more than this per side is corrupt or hostile.
-constexpr int64_t kMaxSide = 1 << 20;
-
+/// Image files larger than this are refused before they are read (a 16384 x 16384 16-bit RGBA
+/// PNG stored uncompressed is 2 GiB).
+constexpr uint64_t kMaxImageFileBytes = uint64_t{2} << 30;
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -37,188 +45,86 @@ std::string fileName(const std::string& path) {
   const auto slash = path.find_last_of("/\\");
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
-
-enum class Format { Unknown, Png, Jpeg, Bmp, Tiff, Webp };
-
-Format sniff(const Bytes& b) {
-  auto starts = [&](const char* magic, size_t n, size_t at = 0) {
-    return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
-  };
-  if (starts("\x89PNG\r\n\x1a\n", 8)) return Format::Png;
-  if (starts("\xff\xd8\xff", 3)) return Format::Jpeg;
-  if (starts("BM", 2)) return Format::Bmp;
-  if (starts("II*\0", 4) || starts("MM\0*", 4)) return Format::Tiff;
-  if (starts("RIFF", 4) && starts("WEBP", 4, 8)) return Format::Webp;
-  return Format::Unknown;
+int64_t decodeBytes(int64_t w, int64_t h, int channels, int bits) {
+  const int64_t ch = std::max(channels, 1);
+  const int64_t sample = bits > 8 ? (bits > 16 ? 4 : 2) : 1;
+  int64_t perPixel = ch * sample + ch * 4 + 3 * 4;
+  if (ch == 2 || ch == 4) perPixel += 4 * 4 * 2;
+  return w * h * perPixel;
 }
 
-uint32_t be16(const unsigned char* p) { return (uint32_t{p[0]} << 8) | p[1]; }
-uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
-uint32_t le16(const unsigned char* p) { return (uint32_t{p[1]} << 8) | p[0]; }
-uint32_t le32(const unsigned char* p) { return (le16(p + 2) << 16) | le16(p); }
+std::atomic<int64_t> gDecodeBudget{0};
 
-/// What the header says, read without decoding the pixels.
-struct HeaderInfo {
-  int64_t width = 0, height = 0;
-  int channels = 0;  ///< 0 when unknown
+/// Library diagnostics (libpng, libjpeg, libtiff print to stderr themselves) go into a buffer
+/// while a decode runs, so the person sees exactly our one line. Decodes are serialised: fd 2
+/// is process-wide.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    std::cerr.flush();
+    saved_ = ::dup(2);
+    std::FILE* f = saved_ >= 0 ? std::tmpfile() : nullptr;
+    if (f) {
+      file_ = f;
+      if (::dup2(::fileno(f), 2) < 0) restore();
+    } else if (saved_ >= 0) {
+      ::close(saved_);
+      saved_ = -1;
+    }
+  }
+  ~StderrCapture() { restore(); }
+  /// Restores stderr and returns what was written meanwhile (at most 4 KiB).
+  std::string finish() {
+    std::fflush(stderr);
+    std::cerr.flush();
+    std::string text;
+    if (file_) {
+      char buf[4096];
+      const ssize_t got = ::pread(::fileno(file_), buf, sizeof buf, 0);
+      if (got > 0) text.assign(buf, size_t(got));
+    }
+    restore();
+    return text;
+  }
+
+ private:
+  void restore() {
+    if (saved_ >= 0) {
+      ::dup2(saved_, 2);
+      ::close(saved_);
+      saved_ = -1;
+    }
+    if (file_) {
+      std::fclose(file_);
+      file_ = nullptr;
+    }
+  }
+  int saved_ = -1;
+  std::FILE* file_ = nullptr;
 };
 
-/// Parses a TIFF structure (a TIFF file or an EXIF payload) starting at `base`, returning
-/// the IFD0 values of `tags` (SHORT or LONG, count 1). Missing tags are left unset.
-void readTiffTags(const unsigned char* base, size_t size, const uint16_t* tags, size_t ntags,
-                  std::optional<uint32_t>* values) {
-  if (size < 8) return;
-  const bool little = base[0] == 'I' && base[1] == 'I';
-  if (!little && !(base[0] == 'M' && base[1] == 'M')) return;
-  auto u16 = [&](size_t at) { return little ? le16(base + at) : be16(base + at); };
-  auto u32 = [&](size_t at) { return little ? le32(base + at) : be32(base + at); };
-  if (u16(2) != 42) return;
-  const size_t ifd = u32(4);
-  if (ifd + 2 > size) return;
-  const size_t count = u16(ifd);
-  for (size_t i = 0; i < count; ++i) {
-    const size_t e = ifd + 2 + 12 * i;
-    if (e + 12 > size) return;
-    const uint32_t tag = u16(e), type = u16(e + 2), n = u32(e + 4);
-    if (n != 1) continue;
-    for (size_t k = 0; k < ntags; ++k) {
-      if (tag != tags[k]) continue;
-      if (type == 3) values[k] = u16(e + 8);       // SHORT
-      else if (type == 4) values[k] = u32(e + 8);  // LONG
-    }
+std::mutex gDecodeMutex;
+
+/// The first non-empty line of a library's output, trimmed.
+std::string firstMessage(const std::string& text) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    if (!line.empty()) return line.substr(0, 200);
+    start = end + 1;
   }
+  return "";
 }
-
-int orientationFromTiff(const unsigned char* p, size_t n) {
-  // EXIF payloads sometimes keep the "Exif\0\0" prefix (WebP writers differ).
-  if (n >= 6 && std::memcmp(p, "Exif\0\0", 6) == 0) p += 6, n -= 6;
-  const uint16_t tags[] = {274};
-  std::optional<uint32_t> v[1];
-  readTiffTags(p, n, tags, 1, v);
-  return v[0] && *v[0] >= 1 && *v[0] <= 8 ? static_cast<int>(*v[0]) : 1;
-}
-
-/// Walks the container; fills the header size and, when `orientation` is given, the
-/// EXIF orientation.
-std::optional<HeaderInfo> parseHeader(const Bytes& b, int* orientation) {
-  if (orientation) *orientation = 1;
-  const size_t n = b.size();
-  const unsigned char* d = b.data();
-  HeaderInfo info;
-  switch (sniff(b)) {
-    case Format::Png: {
-      size_t at = 8;
-      while (at + 8 <= n) {
-        const size_t len = be32(d + at);
-        const std::string type(reinterpret_cast<const char*>(d + at + 4), 4);
-        if (at + 8 + len > n) break;
-        if (type == "IHDR" && len >= 13) {
-          info.width = be32(d + at + 8);
-          info.height = be32(d + at + 12);
-          const int colour = d[at + 17];
-          info.channels = colour == 0 ? 1 : colour == 4 ? 2 : colour == 6 ? 4 : 3;
-        } else if (type == "eXIf" && orientation) {
-          *orientation = orientationFromTiff(d + at + 8, len);
-        } else if (type == "IDAT" || type == "IEND") {
-          break;  // eXIf must come before IDAT
-        }
-        at += 12 + len;
-      }
-      if (info.width > 0) return info;
-      return std::nullopt;
-    }
-    case Format::Jpeg: {
-      size_t at = 2;
-      while (at + 4 <= n) {
-        if (d[at] != 0xFF) break;
-        const unsigned marker = d[at + 1];
-        if (marker == 0xFF) { ++at; continue; }  // fill byte
-        if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
-          at += 2;
-          continue;
-        }
-        if (marker == 0xDA || marker == 0xD9) break;  // start of scan / end of image
-        const size_t len = be16(d + at + 2);
-        if (len < 2 || at + 2 + len > n) break;
-        const unsigned char* seg = d + at + 4;
-        const size_t segLen = len - 2;
-        if (marker == 0xE1 && orientation && segLen > 6 && std::memcmp(seg, "Exif\0\0", 6) == 0) {
-          *orientation = orientationFromTiff(seg + 6, segLen - 6);
-        }
-        const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                         marker != 0xCC;
-        if (sof && segLen >= 6) {
-          info.height = be16(seg + 1);
-          info.width = be16(seg + 3);
-          info.channels = seg[5];
-        }
-        at += 2 + len;
-      }
-      if (info.width > 0) return info;
-      return std::nullopt;
-    }
-    case Format::Bmp: {
-      if (n < 26) return std::nullopt;
-      info.width = static_cast<int32_t>(le32(d + 18));
-      info.height = std::abs(static_cast<int64_t>(static_cast<int32_t>(le32(d + 22))));
-      return info;
-    }
-    case Format::Tiff: {
-      const uint16_t tags[] = {256, 257, 277};
-      std::optional<uint32_t> v[3];
-      readTiffTags(d, n, tags, 3, v);
-      if (!v[0] || !v[1]) return std::nullopt;
-      info.width = *v[0];
-      info.height = *v[1];
-      info.channels = v[2] ? static_cast<int>(*v[2]) : 0;
-      return info;  // orientation: left to libtiff (see image.h)
-    }
-    case Format::Webp: {
-      size_t at = 12;
-      bool found = false;
-      while (at + 8 <= n) {
-        const std::string type(reinterpret_cast<const char*>(d + at), 4);
-        const size_t len = le32(d + at + 4);
-        const unsigned char* c = d + at + 8;
-        if (at + 8 + len > n) break;
-        if (type == "VP8X" && len >= 10) {
-          info.width = 1 + (le32(c + 4) & 0xFFFFFF);
-          info.height = 1 + ((le32(c + 6) >> 8) & 0xFFFFFF);
-          info.channels = (c[0] & 0x10) ? 4 : 3;
-          found = true;
-        } else if (type == "VP8 " && len >= 10 && !found) {
-          info.width = le16(c + 6) & 0x3FFF;
-          info.height = le16(c + 8) & 0x3FFF;
-          info.channels = 3;
-          found = true;
-        } else if (type == "VP8L" && len >= 5 && !found) {
-          const uint32_t bits = le32(c + 1);
-          info.width = 1 + (bits & 0x3FFF);
-          info.height = 1 + ((bits >> 14) & 0x3FFF);
-          info.channels = ((bits >> 28) & 1) ? 4 : 3;
-          found = true;
-        } else if (type == "EXIF" && orientation) {
-          *orientation = orientationFromTiff(c, len);
-        }
-        at += 8 + len + (len & 1);
-      }
-      if (found) return info;
-      return std::nullopt;
-    }
-    case Format::Unknown:
-      break;
-  }
-  return std::nullopt;
-}
-
 Bytes readAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throwInput("cannot open image '" + path + "'");
-  Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throwInput("cannot read image '" + path + "'");
-  return bytes;
+  // Regular files only (a FIFO or /dev/zero named x.png must not hang or fill memory), at
+  // most kMaxImageFileBytes, never past the size seen at open.
+  const InputFile in(path);
+  return in.readAll(kMaxImageFileBytes, "an image file");
 }
-
 }  // namespace
 
 bool isImageFile(const std::string& path) {
@@ -232,13 +138,12 @@ bool isImageFile(const std::string& path) {
   return false;
 }
 
-int exifOrientation(const Bytes& bytes) {
-  int orientation = 1;
-  parseHeader(bytes, &orientation);
-  if (sniff(bytes) == Format::Tiff) orientation = 1;
-  return orientation;
-}
+void setImageDecodeBudget(int64_t bytes) { gDecodeBudget = bytes; }
 
+int64_t imageDecodeBudget() {
+  const int64_t b = gDecodeBudget;
+  return b > 0 ? b : defaultMemoryBudget();
+}
 cv::Mat applyOrientation(const cv::Mat& image, int orientation) {
   cv::Mat out;
   switch (orientation) {
@@ -255,59 +160,81 @@ cv::Mat applyOrientation(const cv::Mat& image, int orientation) {
 }
 
 Image readImage(const std::string& path, int maxSide) {
+  static std::once_flag quietOpenCv;
+  // OpenCV's own log lines (and, through its level, libtiff's) must not reach stderr: the
+  // person gets exactly our one line.
+  std::call_once(quietOpenCv, [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT); });
   const std::string name = fileName(path);
   const Bytes bytes = readAll(path);
-  if (bytes.empty()) throwInput("'" + path + "' is empty, not an image");
-  const Format format = sniff(bytes);
-  if (format == Format::Unknown) {
-    throwInput("'" + path + "' is not an image (png, jpg, bmp, tiff or webp)");
-  }
+  const ImageHeader checked = checkImageBytes(bytes, path);  // size limits, truncation
+  const bool jpeg = checked.format == "JPEG";
+  const int orientation = checked.orientation;
 
-  int orientation = 1;
-  const auto header = parseHeader(bytes, &orientation);
-  if (format == Format::Tiff) orientation = 1;
+  // The memory the decode will take, against the budget, before decoding: JPEGs are decoded
+  // reduced (1/2, 1/4, 1/8) until they fit; other formats are refused with the numbers.
+  const int64_t budget = imageDecodeBudget();
   int flags = cv::IMREAD_UNCHANGED;
   int reduce = 1;
-  if (header) {
-    if (header->width <= 0 || header->height <= 0 || header->width > kMaxSide ||
-        header->height > kMaxSide) {
-      throwInput("'" + path + "' has an invalid size in its header (" +
-                 std::to_string(header->width) + "x" + std::to_string(header->height) + ")");
-    }
-    const int64_t longest = std::max(header->width, header->height);
-    if (format == Format::Jpeg && maxSide > 0) {
-      // libjpeg decodes at 1/2, 1/4, 1/8 cheaply; keep at least maxSide for the area resize.
-      while (reduce < 8 && longest / (reduce * 2) >= maxSide) reduce *= 2;
-    }
-    const int64_t pixels = (header->width / reduce) * (header->height / reduce);
-    if (pixels > kMaxDecodePixels) {
-      throwInput("'" + path + "' is too large to decode (" + std::to_string(header->width) + "x" +
-                 std::to_string(header->height) + " pixels; the limit is " +
-                 std::to_string(kMaxDecodePixels) + " pixels)");
-    }
-    if (reduce > 1) {
-      const bool gray = header->channels == 1;
-      // The orientation is applied below, for every path alike.
-      flags = cv::IMREAD_IGNORE_ORIENTATION |
-              (reduce == 2   ? (gray ? cv::IMREAD_REDUCED_GRAYSCALE_2 : cv::IMREAD_REDUCED_COLOR_2)
-               : reduce == 4 ? (gray ? cv::IMREAD_REDUCED_GRAYSCALE_4 : cv::IMREAD_REDUCED_COLOR_4)
-                             : (gray ? cv::IMREAD_REDUCED_GRAYSCALE_8
-                                     : cv::IMREAD_REDUCED_COLOR_8));
-    }
+  const int64_t longest = std::max(checked.width, checked.height);
+  auto need = [&](int r) {
+    return decodeBytes((checked.width + r - 1) / r, (checked.height + r - 1) / r, checked.channels, checked.bits);
+  };
+  if (jpeg) {
+    // libjpeg decodes at 1/2, 1/4, 1/8 cheaply; keep at least maxSide for the area resize.
+    if (maxSide > 0) while (reduce < 8 && longest / (reduce * 2) >= maxSide) reduce *= 2;
+    while (reduce < 8 && need(reduce) > budget) reduce *= 2;
+  }
+  const int64_t pixels = ((checked.width + reduce - 1) / reduce) * ((checked.height + reduce - 1) / reduce);
+  if (pixels > kMaxDecodePixels) {
+    throwInput("'" + path + "' is too large to decode (" + std::to_string(checked.width) + "x" +
+               std::to_string(checked.height) + " pixels; the limit is " + std::to_string(kMaxDecodePixels) +
+               " pixels)");
+  }
+  if (need(reduce) > budget) {
+    throw Error(ErrorKind::Memory,
+                "'" + path + "' (" + std::to_string(checked.width) + "x" + std::to_string(checked.height) +
+                    ") needs about " + formatBytes(need(reduce)) + " to decode and convert, above the memory budget of " +
+                    formatBytes(budget) + " (--max-memory)");
+  }
+  if (reduce > 1) {
+    const bool gray = checked.channels == 1;
+    // The orientation is applied below, for every path alike.
+    flags = cv::IMREAD_IGNORE_ORIENTATION |
+            (reduce == 2   ? (gray ? cv::IMREAD_REDUCED_GRAYSCALE_2 : cv::IMREAD_REDUCED_COLOR_2)
+             : reduce == 4 ? (gray ? cv::IMREAD_REDUCED_GRAYSCALE_4 : cv::IMREAD_REDUCED_COLOR_4)
+                           : (gray ? cv::IMREAD_REDUCED_GRAYSCALE_8 : cv::IMREAD_REDUCED_COLOR_8));
   }
 
   cv::Mat decoded;
-  try {
-    decoded = cv::imdecode(bytes, flags);
-  } catch (const cv::Exception& e) {
-    throwInput("cannot decode image '" + path + "': " + firstLine(e.what()));
+  std::string libraryText;
+  bool threw = false;
+  {
+    const std::lock_guard<std::mutex> lock(gDecodeMutex);
+    StderrCapture capture;
+    try {
+      decoded = cv::imdecode(bytes, flags);
+    } catch (const cv::Exception&) {
+      threw = true;  // its text names OpenCV's source files: not for a person
+    }
+    libraryText = capture.finish();
   }
-  if (decoded.empty()) throwInput("cannot decode image '" + path + "' (corrupt or unsupported)");
+  const std::string said = firstMessage(libraryText);
+  if (threw || decoded.empty()) {
+    throwInput("cannot decode image '" + path + "' (corrupt or unsupported" + (said.empty() ? "" : ": " + said) + ")");
+  }
+  // libjpeg's "Premature end of JPEG file" / "premature end of data segment", libpng's "input
+  // buffer is incomplete": the data ended early (the pre-check catches the usual cases).
+  if (lower(said).find("premature end") != std::string::npos || said.find("incomplete") != std::string::npos) {
+    throwInput("'" + path + "' is truncated: " + said);
+  }
+  std::vector<std::string> libraryWarnings;
+  if (!said.empty()) libraryWarnings.push_back(name + ": the decoder says: " + said);
 
   Image image;
+  image.warnings = libraryWarnings;
   image.sourceChannels = decoded.channels();
-  if (header && header->channels == 2) image.sourceChannels = 2;  // gray + alpha (as BGRA)
-  if (reduce > 1 && header && header->channels > 0) image.sourceChannels = header->channels;
+  if (checked.channels == 2) image.sourceChannels = 2;  // gray + alpha (as BGRA)
+  if (reduce > 1 && checked.channels > 0) image.sourceChannels = checked.channels;
 
   cv::Mat f;
   switch (decoded.depth()) {
@@ -355,8 +282,8 @@ Image readImage(const std::string& path, int maxSide) {
   rgb = applyOrientation(rgb, orientation);
   if (reduce > 1) {  // the header's size: the decoded one is reduced
     const bool swap = orientation >= 5;
-    image.sourceWidth = static_cast<int>(swap ? header->height : header->width);
-    image.sourceHeight = static_cast<int>(swap ? header->width : header->height);
+    image.sourceWidth = static_cast<int>(swap ? checked.height : checked.width);
+    image.sourceHeight = static_cast<int>(swap ? checked.width : checked.height);
   } else {
     image.sourceWidth = rgb.cols;
     image.sourceHeight = rgb.rows;

@@ -18,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <opencv2/core/mat.hpp>
+#include "core/io/image_header.h"
 #include <string>
 #include <vector>
 
@@ -41,13 +42,14 @@ struct Image {
 /// cannot be opened, is not an image OpenCV can decode, or is absurdly large.
 Image readImage(const std::string& path, int maxSide = 4096);
 
+/// The memory an image decode may take (decoded samples plus the float copies), checked
+/// before decoding; 0 (the default) means defaultMemoryBudget(). The CLI sets --max-memory.
+void setImageDecodeBudget(int64_t bytes);
+int64_t imageDecodeBudget();
+
 /// CV_32FC3 H x W (RGB) -> contiguous CPU float32 [1,3,H,W]. Throws fl::Error(Input) on
 /// another Mat type.
 at::Tensor imageToTensor(const cv::Mat& rgb);
-
-/// EXIF orientation (1..8) found in an encoded image's bytes (JPEG APP1, PNG eXIf,
-/// WebP EXIF, TIFF IFD0), or 1 when there is none. Exposed for tests.
-int exifOrientation(const std::vector<unsigned char>& bytes);
 
 /// Applies an EXIF orientation (1..8) to a decoded image, as the EXIF specification says
 /// (the same transforms OpenCV applies for 8-bit images).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 
 namespace fl {
 
@@ -185,6 +186,11 @@ at::Tensor decode(uint64_t total, const ReadAt& read, const std::string& where) 
   read(0, pre, size_t(std::min<uint64_t>(total, sizeof pre)));
   if (std::memcmp(pre, kMagic, kMagicSize) != 0) fail(where, "not a .npy file (bad magic)");
   const int major = pre[6], minor = pre[7];
+  // numpy itself reads only 1.0, 2.0 and 3.0 (numpy.lib.format._check_version).
+  if (minor != 0 || major < 1 || major > 3) {
+    fail(where, "unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor) +
+                    " (numpy writes and reads 1.0, 2.0 and 3.0)");
+  }
   uint64_t headerLen = 0, headerStart = 0;
   if (major == 1) {
     if (total < 10) fail(where, "truncated .npy header");
@@ -300,21 +306,9 @@ at::Tensor parseNpy(const uint8_t* data, size_t size, const std::string& where) 
 }
 
 at::Tensor readNpy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open the file for reading");
-  in.seekg(0, std::ios::end);
-  const auto end = in.tellg();
-  if (end < 0) fail(path, "cannot determine the file size");
+  const InputFile in(path);  // regular files only; reads stay inside the size seen at open
   return decode(
-      uint64_t(end),
-      [&](uint64_t off, void* dst, size_t n) {
-        if (n == 0) return;
-        in.clear();
-        in.seekg(std::streamoff(off));
-        in.read(static_cast<char*>(dst), std::streamsize(n));
-        if (size_t(in.gcount()) != n) fail(path, "read error at byte " + std::to_string(off));
-      },
-      path);
+      in.size(), [&](uint64_t off, void* dst, size_t n) { in.readAt(off, dst, n); }, path);
 }
 
 void writeNpy(const std::string& path, const at::Tensor& tensor) {
@@ -387,23 +381,11 @@ void writeNpy(const std::string& path, const at::Tensor& tensor) {
     raw = swapped.data();
   }
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throwInput(path + ": cannot open for writing");
+  writeFileAtomically(path, [&](std::ostream& out) {
     out.write(reinterpret_cast<const char*>(head.data()), std::streamsize(head.size()));
     out.write(header.data(), std::streamsize(header.size()));
     out.write(reinterpret_cast<const char*>(raw), std::streamsize(bytes));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throwInput(path + ": write failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throwInput(path + ": cannot replace the file");
-  }
+  });
 }
 
 }  // namespace fl

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -168,12 +169,59 @@ constexpr int64_t kMaxRepeatedElements = int64_t{1} << 24;
 /// few bytes and turn kilobytes into gigabytes.
 constexpr uint64_t kCopyBudgetBase = uint64_t{1} << 20;
 constexpr uint64_t kCopyBudgetPerByte = 4;
+/// Objects (every value the pickle makes, ~150 bytes each) a pickle may build: this many, plus
+/// kObjectsPerTensor for each tensor or storage built so far. A real state_dict makes about
+/// 20 objects per tensor; a pickle of millions of Nones or ints (12 million: 2.6 GB) describes
+/// no tensors and is refused at the cap, before it costs more than ~40 MB.
+constexpr uint64_t kObjectBase = uint64_t{1} << 18;
+constexpr uint64_t kObjectsPerTensor = 256;
+
+/// True when `needle` occurs in the bytes.
+bool contains(const uint8_t* data, size_t size, std::string_view needle) {
+  return std::search(data, data + size, needle.begin(), needle.end(),
+                     [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); }) != data + size;
+}
+
+/// A refused global's message, said as what the file is when we can tell: whole pickled
+/// models (torch.save(model)) are the common case and deserve "what to do", not a name.
+/// Modules that run code (os, subprocess, builtins, ...) always get the plain refusal.
+std::string describeRefusedGlobal(const std::string& module, const std::string& name,
+                                  const uint8_t* data, size_t size) {
+  const std::string cls = module + "." + name;
+  const std::string plain = "pickle global '" + cls + "' is not allowed";
+  auto startsWith = [&](const char* prefix) { return module.rfind(prefix, 0) == 0; };
+  const std::string top = module.substr(0, module.find('.'));
+  for (const char* risky : {"os", "posix", "nt", "subprocess", "builtins", "__builtin__", "importlib", "sys",
+                            "shutil", "socket", "pickle", "runpy", "code", "codecs", "ctypes", "pty"}) {
+    if (top == risky) return plain;
+  }
+  const bool classLike = !name.empty() && std::isupper(static_cast<unsigned char>(name[0]));
+  // nn.Module pickles its __dict__, whose keys include these two.
+  if (classLike &&
+      (startsWith("torch.nn.") || (contains(data, size, "_parameters") && contains(data, size, "_modules")))) {
+    return "this file holds a whole pickled model object (class " + cls +
+           "), not a state_dict: save `model.state_dict()` (or open the model as TorchScript)";
+  }
+  if (classLike && startsWith("torch.optim")) {
+    return "this file holds a whole pickled optimizer object (class " + cls +
+           "), not a state_dict: save `model.state_dict()` instead";
+  }
+  if (startsWith("numpy")) {
+    return plain + ": the file holds pickled NumPy objects, not torch tensors (save arrays with " +
+           "numpy.save or numpy.savez, or torch.save torch tensors)";
+  }
+  if (cls == "argparse.Namespace" || startsWith("omegaconf")) {
+    return plain + ": the file holds pickled configuration objects beside its tensors (save " +
+           "`model.state_dict()` alone, or as .safetensors)";
+  }
+  return plain;
+}
 
 class Unpickler {
  public:
   Unpickler(const uint8_t* data, size_t size, const std::string& where,
-            const PickleStorageLoader& loader)
-      : data_(data), size_(size), where_(where), loader_(loader) {}
+            const PickleStorageLoader& loader, bool opaque = false)
+      : data_(data), size_(size), where_(where), loader_(loader), opaque_(opaque) {}
 
   ~Unpickler() {
     // Containers may reference each other in cycles (hostile input) or nest very deeply;
@@ -270,6 +318,12 @@ class Unpickler {
 
   // ---- values -------------------------------------------------------------------------
   PickleValuePtr make(Kind kind) {
+    if (kind == Kind::Tensor || kind == Kind::Storage) ++tensors_;
+    if (++objects_ > kObjectBase + kObjectsPerTensor * tensors_) {
+      fail("the pickle builds more than " + std::to_string(objects_ - 1) + " objects for " +
+           std::to_string(tensors_) + " tensors (a state_dict needs about 20 per tensor; refused " +
+           "as a memory-exhaustion construction)");
+    }
     auto v = std::make_shared<PickleValue>();
     v->kind = kind;
     if (kind == Kind::List || kind == Kind::Tuple || kind == Kind::Set || kind == Kind::Dict)
@@ -298,6 +352,7 @@ class Unpickler {
   }
 
   void setItem(PickleValue& dict, PickleValuePtr key, PickleValuePtr value) {
+    if (opaque_ && (dict.kind != Kind::Dict || (key->kind != Kind::String && key->kind != Kind::Int))) return;
     if (dict.kind != Kind::Dict) fail("SETITEM on a " + dict.typeName() + " (not a dict)");
     DictIndex& index = dict_index_[&dict];
     const size_t next = dict.entries.size();
@@ -325,14 +380,19 @@ class Unpickler {
     const bool toSet = std::strcmp(op, "ADDITEMS") == 0;
     if (toSet ? target.kind == Kind::Set : target.kind == Kind::List)
       target.items.push_back(std::move(item));
+    else if (opaque_)
+      return;
     else
       fail(std::string(op) + " on a " + target.typeName() + " is not supported");
   }
 
   PickleValuePtr global(std::string module, const std::string& name) {
     module = normalizeModule(module);
-    if (!findAllowed(module, name))
-      fail("pickle global '" + module + "." + name + "' is not allowed");
+    if (!findAllowed(module, name) && !opaque_) {
+      const std::string what = describeRefusedGlobal(module, name, data_, size_);
+      if (what.rfind("this file", 0) == 0) throwInput(where_ + ": " + what);
+      fail(what);
+    }
     auto v = make(Kind::Global);
     v->text = module + "." + name;
     return v;
@@ -437,6 +497,8 @@ class Unpickler {
 
   PickleValuePtr call(const PickleValuePtr& fnValue, const PickleValuePtr& argsValue,
                       const char* op) {
+    if (opaque_ && (fnValue->kind != Kind::Global || !findAllowed(fnValue->text)))
+      return make(Kind::None);  // an object we only walk past (nothing is ever executed)
     if (fnValue->kind != Kind::Global)
       fail(std::string(op) + " on a " + fnValue->typeName() +
            " (only allow-listed globals may be called)");
@@ -847,7 +909,7 @@ class Unpickler {
         PickleValuePtr& target = top("BUILD");
         // state_dict() sets OrderedDict._metadata and tensor subclasses carry Python
         // attributes: both are object attributes, never entries, so they are dropped.
-        if (target->kind != Kind::Dict && target->kind != Kind::Tensor)
+        if (target->kind != Kind::Dict && target->kind != Kind::Tensor && !opaque_)
           fail("BUILD on a " + target->typeName() + " is not supported");
         return;
       }
@@ -946,9 +1008,13 @@ class Unpickler {
   size_t size_;
   const std::string& where_;
   const PickleStorageLoader& loader_;
+  /// unpickleOpaque(): other globals are opaque values, calling or BUILDing them makes None.
+  const bool opaque_ = false;
   size_t pos_ = 0;
   size_t op_pos_ = 0;
   bool succeeded_ = false;
+  uint64_t objects_ = 0;  ///< values made so far (see kObjectBase)
+  uint64_t tensors_ = 0;  ///< of which tensors or storages
   std::vector<PickleValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValuePtr> memo_;
@@ -1010,6 +1076,11 @@ bool isPickleGlobalAllowed(const std::string& module, const std::string& name) {
 PickleValuePtr unpickle(const uint8_t* data, size_t size, const std::string& where,
                         const PickleStorageLoader& loader) {
   return Unpickler(data, size, where, loader).run();
+}
+
+void unpickleOpaque(const uint8_t* data, size_t size, const std::string& where,
+                    const PickleStorageLoader& loader) {
+  Unpickler(data, size, where, loader, /*opaque=*/true).run();
 }
 
 }  // namespace fl

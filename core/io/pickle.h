@@ -80,6 +80,14 @@ constexpr int kPickleMaxDepth = 256;
 PickleValuePtr unpickle(const uint8_t* data, size_t size, const std::string& where,
                         const PickleStorageLoader& loader = {});
 
+/// Walks a pickle whose objects we do not model (a TorchScript archive's data.pkl, with its
+/// `__torch__.*` classes): any global is accepted as an opaque value and calling or BUILDing one
+/// yields None; nothing is executed. Tensors and persistent ids are handled as by unpickle(),
+/// so `loader` sees every storage the pickle refers to. Throws fl::Error(Input) on malformed
+/// pickles (the same limits as unpickle()).
+void unpickleOpaque(const uint8_t* data, size_t size, const std::string& where,
+                    const PickleStorageLoader& loader);
+
 /// True for the globals the unpickler accepts ("collections", "OrderedDict" -> true).
 bool isPickleGlobalAllowed(const std::string& module, const std::string& name);
 

@@ -9,7 +9,9 @@
 
 namespace fl {
 
-/// Reads every tensor (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL) in file order.
+/// Reads every tensor (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL) in data order (the order of their bytes:
+/// the writer's order). As the safetensors library, the tensors' byte ranges must cover the data
+/// exactly: gaps and bytes after the last tensor are refused.
 /// Throws fl::Error(Input) naming the file and the problem; validates offsets against the
 /// file before allocating.
 NamedTensors readSafetensors(const std::string& path);

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 #include "core/io/pickle.h"
 #include "core/io/safetensors.h"
 #include "core/io/zip_archive.h"
@@ -147,12 +148,13 @@ NamedTensors readTorchZip(const std::string& path) {
 }
 
 bool isTorchZip(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open the file for reading");
   uint8_t head[16] = {};
-  in.read(reinterpret_cast<char*>(head), sizeof head);
-  const size_t got = size_t(in.gcount());
-  in.close();
+  size_t got = 0;
+  {
+    const InputFile in(path);  // regular files only
+    got = size_t(std::min<uint64_t>(sizeof head, in.size()));
+    in.readAt(0, head, got);
+  }
 
   if (looksLikeZip(head, got)) return true;
   const std::string ext = lowerExtension(path);

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 
 namespace fl {
 
@@ -55,28 +56,12 @@ namespace {
 
 class FileSource final : public ZipArchive::Source {
  public:
-  explicit FileSource(const std::string& path) : path_(path) {
-    stream_.open(path, std::ios::binary);
-    if (!stream_) fail(path, "cannot open the file for reading");
-    stream_.seekg(0, std::ios::end);
-    const auto end = stream_.tellg();
-    if (end < 0) fail(path, "cannot determine the file size");
-    size_ = uint64_t(end);
-  }
-  uint64_t size() const override { return size_; }
-  void readAt(uint64_t offset, void* dst, size_t n) const override {
-    if (n == 0) return;
-    stream_.clear();
-    stream_.seekg(std::streamoff(offset));
-    stream_.read(static_cast<char*>(dst), std::streamsize(n));
-    if (!stream_ || size_t(stream_.gcount()) != n)
-      fail(path_, "read error at byte " + std::to_string(offset));
-  }
+  explicit FileSource(const std::string& path) : file_(path) {}
+  uint64_t size() const override { return file_.size(); }
+  void readAt(uint64_t offset, void* dst, size_t n) const override { file_.readAt(offset, dst, n); }
 
  private:
-  std::string path_;
-  mutable std::ifstream stream_;
-  uint64_t size_ = 0;
+  InputFile file_;  // regular files only; never read past the size seen at open
 };
 
 class BufferSource final : public ZipArchive::Source {

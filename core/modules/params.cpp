@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/numbers.h"
 
 namespace fl {
 
@@ -29,13 +30,9 @@ std::string formatNumber(double v) {
 }
 
 bool parseInt(const std::string& text, int64_t* out) {
-  if (text.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end == text.c_str() || *end != '\0') return false;
-  *out = v;
-  return true;
+  const auto v = toInteger(text);  // the one number parser (core/common/numbers.h)
+  if (v) *out = *v;
+  return v.has_value();
 }
 
 [[noreturn]] void badValue(const ParamSpec& spec, const std::string& text, const std::string& why) {
@@ -60,14 +57,10 @@ ParamValue parseParam(const ParamSpec& spec, const std::string& text) {
       return v;
     }
     case ParamType::Float: {
-      errno = 0;
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (text.empty() || errno != 0 || *end != '\0' || !std::isfinite(v)) {
-        badValue(spec, text, "is not a finite number");
-      }
-      checkRange(spec, text, v);
-      return v;
+      const auto v = toReal(text);
+      if (!v) badValue(spec, text, "is not a finite number");
+      checkRange(spec, text, *v);
+      return *v;
     }
     case ParamType::Bool: {
       if (text == "true" || text == "1" || text == "yes" || text == "on") return true;

@@ -5,6 +5,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "core/common/error.h"
+#include "core/common/numbers.h"
 #include "core/modules/fused_attention.h"
 
 namespace fl {
@@ -126,22 +128,24 @@ std::string durationText(double seconds) {
 
 double parseDuration(const std::string& text) {
   if (text == "0" || text == "none" || text == "inf") return 0;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string unit = end ? std::string(end) : std::string();
-  double mult = 0;
-  if (unit.empty() || unit == "s") {
-    mult = 1;
-  } else if (unit == "m" || unit == "min") {
-    mult = 60;
-  } else if (unit == "h") {
-    mult = 3600;
+  // A number (the one parser: no overflow, no junk) and an optional unit.
+  static const std::pair<const char*, double> units[] = {{"min", 60}, {"s", 1}, {"m", 60}, {"h", 3600}};
+  std::string number = text;
+  double mult = 1;
+  for (const auto& [suffix, factor] : units) {
+    const std::string u(suffix);
+    if (text.size() > u.size() && text.compare(text.size() - u.size(), u.size(), u) == 0) {
+      number = text.substr(0, text.size() - u.size());
+      mult = factor;
+      break;
+    }
   }
-  if (end == text.c_str() || mult == 0 || !std::isfinite(v) || v < 0) {
-    throwUsage("--max-time '" + text +
+  const std::optional<double> v = toReal(number);
+  if (!v || *v < 0 || !std::isfinite(*v * mult)) {
+    throwUsage("--max-time '" + clipForMessage(text) +
                "' is not a duration (e.g. 300, 90s, 10m, 2h; 0 or none for no limit)");
   }
-  return v * mult;
+  return *v * mult;
 }
 
 }  // namespace fl

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/numbers.h"
 
 namespace fl {
 
@@ -56,13 +57,22 @@ std::string formatBytes(int64_t bytes) {
   return buf;
 }
 
-int64_t parseBytes(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !std::isfinite(v) || v <= 0) {
-    throwUsage("'" + text + "' is not a memory size (e.g. 512M, 4G)");
-  }
-  std::string unit(end);
+int64_t parseBytes(const std::string& text, const std::string& field) {
+  // The number and its unit: "1.5G" -> 1.5 and "G". The number goes through the one number
+  // parser (core/common/numbers.h): junk, inf, nan and overflow are refused, never wrapped.
+  size_t split = 0;
+  while (split < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[split])) || text[split] == '.' ||
+          text[split] == '+' || text[split] == '-' ||
+          ((text[split] == 'e' || text[split] == 'E') && split > 0 && split + 1 < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[split + 1])) || text[split + 1] == '-' ||
+            text[split + 1] == '+'))))
+    ++split;
+  const std::string range = " (a memory size such as 512M or 4G, from 1 B to " +
+                            formatBytes(kMaxMemoryBytes) + ")";
+  const auto v = toReal(std::string_view(text).substr(0, split));
+  if (!v || *v <= 0) throwUsage(field + " '" + clipForMessage(text) + "' is not a memory size" + range);
+  std::string unit = text.substr(split);
   for (auto& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   double mult = 1;
   if (unit.empty() || unit == "B") {
@@ -76,9 +86,12 @@ int64_t parseBytes(const std::string& text) {
   } else if (unit == "T" || unit == "TB" || unit == "TIB") {
     mult = 1024.0 * 1024 * 1024 * 1024;
   } else {
-    throwUsage("'" + text + "' has an unknown unit (use K, M, G or T)");
+    throwUsage(field + " '" + clipForMessage(text) + "' has an unknown unit (use K, M, G or T)");
   }
-  return static_cast<int64_t>(v * mult);
+  const double bytes = *v * mult;
+  if (bytes < 1 || bytes > static_cast<double>(kMaxMemoryBytes))
+    throwUsage(field + " '" + clipForMessage(text) + "' is out of range" + range);
+  return static_cast<int64_t>(bytes);
 }
 
 }  // namespace fl

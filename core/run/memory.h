@@ -17,7 +17,12 @@ int64_t peakRssBytes();
 /// "1.5 GiB", "300 MiB", "12 KiB", "17 B".
 std::string formatBytes(int64_t bytes);
 
-/// Parses "512M", "2G", "1.5GiB", "1073741824"; throws fl::Error(Usage) otherwise.
-int64_t parseBytes(const std::string& text);
+/// The largest memory size a person may type: 1 PiB (more than any machine has; larger
+/// values would overflow the byte arithmetic).
+constexpr int64_t kMaxMemoryBytes = int64_t{1} << 50;
+
+/// Parses "512M", "2G", "1.5GiB", "1073741824" (1 B to kMaxMemoryBytes); otherwise
+/// fl::Error(Usage) "FIELD 'TEXT' ..." with the accepted range.
+int64_t parseBytes(const std::string& text, const std::string& field = "memory size");
 
 }  // namespace fl

@@ -13,6 +13,7 @@
 #include <numeric>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 #include "core/common/versions.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
@@ -23,6 +24,7 @@ namespace {
 /// Refuses to replace an existing file unless asked to (never overwrite silently).
 void checkWritable(const std::string& path, bool overwrite) {
   if (path.empty()) throwUsage("no output file name given");
+  requireReplaceableTarget(path);  // a device or FIFO is refused even with overwrite
   std::error_code ec;
   if (!overwrite && std::filesystem::exists(path, ec)) {
     throwUsage("'" + path + "' exists; choose another name or allow overwriting");
@@ -98,22 +100,9 @@ void writeTensorNpy(const at::Tensor& tensor, const std::string& path, bool over
 
 void writeTextFile(const std::string& path, const std::string& text, bool overwrite) {
   checkWritable(path, overwrite);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throwInput("'" + path + "': cannot open for writing");
+  writeFileAtomically(path, [&](std::ostream& out) {
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::remove(tmp.c_str());
-      throwInput("'" + path + "': write failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throwInput("'" + path + "': cannot replace the file");
-  }
+  });
 }
 
 std::vector<ProbeChannelScores> channelScoreTable(const RunResult& result, int64_t batch) {

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/common/error.h"
+#include "core/common/numbers.h"
 #include "core/io/safetensors.h"
 #include "core/modules/params.h"
 
@@ -55,7 +56,9 @@ std::string normalised(const std::string& name) {
 /// "output" / "output.N" -> N (the capture's flattened outputs are "output.N").
 size_t indexAfterDot(const std::string& name) {
   const auto dot = name.rfind('.');
-  return dot == std::string::npos ? 0 : static_cast<size_t>(std::stoul(name.substr(dot + 1)));
+  if (dot == std::string::npos) return 0;
+  const std::optional<int64_t> n = toInteger(std::string_view(name).substr(dot + 1));
+  return n && *n >= 0 ? static_cast<size_t>(*n) : 0;
 }
 
 bool isIndexName(const std::string& name, const std::string& prefix) {

@@ -69,6 +69,9 @@ def make_npy():
         ["header"])
     put("npy_unknown_version.npy", b"\x93NUMPY\x09\x00" + good[8:], "input", ["version"],
         ["version"])
+    # numpy reads only format versions 1.0, 2.0 and 3.0 (numpy.lib.format._check_version).
+    put("npy_version_1_1.npy", b"\x93NUMPY\x01\x01" + good[8:], "input", ["version 1.1"],
+        ["version 1.1"])
     put("npy_absurd_shape.npy",
         npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000, 100000), }"),
         "input", ["needs 4000000000000000 bytes", "holds 0 data bytes"], ["needs"])
@@ -155,6 +158,23 @@ def make_safetensors():
         st({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
             "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}}, b"\0" * 24),
         "input", ["safetensors"], ["safetensors"])
+    # As the safetensors library: the tensors' bytes must cover the data exactly, so nothing
+    # (a second file format, say) can hide after or between them.
+    put("st_trailing_bytes.safetensors",
+        st({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 16 + b"PK\x05\x06" + b"\0" * 18),
+        "input", ["bytes after its last tensor"], ["bytes after its last tensor"])
+    put("st_gap.safetensors",
+        st({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "b": {"dtype": "F32", "shape": [2], "data_offsets": [16, 24]}}, b"\0" * 24),
+        "input", ["unused bytes between tensors"], ["unused bytes between tensors"])
+
+
+class TinyNet(torch.nn.Module):
+    """Saved whole with torch.save(model): a pickled object, not a state_dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 2, 1)
 
 
 # --- zip: .npz and torch.save archives -------------------------------------------------
@@ -369,6 +389,18 @@ def make_zips():
                    ("archive/data/0", b"\0" * 64)], zipfile.ZIP_DEFLATED),
         "archive/data/0", 0xFFFFFFF0), "weights", ["more than DEFLATE can produce"],
         ["more than DEFLATE can produce"])
+    # torch.save(model): the class is named and the fix is said.
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    torch.save(TinyNet(), buf)
+    put("pt_whole_model.pt", buf.getvalue(), "weights",
+        ["whole pickled model object (class __main__.TinyNet)", "model.state_dict()"],
+        ["whole pickled model object (class __main__.TinyNet)"])
+    # A list of 400,000 Nones (compressed: a few hundred bytes): no tensors, only objects.
+    # Unbounded, 12 million of them took 2.6 GB; refused at the object cap, naming the count.
+    nones = b"\x80\x02](" + b"N" * 400000 + b"e."
+    put("pt_million_nones.pt", zip_bytes([("archive/data.pkl", nones)], zipfile.ZIP_DEFLATED),
+        "weights", ["objects for 0 tensors"], ["objects for 0 tensors"])
     put("pt_list_root.pt", torch_zip(pickle.dumps([1, 2, 3], protocol=2)), "weights",
         ["none of the module's"], "ok")
     put("pt_no_data_pkl.pt", zip_bytes([("archive/other.txt", b"x")]), "weights",
@@ -410,6 +442,59 @@ def make_images():
     bmp = b"BM" + struct.pack("<IHHI", 1 << 30, 0, 0, 54) + struct.pack(
         "<IiiHHIIiiII", 40, 60000, 60000, 1, 24, 0, 0, 0, 0, 0, 0)
     put("lying_header.bmp", bmp, "input", ["lying_header.bmp"], ["lying_header.bmp"])
+    make_truncated_images()
+
+
+def small_image(ext, **kw):
+    """A 64x48 noise image encoded by OpenCV-free means (PIL), deterministic."""
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    img = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, format=ext, **kw)
+    return buf.getvalue()
+
+
+def make_truncated_images():
+    # Cut in half: the decoders print their own complaints and fill the rest with grey; the
+    # pre-check refuses them (exit 2, our one line, the library quiet).
+    for name, fmt, kw, why in [
+            ("truncated_half.png", "PNG", {}, "IEND"),
+            ("truncated_half.jpg", "JPEG", {"quality": 90}, "end-of-image"),
+            ("truncated_half.bmp", "BMP", {}, "pixel array"),
+            ("truncated_half.tif", "TIFF", {}, "strip or tile")]:
+        data = small_image(fmt, **kw)
+        if fmt == "TIFF":  # PIL writes the IFD after the strips: cut the strip itself
+            data = bytearray(data)
+            ifd = struct.unpack("<I", data[4:8])[0]
+            n = struct.unpack("<H", data[ifd:ifd + 2])[0]
+            for i in range(n):
+                e = ifd + 2 + 12 * i
+                tag, typ, cnt = struct.unpack("<HHI", data[e:e + 8])
+                if tag == 279:  # StripByteCounts: claim twice the bytes
+                    (v,) = struct.unpack("<I", data[e + 8:e + 12])
+                    data[e + 8:e + 12] = struct.pack("<I", v * 2 + len(data))
+            put(name, bytes(data), "input", ["is truncated", why], ["is truncated", why])
+        else:
+            put(name, data[: len(data) // 2], "input", ["is truncated", why], ["is truncated", why])
+    # Tiles far larger than the image: libtiff would allocate for them (and complain).
+    data = bytearray(small_image("TIFF"))
+    ifd = struct.unpack("<I", data[4:8])[0]
+    n = struct.unpack("<H", data[ifd:ifd + 2])[0]
+    entries = [bytes(data[ifd + 2 + 12 * i: ifd + 14 + 12 * i]) for i in range(n)]
+    entries += [struct.pack("<HHII", 322, 4, 1, 1 << 30), struct.pack("<HHII", 323, 4, 1, 1 << 30)]
+    entries.sort(key=lambda e: struct.unpack("<H", e[:2])[0])
+    new_ifd = len(data)
+    data += struct.pack("<H", len(entries)) + b"".join(entries) + b"\0\0\0\0"
+    data[4:8] = struct.pack("<I", new_ifd)
+    put("tiff_absurd_tiles.tif", bytes(data), "input", ["invalid TIFF tile size"],
+        ["invalid TIFF tile size"])
+    # 1,048,576 x 1: libpng's own limit is 1,000,000 per side; said as such, not "corrupt".
+    ihdr = struct.pack(">IIBBBBB", 1 << 20, 1, 8, 0, 0, 0, 0)
+    wide = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) +
+            png_chunk(b"IDAT", zlib.compress(b"\0" * ((1 << 20) + 1))) + png_chunk(b"IEND", b""))
+    put("png_1048576_wide.png", wide, "input", ["PNG sides are 1 to 1000000"],
+        ["PNG sides are 1 to 1000000"])
 
 
 def main():

@@ -23,7 +23,8 @@ import torch
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BAD = os.path.join(SRC, "tests", "data", "bad")
-TARGETS = ["npy", "safetensors", "zip", "pickle", "checkpoint", "tensor_file"]
+TARGETS = ["npy", "safetensors", "zip", "pickle", "checkpoint", "tensor_file", "image_header",
+           "figure_spec"]
 TENSOR_FILE_EXT = {".npy": 0, ".npz": 1, ".safetensors": 2, ".pt": 3}
 
 
@@ -124,12 +125,34 @@ def main():
     put("pickle", "regression_dict_keys.pkl",
         b"\x80\x02" + memo + b"](" + b"}h\x00Ns" * 4000 + b"e.")
 
+    # Images: small good ones of every format (PIL), the corpus's broken ones below.
+    from PIL import Image
+    img = Image.fromarray(np.arange(8 * 6 * 3, dtype=np.uint8).reshape(6, 8, 3))
+    for fmt, ext in [("PNG", "png"), ("JPEG", "jpg"), ("BMP", "bmp"), ("TIFF", "tif"), ("WEBP", "webp")]:
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        put("image_header", f"good.{ext}", buf.getvalue())
+    # Figure specs: the documented examples and a few hand-written ones.
+    examples = os.path.join(os.path.dirname(BAD), "..", "..", "docs", "examples")
+    for f in sorted(os.listdir(examples)) if os.path.isdir(examples) else []:
+        if f.endswith(".json"):
+            with open(os.path.join(examples, f), "rb") as fh:
+                put("figure_spec", f, fh.read())
+    put("figure_spec", "minimal.json", json.dumps(
+        {"schema_version": 1, "inputs": ["a.png"], "features": ["rgb"], "columns": [{"module": "eca"}],
+         "rows": ["auto", {"tensor": "output", "view": "channel:3"}]}).encode())
+    put("figure_spec", "layout.json", json.dumps(
+        {"schema_version": 1, "inputs": ["a.png", "b.png"], "columns": [{"module": "aff", "seed": 3}],
+         "rows": [{"tensor": "weight", "view": "query:1,2:head=0", "colormap": "viridis"}],
+         "layout": {"width": "double", "dpi": 300}, "difference": [0, 1]}).encode())
+
     for f in sorted(os.listdir(BAD)):
         path = os.path.join(BAD, f)
         ext = os.path.splitext(f)[1]
         with open(path, "rb") as fh:
             data = fh.read()
-        kind = {".npy": "npy", ".safetensors": "safetensors", ".npz": "zip", ".pt": "zip"}.get(ext)
+        kind = {".npy": "npy", ".safetensors": "safetensors", ".npz": "zip", ".pt": "zip", ".png": "image_header",
+                ".jpg": "image_header", ".bmp": "image_header", ".tif": "image_header"}.get(ext)
         if kind:
             put(kind, "bad_" + f, data)
         if ext == ".pt":

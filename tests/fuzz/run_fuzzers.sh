@@ -14,7 +14,7 @@
 # libFuzzer flags after `--` are passed to every target (they override the defaults below).
 set -euo pipefail
 
-ALL=(npy safetensors zip pickle checkpoint tensor_file)
+ALL=(npy safetensors zip pickle checkpoint tensor_file image_header figure_spec)
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${FL_FUZZ_BUILD_DIR:-$SRC/build/fuzz}
 JOBS=${FL_FUZZ_JOBS:-2}

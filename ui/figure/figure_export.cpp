@@ -16,6 +16,7 @@
 #include <opencv2/core.hpp>
 
 #include "core/common/error.h"
+#include "core/common/file_io.h"
 #include "core/common/versions.h"
 #include "core/render/colormap.h"
 
@@ -405,6 +406,7 @@ void commit(QSaveFile& f, const std::string& path) {
 }
 
 void writeText(const std::string& path, const std::string& text) {
+  requireReplaceableTarget(path);
   QSaveFile f(QString::fromStdString(path));
   if (!f.open(QIODevice::WriteOnly)) {
     throw Error(ErrorKind::Input, path + ": cannot be written (" + f.errorString().toStdString() + ")");
@@ -499,6 +501,8 @@ std::vector<std::string> exportFigure(const FigureModel& model, const std::strin
   const FigureFormat format = formatForPath(path);
   std::vector<std::string> files = exportFiles(path, options);
   if (options.writeStats && model.statistics.rows.empty()) files.pop_back();
+  // QSaveFile renames onto whatever is there: a FIFO or device must be refused, untouched.
+  for (const auto& f : files) requireReplaceableTarget(f);
   if (!options.overwrite) {
     for (const auto& f : files) {
       if (QFile::exists(QString::fromStdString(f))) {
