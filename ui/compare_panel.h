@@ -73,8 +73,10 @@ class ComparePanel : public QWidget {
   void failed(const QString& message);
   void message(const QString& text, bool error);
 
- private:
+  /// Asks for a file and exports the figure (File > Export figure..., the dock's button).
   void exportDialog();
+
+ private:
   void saveStatistics();
   void showModel();
   void updateColumnList();
