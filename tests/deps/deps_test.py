@@ -44,6 +44,7 @@ PROGRAMS = {
     "cmake": "cmake", "ninja": "ninja-build", "ccache": "ccache",
     "clang": "clang", "clang++": "clang", "clang-format": "clang-format",
     "pdffonts": "poppler-utils", "pdftoppm": "poppler-utils", "pdfimages": "poppler-utils", "pdfinfo": "poppler-utils",
+    "pdftotext": "poppler-utils",
     "Xvfb": "xvfb", "xvfb-run": "xvfb", "xauth": "xauth", "xdotool": "xdotool",
 }
 # clang-format is only named by `make format` (Makefile, not scanned); listed for completeness.

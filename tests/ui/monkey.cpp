@@ -48,6 +48,8 @@
 #endif
 #endif
 
+#include <ATen/ATen.h>
+
 #include "core/io/npy.h"
 #include "core/modules/registry.h"
 #include "ui/document.h"
@@ -113,7 +115,7 @@ class DialogAnswerer : public QObject {
       }
       std::printf("    (file dialog '%s' answered with %s)\n", qPrintable(fd->windowTitle()), qPrintable(path));
       fd->selectFile(path);
-      fd->accept();
+      QMetaObject::invokeMethod(fd, "accept");  // protected in QFileDialog; a slot
       return;
     }
     std::printf("    (dialog '%s' closed)\n", qPrintable(d->windowTitle()));

@@ -27,6 +27,7 @@
 #include "ui/module_panel.h"
 #include "ui/run_controller.h"
 #include "ui/settings.h"
+#include "ui/view_controls.h"
 #include "ui/views/heatmap_panel.h"
 #include "ui/views/probe_view.h"
 #include "ui/qcp.h"
@@ -107,13 +108,13 @@ void clickModule(MainWindow& w, const QString& id) {
   QFAIL(qPrintable(QStringLiteral("no module %1 in the tree").arg(id)));
 }
 
-/// A real result of `id` on random [1, c, 6, 8] inputs in `doc`, the view on `tensor`.
+/// A real result of `id` on random [1, c, 8, 12] inputs in `doc`, the view on `tensor`.
 void runInto(Document& doc, const QString& id, const QString& tensor, int64_t c = 16) {
   doc.setModule(id);
   for (size_t i = 0; i < doc.descriptor()->inputs.size(); ++i) {
     InputItem item;
     item.label = QStringLiteral("x%1").arg(i);
-    item.tensor = at::randn({1, c, 6, 8});
+    item.tensor = at::randn({1, c, 8, 12});
     doc.addInput(item);
   }
   RunResult res = run(registry(), doc.makeRequest(1));
@@ -224,7 +225,7 @@ class HardeningTest : public QObject {
     for (const QSize size : {QSize(1600, 1000), QSize(1280, 800)}) {
       App app;
       app.window.resize(size);
-      QTest::qWaitForWindowExposed(&app.window);
+      QVERIFY(QTest::qWaitForWindowExposed(&app.window));
       app.window.showCompare();
       QApplication::processEvents();
       auto* compareDock = qobject_cast<QDockWidget*>(app.window.comparePanel()->parentWidget());
@@ -394,6 +395,26 @@ class HardeningTest : public QObject {
     QCOMPARE(prefs::startDirectory(), QFileInfo(dir.path()).absoluteFilePath());
   }
 
+  // Item 10: OSRA's attention on the natural scale is drawn min-max: the Scale box says so.
+  void attentionScaleBoxSaysMinMax() {
+    Document doc(registry());
+    ProbeView view(&doc);
+    ViewControls controls(&doc);
+    runInto(doc, QStringLiteral("osra"), QStringLiteral("probe.attention"), 64);
+    ViewSettings v = doc.view();
+    v.normalisation = QStringLiteral("natural");
+    doc.setView(v);
+    QComboBox* scale = nullptr;
+    for (QComboBox* c : controls.findChildren<QComboBox*>()) {
+      if (c->findData(QStringLiteral("natural")) >= 0) scale = c;
+    }
+    QVERIFY(scale);
+    QVERIFY2(scale->currentText().contains(QStringLiteral("min-max")), qPrintable(scale->currentText()));
+    // and a gate keeps its natural range
+    runInto(doc, QStringLiteral("aff"), QStringLiteral("probe.weight"), 64);
+    QCOMPARE(scale->currentText(), QStringLiteral("natural range"));
+  }
+
   // Item 10: PCA RGB shows feature cells, and says so on its axes (not pixels).
   void pcaAxesCountFeatureCells() {
     Document doc(registry());
@@ -437,6 +458,7 @@ class HardeningTest : public QObject {
     App app;
     QAction* exportFigure = menuAction(app.window, QStringLiteral("Export figure..."));
     QVERIFY(exportFigure);
+    app.doc.setModule(QStringLiteral("cbam"));
     QVERIFY(app.window.comparePanel()->columns().empty());
     exportFigure->trigger();
     QCOMPARE(app.window.comparePanel()->columns().size(), size_t{1});
