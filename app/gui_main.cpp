@@ -20,18 +20,20 @@
 #include "ui/run_controller.h"
 #include "ui/session_controller.h"
 
-int main(int argc, char** argv) {
-  QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
-  QApplication app(argc, argv);
-  QApplication::setApplicationName(QStringLiteral("FusionLens"));
-  QApplication::setOrganizationName(QStringLiteral("FusionLens"));
-  QApplication::setApplicationVersion(QString::fromStdString(fl::fusionLensVersion()));
+namespace {
+void setNames() {
+  QCoreApplication::setApplicationName(QStringLiteral("FusionLens"));
+  QCoreApplication::setOrganizationName(QStringLiteral("FusionLens"));
+  QCoreApplication::setApplicationVersion(QString::fromStdString(fl::fusionLensVersion()));
+}
+}  // namespace
 
+int main(int argc, char** argv) {
   QCommandLineParser parser;
   parser.setApplicationDescription(QStringLiteral("See what attention and feature-fusion modules do."));
   parser.addHelpOption();
   parser.addVersionOption();
-  const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Open the built-in demo (a sample image, CBAM, a run)."));
+  const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Open the built-in demo (a sample image, CBAM, a run); also what opens when no file or session is given."));
   const QCommandLineOption module(QStringLiteral("module"), QStringLiteral("Select a module by id."), QStringLiteral("ID"));
   const QCommandLineOption set(QStringLiteral("set"), QStringLiteral("A module parameter KEY=VALUE (repeatable)."), QStringLiteral("KEY=VALUE"));
   const QCommandLineOption weights(QStringLiteral("weights"), QStringLiteral("Load a state_dict for the module."), QStringLiteral("FILE"));
@@ -51,6 +53,22 @@ int main(int argc, char** argv) {
   parser.addOptions({compare, session});
   parser.addOptions({demo, module, set, weights, features, show, channel, head, query, colormap, scale, memory, hideDock, screenshot});
   parser.addPositionalArgument(QStringLiteral("files"), QStringLiteral("Images or tensor files to open, or a .flsession file."));
+  // --help and --version need no display: answered before the GUI application (which aborts
+  // without one) is made.
+  for (int i = 1; i < argc; ++i) {
+    const QString a = QString::fromLocal8Bit(argv[i]);
+    if (a == QLatin1String("--")) break;
+    if (a == QLatin1String("-h") || a == QLatin1String("--help") || a == QLatin1String("-?") ||
+        a == QLatin1String("--help-all") || a == QLatin1String("-v") || a == QLatin1String("--version")) {
+      QCoreApplication core(argc, argv);
+      setNames();
+      parser.process(core);  // prints and exits (or reports an unknown option, exit 1)
+      return 0;
+    }
+  }
+  QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
+  QApplication app(argc, argv);
+  setNames();
   parser.process(app);
 
   fl::ModuleRegistry registry;
@@ -78,7 +96,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (parser.isSet(demo)) window.openDemo();
+  QStringList files = parser.positionalArguments();
+  // No files and no session: the demo, not an empty window (a first start, `make run`).
+  const bool nothingToOpen = files.isEmpty() && !parser.isSet(session);
+  if (parser.isSet(demo) || nothingToOpen) window.openDemo();
   document.setModule(parser.isSet(module) ? parser.value(module) : QStringLiteral("cbam"));
   for (const QString& kv : parser.values(set)) {
     const int eq = kv.indexOf(QLatin1Char('='));
@@ -107,7 +128,6 @@ int main(int argc, char** argv) {
   }
   document.setView(v);
   if (parser.isSet(features)) window.setFeatureSpec(parser.value(features));
-  QStringList files = parser.positionalArguments();
   QString sessionFile = parser.value(session);
   for (auto it = files.begin(); it != files.end();) {
     if (it->endsWith(QStringLiteral(".flsession"), Qt::CaseInsensitive)) {

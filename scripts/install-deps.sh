@@ -12,7 +12,9 @@ PACKAGES=(
   libgtest-dev googletest
   xvfb xauth fonts-dejavu-core
 
-  poppler-utils
+  poppler-utils git
+  # scripts/gen_colormaps.py (regenerating the colormap tables), GUI click-through checks
+  python3-matplotlib xdotool
   clang libclang-rt-14-dev
 )
 

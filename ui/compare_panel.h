@@ -68,13 +68,15 @@ class ComparePanel : public QWidget {
   /// `overwrite`, refuses when a file exists. Returns an empty string or the error.
   QString exportTo(const QString& path, bool overwrite);
 
+  /// Asks for a file and exports the figure (File > Export figure..., the dock's button).
+  void exportDialog();
+
  Q_SIGNALS:
   void built();
   void failed(const QString& message);
   void message(const QString& text, bool error);
 
  private:
-  void exportDialog();
   void saveStatistics();
   void showModel();
   void updateColumnList();

@@ -32,6 +32,29 @@ void Document::addInput(InputItem item) {
   Q_EMIT requestChanged();
 }
 
+void Document::addInputs(std::vector<InputItem> items) {
+  if (items.empty()) return;
+  if (items.size() == 1) {
+    addInput(std::move(items.front()));
+    return;
+  }
+  const int first = static_cast<int>(inputs_.size());
+  const int count = static_cast<int>(items.size());
+  for (auto& item : items) inputs_.push_back(std::move(item));
+  // Opened together, meant together (rubberwhale1 and 2 into AFF's x and residual): the
+  // batch replaces what fed the module. Slots beyond the batch keep their input, or take
+  // the batch's last one when they had none.
+  for (size_t s = 0; s < assignment_.size(); ++s) {
+    if (static_cast<int>(s) < count) {
+      assignment_[s] = first + static_cast<int>(s);
+    } else if (assignment_[s] < 0) {
+      assignment_[s] = first + count - 1;
+    }
+  }
+  Q_EMIT inputsChanged();
+  Q_EMIT requestChanged();
+}
+
 void Document::removeInput(int index) {
   if (index < 0 || index >= static_cast<int>(inputs_.size())) return;
   inputs_.erase(inputs_.begin() + index);
@@ -74,8 +97,10 @@ void Document::setModule(const QString& id) {
   if (id == moduleId_ || registry_.find(id.toStdString()) == nullptr) return;
   moduleId_ = id;
   params_.clear();
-  weightsPath_.clear();
-  weights_.reset();
+  // The weights the user loaded for this module earlier in the session come back with it.
+  const auto kept = moduleWeights_.find(id);
+  weightsPath_ = kept != moduleWeights_.end() ? kept->second.first : QString();
+  weights_ = kept != moduleWeights_.end() ? kept->second.second : nullptr;
   resetAssignment();
   Q_EMIT moduleChanged();
   Q_EMIT inputsChanged();
@@ -92,10 +117,12 @@ void Document::setParam(const std::string& name, const std::string& value) {
 void Document::setWeights(const QString& path, std::shared_ptr<const NamedTensors> weights) {
   weightsPath_ = path;
   weights_ = std::move(weights);
+  if (!moduleId_.isEmpty()) moduleWeights_[moduleId_] = {weightsPath_, weights_};
   Q_EMIT requestChanged();
 }
 
 void Document::clearWeights() {
+  moduleWeights_.erase(moduleId_);
   if (!weights_ && weightsPath_.isEmpty()) return;
   weightsPath_.clear();
   weights_.reset();
@@ -263,6 +290,9 @@ void Document::restore(DocumentState state) {
   params_ = std::move(state.params);
   weightsPath_ = state.weights ? state.weightsPath : QString();
   weights_ = std::move(state.weights);
+  // A session replaces the whole state: weights of the old one's modules go too.
+  moduleWeights_.clear();
+  if (weights_ && !moduleId_.isEmpty()) moduleWeights_[moduleId_] = {weightsPath_, weights_};
   device_ = state.device;
   memoryBudget_ = std::max<int64_t>(0, state.memoryBudget);
   view_ = state.view;

@@ -71,6 +71,9 @@ class Document : public QObject {
   // Inputs -----------------------------------------------------------------------------
   const std::vector<InputItem>& inputs() const { return inputs_; }
   void addInput(InputItem item);
+  /// Files opened together (one Open dialog, one drop, the command line): they fill the
+  /// module's inputs in order from the first one; one file behaves as addInput.
+  void addInputs(std::vector<InputItem> items);
   void removeInput(int index);
   /// Which opened input feeds each named input of the module (-1 = none).
   const std::vector<int>& assignment() const { return assignment_; }
@@ -83,6 +86,8 @@ class Document : public QObject {
   const std::map<std::string, std::string>& params() const { return params_; }
   void setParam(const std::string& name, const std::string& value);
   QString weightsPath() const { return weightsPath_; }
+  /// Weights of the current module; kept per module for the session (setModule brings
+  /// back a module's weights when it is chosen again).
   void setWeights(const QString& path, std::shared_ptr<const NamedTensors> weights);
   void clearWeights();
   DeviceChoice device() const { return device_; }
@@ -164,6 +169,8 @@ class Document : public QObject {
   std::map<std::string, std::string> params_;
   QString weightsPath_;
   std::shared_ptr<const NamedTensors> weights_;
+  /// Weights loaded this session, per module id: switching away and back keeps them.
+  std::map<QString, std::pair<QString, std::shared_ptr<const NamedTensors>>> moduleWeights_;
   DeviceChoice device_ = DeviceChoice::Auto;
   int64_t memoryBudget_ = 0;
   std::optional<RunResult> result_;

@@ -64,7 +64,7 @@ void InputLoader::load(const QStringList& paths, const QString& featureSpec) {
   const uint64_t epoch = epoch_;
   connect(watcher, &QFutureWatcher<QList<LoadOutcome>>::finished, this, [this, watcher, epoch] {
     if (epoch == epoch_) {
-      for (const LoadOutcome& o : watcher->result()) Q_EMIT loaded(o);
+      Q_EMIT loaded(watcher->result());
     }
     watchers_.removeAll(watcher);
     watcher->deleteLater();

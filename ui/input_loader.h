@@ -31,7 +31,8 @@ class InputLoader : public QObject {
   void discardPending() { ++epoch_; }
 
  Q_SIGNALS:
-  void loaded(const fl::ui::LoadOutcome& outcome);
+  /// The outcomes of one load() call, in the order given (files opened together).
+  void loaded(const QList<fl::ui::LoadOutcome>& batch);
 
  private:
   QList<QFutureWatcher<QList<LoadOutcome>>*> watchers_;

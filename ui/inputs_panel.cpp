@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QVBoxLayout>
 
 #include "core/common/error.h"
@@ -91,24 +92,58 @@ void InputsPanel::refresh() {
     item->setToolTip(in.path);
     if (!in.image.isNull()) item->setIcon(QPixmap::fromImage(in.image.scaled(64, 64, Qt::KeepAspectRatio)));
   }
-  delete slotsHost_->layout();
-  qDeleteAll(slotsHost_->findChildren<QWidget*>(QString(), Qt::FindDirectChildrenOnly));
-  auto* form = new QFormLayout(slotsHost_);
   const ModuleDescriptor* d = document_->descriptor();
-  if (!d) return;
-  for (size_t s = 0; s < d->inputs.size(); ++s) {
-    auto* combo = new QComboBox;
-    combo->setObjectName(QStringLiteral("slot_") + QString::fromStdString(d->inputs[s].name));
-    combo->addItem(tr("(none)"), -1);
-    for (size_t i = 0; i < document_->inputs().size(); ++i) {
-      combo->addItem(document_->inputs()[i].label, static_cast<int>(i));
+  QStringList names;
+  if (d) {
+    for (const auto& in : d->inputs) names << QString::fromStdString(in.name);
+  }
+  // This runs inside the signals of the slot combos themselves (a pick assigns, the document
+  // says inputsChanged): deleting the combo that is still delivering its activated /
+  // textActivated signals crashed the app. So the combos are rebuilt only when the module's
+  // inputs change (never from a combo's own signal), old ones go with deleteLater, and an
+  // assignment or a new file only updates their items in place.
+  if (names != slotNames_) {
+    slotNames_ = names;
+    for (QComboBox* old : slotCombos_) {
+      old->setObjectName(QString());
+      old->hide();
+      old->deleteLater();
     }
-    const int assigned = s < document_->assignment().size() ? document_->assignment()[s] : -1;
+    slotCombos_.clear();
+    delete slotsHost_->layout();
+    for (QWidget* label : slotsHost_->findChildren<QLabel*>(QString(), Qt::FindDirectChildrenOnly)) label->deleteLater();
+    auto* form = new QFormLayout(slotsHost_);
+    for (int s = 0; s < names.size(); ++s) {
+      auto* combo = new QComboBox;
+      combo->setObjectName(QStringLiteral("slot_") + names[s]);
+      connect(combo, qOverload<int>(&QComboBox::activated), this,
+              [this, s, combo] { document_->assign(s, combo->currentData().toInt()); });
+      form->addRow(names[s], combo);
+      slotCombos_.push_back(combo);
+    }
+  }
+  for (int s = 0; s < static_cast<int>(slotCombos_.size()); ++s) {
+    QComboBox* combo = slotCombos_[static_cast<size_t>(s)];
+    const QSignalBlocker block(combo);
+    combo->setToolTip(QString::fromStdString(d->inputs[static_cast<size_t>(s)].help));
+    QStringList labels{tr("(none)")};
+    for (const auto& in : document_->inputs()) labels << in.label;
+    QStringList shown;
+    for (int i = 0; i < combo->count(); ++i) shown << combo->itemText(i);
+    if (shown != labels) {
+      // Items are replaced, the combo stays: a popup of this combo may be delivering a pick.
+      while (combo->count() > labels.size()) combo->removeItem(combo->count() - 1);
+      for (int i = 0; i < labels.size(); ++i) {
+        if (i < combo->count()) {
+          combo->setItemText(i, labels[i]);
+          combo->setItemData(i, i - 1);
+        } else {
+          combo->addItem(labels[i], i - 1);
+        }
+      }
+    }
+    const int assigned = s < static_cast<int>(document_->assignment().size()) ? document_->assignment()[static_cast<size_t>(s)] : -1;
     combo->setCurrentIndex(assigned + 1);
-    combo->setToolTip(QString::fromStdString(d->inputs[s].help));
-    connect(combo, qOverload<int>(&QComboBox::activated), this,
-            [this, s, combo] { document_->assign(static_cast<int>(s), combo->currentData().toInt()); });
-    form->addRow(QString::fromStdString(d->inputs[s].name), combo);
   }
 }
 

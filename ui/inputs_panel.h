@@ -1,7 +1,9 @@
 #pragma once
 // The inputs dock: opened images and tensor files with their shapes and previews, the
 // feature source for images, and which opened input feeds each of the module's inputs.
+#include <QStringList>
 #include <QWidget>
+#include <vector>
 
 class QListWidget;
 class QComboBox;
@@ -29,6 +31,8 @@ class InputsPanel : public QWidget {
   QListWidget* list_;
   QComboBox* features_;
   QWidget* slotsHost_;
+  QStringList slotNames_;               ///< the module inputs the combos were built for
+  std::vector<QComboBox*> slotCombos_;  ///< one per module input, in order
 };
 
 }  // namespace fl::ui

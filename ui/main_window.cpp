@@ -1,6 +1,7 @@
 #include "ui/main_window.h"
 
 #include <QAction>
+#include <algorithm>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
@@ -10,6 +11,7 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -53,6 +55,12 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   layout->addWidget(controls_);
   layout->addWidget(view_, 1);
   setCentralWidget(central);
+  // With the Compare dock open both must stay readable (the view was squashed to ~60 px):
+  // each has a usable minimum height, and the side docks keep the full height (the bottom
+  // dock sits under the view only, instead of clipping the Module dock).
+  view_->setMinimumHeight(300);
+  setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
+  setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
 
   inputsPanel_ = new InputsPanel(document_);
   auto* inputsDock = new QDockWidget(tr("Inputs"), this);
@@ -67,6 +75,7 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   addDockWidget(Qt::RightDockWidgetArea, moduleDock);
 
   compare_ = new ComparePanel(document_);
+  compare_->setMinimumHeight(240);  // its figure, controls and a few statistics rows
   auto* compareDock = new QDockWidget(tr("Compare"), this);
   compareDock->setObjectName(QStringLiteral("compareDock"));
   compareDock->setWidget(compare_);
@@ -125,11 +134,12 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
 
   connect(inputsPanel_, &InputsPanel::openRequested, this, [this] {
     const QStringList paths = QFileDialog::getOpenFileNames(
-        this, tr("Open images or tensors"), prefs::kLastDirectory.get(),
+        this, tr("Open images or tensors"), prefs::startDirectory(),
         tr("Images and tensors (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.npy *.npz *.pt *.pth *.safetensors);;All files (*)"));
     if (!paths.isEmpty()) openFiles(paths);
   });
-  connect(view_, &ProbeView::hovered, hover_, &QLabel::setText);
+  // A read-out is not an error: it takes the status line back in the normal colour.
+  connect(view_, &ProbeView::hovered, this, [this](const QString& text) { showMessage(text, false); });
   connect(runner_, &RunController::busyChanged, busy_, &QProgressBar::setVisible);
   connect(runner_, &RunController::started, this, [this](uint64_t id) {
     stats_->setText(tr("running #%1 ...").arg(id));
@@ -165,19 +175,31 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
     stats_->setText(tr("run failed"));
     showMessage(msg, true);
   });
-  connect(loader_, &InputLoader::loaded, this, [this](const LoadOutcome& o) {
-    if (!o.ok) {
-      showMessage(o.error, true);
-      return;
-    }
-    document_->addInput(o.item);
+  connect(loader_, &InputLoader::loaded, this, [this](const QList<LoadOutcome>& batch) {
+    std::vector<InputItem> items;
+    QStringList errors, warnings;
     QStringList recent = prefs::kRecentFiles.get();
-    recent.removeAll(o.item.path);
-    recent.prepend(o.item.path);
-    while (recent.size() > prefs::kMaxRecentFiles) recent.removeLast();
-    prefs::kRecentFiles.set(recent);
-    updateRecentMenu();
-    if (!o.warnings.isEmpty()) showMessage(o.warnings.join(QStringLiteral("; ")), false);
+    for (const LoadOutcome& o : batch) {
+      if (!o.ok) {
+        errors << o.error;
+        continue;
+      }
+      items.push_back(o.item);
+      recent.removeAll(o.item.path);
+      recent.prepend(o.item.path);
+      warnings << o.warnings;
+    }
+    if (!items.empty()) {
+      while (recent.size() > prefs::kMaxRecentFiles) recent.removeLast();
+      prefs::kRecentFiles.set(recent);
+      updateRecentMenu();
+      document_->addInputs(std::move(items));
+    }
+    if (!errors.isEmpty()) {
+      showMessage(errors.join(QStringLiteral("; ")), true);
+    } else if (!warnings.isEmpty()) {
+      showMessage(warnings.join(QStringLiteral("; ")), false);
+    }
   });
 
   restoreGeometry(prefs::kWindowGeometry.get());
@@ -191,17 +213,28 @@ void MainWindow::buildMenus() {
   recentMenu_ = file->addMenu(tr("Open &recent"));
   updateRecentMenu();
   auto* weights = file->addAction(tr("Load &weights..."), this, [this] {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Load weights"), prefs::kLastDirectory.get(),
+    const QString path = QFileDialog::getOpenFileName(this, tr("Load weights"), prefs::startDirectory(),
         tr("state_dict (*.pt *.pth *.bin *.ckpt *.safetensors);;All files (*)"));
     if (!path.isEmpty()) modulePanel_->loadWeights(path);
   });
   weights->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
   file->addAction(tr("E&xport probes..."), this, [this] { const auto r = exportProbesDialog(this, *document_); if (!r.text.isEmpty()) showMessage(r.text, r.error); });
   file->addAction(tr("Export &channel scores..."), this, [this] { const auto r = exportChannelScoresDialog(this, *document_); if (!r.text.isEmpty()) showMessage(r.text, r.error); });
+  // Figures are made by the Compare dock; from the menu, the module shown is the figure.
+  file->addAction(tr("Export &figure..."), this, [this] {
+    showCompare();
+    if (compare_->columns().empty()) {
+      compare_->addCurrentModule();
+      showMessage(tr("The figure of %1 is being built in the Compare dock; choose Export figure... again when it is shown.")
+                      .arg(document_->moduleId()), false);
+      return;
+    }
+    compare_->exportDialog();
+  });
   file->addAction(tr("Open &demo"), this, &MainWindow::openDemo);
   file->addSeparator();
   auto* openSessionAction = file->addAction(tr("Open &session..."), this, [this] {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), prefs::kLastDirectory.get(),
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), prefs::startDirectory(),
                                                       tr("FusionLens sessions (*.flsession *.json);;All files (*)"));
     if (!path.isEmpty()) openSession(path);
   });
@@ -224,8 +257,11 @@ void MainWindow::buildMenus() {
   auto* runMenu = menuBar()->addMenu(tr("&Run"));
   auto* runNow = runMenu->addAction(tr("&Run now"), runner_, &RunController::runNow);
   runNow->setShortcut(QKeySequence(Qt::Key_F5));
-  auto* cancel = runMenu->addAction(tr("&Cancel"), runner_, &RunController::cancel);
-  cancel->setShortcut(QKeySequence(Qt::Key_Escape));
+  // No QAction shortcut: a window shortcut also fired for the Esc that closes a combo's
+  // popup (the Colormap list), throwing a 22 s run away. Esc cancels only when no widget used
+  // it and it reaches the window (keyPressEvent); "\tEsc" still shows the key in the menu.
+  auto* cancel = runMenu->addAction(tr("&Cancel") + QStringLiteral("\tEsc"), runner_, &RunController::cancel);
+  cancel->setObjectName(QStringLiteral("cancelAction"));
   cancel->setToolTip(tr("Forget pending runs and drop the running one's result (a forward cannot be stopped midway)"));
   cancel->setEnabled(runner_->busy());
   connect(runner_, &RunController::busyChanged, cancel, &QAction::setEnabled);
@@ -266,7 +302,8 @@ void MainWindow::showCompare() {
   if (!dock) return;
   dock->show();
   dock->raise();
-  resizeDocks({dock}, {height() / 2}, Qt::Vertical);
+  // Half the window where that leaves the view its room, else what the view leaves over.
+  resizeDocks({dock}, {std::max(compare_->minimumHeight(), std::min(height() / 2, height() - 480))}, Qt::Vertical);
 }
 
 void MainWindow::openFiles(const QStringList& paths) {
@@ -289,7 +326,8 @@ void MainWindow::openDemo() {
   v.tensor = QStringLiteral("probe.spatial_weight");
   v.normalisation = QStringLiteral("minmax");
   document_->setView(v);
-  openFiles({path});
+  // Not openFiles: the demo's cache folder must not become the folder dialogs start in.
+  loader_->load({path}, inputsPanel_->featureSpec());
 }
 
 void MainWindow::setFeatureSpec(const QString& spec) { inputsPanel_->setFeatureSpec(spec); }
@@ -301,7 +339,7 @@ void MainWindow::openSession(const QString& path) {
 
 void MainWindow::saveSessionAs() {
   QString path = QFileDialog::getSaveFileName(this, tr("Save session"),
-                                              sessions_->path().isEmpty() ? prefs::kLastDirectory.get() + QStringLiteral("/session.flsession") : sessions_->path(),
+                                              sessions_->path().isEmpty() ? prefs::startDirectory() + QStringLiteral("/session.flsession") : sessions_->path(),
                                               tr("FusionLens sessions (*.flsession)"));
   if (path.isEmpty()) return;  // the dialog itself asked before replacing a file
   if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".flsession");
@@ -320,6 +358,16 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   prefs::kWindowState.set(saveState());
   runner_->cancel();
   QMainWindow::closeEvent(event);
+}
+
+void MainWindow::keyPressEvent(QKeyEvent* event) {
+  // Esc that no child took (a popup or an editor closes itself and keeps its Esc): cancel.
+  if (event->key() == Qt::Key_Escape && event->modifiers() == Qt::NoModifier && runner_->busy()) {
+    runner_->cancel();
+    event->accept();
+    return;
+  }
+  QMainWindow::keyPressEvent(event);
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {

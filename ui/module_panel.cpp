@@ -95,6 +95,7 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   weightsRow->addWidget(clearWeights_);
   layout->addLayout(weightsRow);
   weightsLabel_ = new QLabel(tr("Weights: seeded init"));
+  weightsLabel_->setTextFormat(Qt::RichText);  // the active weights, and a red line why a file was refused
   weightsLabel_->setWordWrap(true);
   weightsLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   layout->addWidget(weightsLabel_);
@@ -130,13 +131,14 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
     if (item && item->data(0, Qt::UserRole).isValid()) document_->setModule(item->data(0, Qt::UserRole).toString());
   });
   connect(loadWeights, &QPushButton::clicked, this, [this] {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Load weights"), QString(),
+    const QString path = QFileDialog::getOpenFileName(this, tr("Load weights"), prefs::startDirectory(),
         tr("state_dict (*.pt *.pth *.bin *.ckpt *.safetensors);;All files (*)"));
     if (!path.isEmpty()) this->loadWeights(path);
   });
   connect(clearWeights_, &QPushButton::clicked, this, [this] {
     document_->clearWeights();
-    weightsLabel_->setText(tr("Weights: seeded init"));
+    weightsLines_.erase(document_->moduleId());
+    showWeights();
   });
   connect(device_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
     document_->setDevice(static_cast<DeviceChoice>(device_->currentData().toInt()));
@@ -159,16 +161,27 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   connect(document_, &Document::moduleChanged, this, [this] {
     ++moduleTicket_;
     rebuildForm();
-    // A restored session brings its weights with the module.
-    weightsLabel_->setText(document_->weightsPath().isEmpty()
-                               ? tr("Weights: seeded init")
-                               : tr("Weights: %1 (checked when the module runs)").arg(QFileInfo(document_->weightsPath()).fileName()));
+    // A restored session, or a module chosen again, brings its weights with the module.
+    showWeights();
     // keep the tree selection in step when the module is set programmatically
     for (QTreeWidgetItemIterator it(tree_); *it; ++it) {
       if ((*it)->data(0, Qt::UserRole).toString() == document_->moduleId()) tree_->setCurrentItem(*it);
     }
   });
   connect(document_, &Document::requestChanged, this, &ModulePanel::updateCheck);
+  // A run says how the weights matched: the line stops saying "checked when the module runs".
+  connect(document_, &Document::resultChanged, this, [this] {
+    const RunResult* r = document_->result();
+    if (!r || document_->weightsPath().isEmpty() || QString::fromStdString(r->moduleId) != document_->moduleId() ||
+        r->weights.matched.empty() || !r->weights.ok()) {
+      return;
+    }
+    const QString line = tr("Weights: %1, %2 tensors matched, none missing or unexpected")
+                             .arg(QFileInfo(document_->weightsPath()).fileName())
+                             .arg(r->weights.matched.size());
+    weightsLines_[document_->moduleId()] = {document_->weightsPath(), line};
+    showWeights(weightsNote_);
+  });
   connect(&weightsWatcher_, &QFutureWatcher<WeightsLoad>::finished, this, &ModulePanel::onWeightsLoaded);
 }
 
@@ -180,7 +193,15 @@ QString ModulePanel::estimateText() const { return estimate_->text(); }
 
 void ModulePanel::rebuildForm() {
   delete formHost_->layout();
-  qDeleteAll(formHost_->findChildren<QWidget*>(QString(), Qt::FindDirectChildrenOnly));
+  // deleteLater, not delete: a module change may be delivered while one of these editors is
+  // still inside its own signal (a restored session, a module set from a slot). Renamed and
+  // hidden at once, so lookups by name find only the new form.
+  for (QWidget* old : formHost_->findChildren<QWidget*>(QString(), Qt::FindDirectChildrenOnly)) {
+    old->setObjectName(QString());
+    old->hide();
+    old->setParent(nullptr);
+    old->deleteLater();
+  }
   form_ = new QFormLayout(formHost_);
   const ModuleDescriptor* d = document_->descriptor();
   if (!d) return;
@@ -203,6 +224,12 @@ void ModulePanel::rebuildForm() {
         auto* spin = new QSpinBox;
         spin->setRange(static_cast<int>(p.min), static_cast<int>(std::min(p.max, 1e9)));
         spin->setValue(static_cast<int>(std::clamp<int64_t>(intValue, spin->minimum(), spin->maximum())));
+        // Kernel sizes are odd ("odd ... kernel size" in every descriptor): the arrows step
+        // 1, 3, 5, ... instead of visiting even sizes the check always refuses.
+        if (p.help.rfind("odd ", 0) == 0 && static_cast<int>(p.min) % 2 == 1) {
+          spin->setSingleStep(2);
+          if (spin->value() % 2 == 0) spin->setValue(spin->value() + 1);
+        }
         connect(spin, qOverload<int>(&QSpinBox::valueChanged), this,
                 [this, name](int v) { document_->setParam(name, std::to_string(v)); });
         editor = spin;
@@ -282,7 +309,7 @@ void ModulePanel::loadWeights(const QString& path) {
   const ModuleDescriptor* d = document_->descriptor();
   if (!d) return;
   weightsWatcher_.waitForFinished();
-  weightsLabel_->setText(tr("Reading %1 ...").arg(QFileInfo(path).fileName()));
+  showWeights(tr("Reading %1 ...").arg(QFileInfo(path).fileName().toHtmlEscaped()));
   // Snapshot what matching needs; the worker touches no QObject.
   const ModuleDescriptor desc = *d;
   const auto params = document_->params();
@@ -324,23 +351,40 @@ void ModulePanel::onWeightsLoaded() {
   // Read for the module shown before (the module or session changed meanwhile, and the
   // label already says what this one uses): attaching it here would fail every run.
   if (w.ticket != moduleTicket_) return;
+  // A refused file leaves the active weights as they were: say both.
   if (!w.error.isEmpty()) {
-    weightsLabel_->setText(tr("<span style='color:#b00020'>Weights refused: %1</span>").arg(w.error.toHtmlEscaped()));
+    showWeights(tr("<span style='color:#b00020'>%1 refused: %2</span>").arg(name.toHtmlEscaped(), w.error.toHtmlEscaped()));
     return;
   }
   if (w.matched && !w.report.ok()) {
-    weightsLabel_->setText(tr("<span style='color:#b00020'>%1 does not match: %2</span>")
-                               .arg(name, QString::fromStdString(w.report.summary()).toHtmlEscaped()));
+    showWeights(tr("<span style='color:#b00020'>%1 refused, it does not match: %2</span>")
+                    .arg(name.toHtmlEscaped(), QString::fromStdString(w.report.summary()).toHtmlEscaped()));
     return;
   }
   document_->setWeights(w.path, w.weights);
   const QString under = w.report.prefix.empty()
                             ? QString()
                             : tr(" (taken from under '%1')").arg(QString::fromStdString(w.report.prefix));
-  weightsLabel_->setText(w.matched ? tr("Weights: %1, %2 tensors matched, none missing or unexpected%3")
-                                         .arg(name).arg(w.report.matched.size()).arg(under)
-                                   : tr("Weights: %1 (%2 tensors; checked when the module runs)")
-                                         .arg(name).arg(w.weights->size()));
+  weightsLines_[document_->moduleId()] = {
+      w.path, w.matched ? tr("Weights: %1, %2 tensors matched, none missing or unexpected%3")
+                              .arg(name).arg(w.report.matched.size()).arg(under)
+                        : tr("Weights: %1 (%2 tensors; checked when the module runs)").arg(name).arg(w.weights->size())};
+  showWeights();
+}
+
+QString ModulePanel::activeWeightsLine() const {
+  const QString path = document_->weightsPath();
+  if (path.isEmpty()) return tr("Weights: seeded init");
+  const auto known = weightsLines_.find(document_->moduleId());
+  if (known != weightsLines_.end() && known->second.first == path) return known->second.second;
+  return tr("Weights: %1 (checked when the module runs)").arg(QFileInfo(path).fileName());
+}
+
+void ModulePanel::showWeights(const QString& noteHtml) {
+  weightsNote_ = noteHtml;
+  QString text = activeWeightsLine().toHtmlEscaped();
+  if (!noteHtml.isEmpty()) text += QStringLiteral("<br>") + noteHtml;
+  weightsLabel_->setText(text);
 }
 
 }  // namespace fl::ui

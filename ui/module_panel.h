@@ -4,6 +4,7 @@
 // the constraint check's message before anything runs.
 #include <QFutureWatcher>
 #include <QWidget>
+#include <map>
 #include <memory>
 
 #include "core/io/state_dict.h"
@@ -44,6 +45,10 @@ class ModulePanel : public QWidget {
   void rebuildForm();
   void updateCheck();
   void onWeightsLoaded();
+  /// The weights line: which weights the current module uses (always shown), then `note`
+  /// (a file being read, or why a new file was refused), kept until the next weights action.
+  void showWeights(const QString& noteHtml = QString());
+  QString activeWeightsLine() const;
 
   Document* document_;
   QTreeWidget* tree_;
@@ -57,6 +62,10 @@ class ModulePanel : public QWidget {
   QLabel* check_;
   QLabel* estimate_;
   QFutureWatcher<WeightsLoad> weightsWatcher_;
+  /// What was learned about each module's active weights (matched tensors), by module id and
+  /// weights path: shown again when the module is chosen again.
+  std::map<QString, std::pair<QString, QString>> weightsLines_;
+  QString weightsNote_;
   QObject* wheelFilter_ = nullptr;
   /// Counts module changes (and restored sessions): weights read for another module are
   /// dropped when they arrive.

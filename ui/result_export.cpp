@@ -86,7 +86,7 @@ QString withSuffix(const QString& path, const QStringList& known, const QString&
 QString askPath(QWidget* parent, const QString& title, const QString& fileName, const QString& filters,
                 const QStringList& known, bool* overwrite) {
   QString selected;
-  const QString dir = prefs::kLastDirectory.get();
+  const QString dir = prefs::startDirectory();
   QString path = QFileDialog::getSaveFileName(parent, title, dir.isEmpty() ? fileName : QDir(dir).filePath(fileName),
                                               filters, &selected);
   if (path.isEmpty()) return {};

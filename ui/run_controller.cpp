@@ -47,7 +47,12 @@ RunController::RunController(Document* document, QObject* parent)
   pool_.setMaxThreadCount(1);
   debounce_.setSingleShot(true);
   debounce_.setInterval(150);  // parameter spin boxes emit several changes per second
-  connect(&debounce_, &QTimer::timeout, this, &RunController::runNow);
+  // An automatic re-run of a document that cannot run yet (no input open: the start, the demo
+  // while its image loads) is no failure: the Module dock already says what is missing. Only
+  // an explicit Run now reports it.
+  connect(&debounce_, &QTimer::timeout, this, [this] {
+    if (document_->readiness().isEmpty()) runNow();
+  });
   connect(document_, &Document::requestChanged, this, [this] {
     if (autoRun_) debounce_.start();
   });

@@ -1,6 +1,8 @@
 #pragma once
 // Typed settings keys, declared once (architecture.md: Preference<T>).
 #include <QByteArray>
+#include <QDir>
+#include <QFileInfo>
 #include <QSettings>
 #include <QString>
 #include <QStringList>
@@ -30,6 +32,12 @@ inline const Preference<bool> kAutoRun{"run/auto", true};
 /// shown row by row on demand, which keeps runs short and the machine responsive.
 inline const Preference<qint64> kMemoryBudget{"run/memoryBudget", qint64{4} << 30};
 inline constexpr int kMaxRecentFiles = 10;
+/// Where file dialogs start: the folder last opened from, else the home folder (never the
+/// demo's cache folder, never a folder that is gone).
+inline QString startDirectory() {
+  const QString last = kLastDirectory.get();
+  return !last.isEmpty() && QFileInfo(last).isDir() ? last : QDir::homePath();
+}
 }  // namespace prefs
 
 }  // namespace fl::ui

@@ -232,6 +232,9 @@ void ViewControls::syncFromDocument() {
     sort_->setChecked(v.sortBars);
     topK_->setValue(v.topK);
   }
+  // Attention rows and query peaks have no fixed range (a softmax row sums to 1): "natural"
+  // draws them min-max, and the Scale box says so instead of promising a natural range.
+  norm_->setItemText(0, attention ? tr("natural (rows: min-max)") : tr("natural range"));
   channel_->setEnabled(channelWise);
   head_->setEnabled(attention);
   complement_->setEnabled(kind == ProbeKind::Gate);

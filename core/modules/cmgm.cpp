@@ -24,8 +24,10 @@ std::string cmgmOptionsError(const CmgmOptions& options) {
   if (options.mode() == CmgmMode::Faithful && (c != 64 || h != 8)) {
     return "cmgm: mode=faithful reproduces PGNet's hard-coded sizes (LayerNorm(64), 64-channel "
            "conv2, 8-channel conv/bn) and needs C = 64 and num_heads = 8, got C = " +
-           std::to_string(c) + ", num_heads = " + std::to_string(h) +
-           "; use --set mode=generalized, or give x and y 64 channels";
+           std::to_string(c) + ", num_heads = " + std::to_string(h) + "; use --set mode=generalized" +
+           // Name only what is wrong: C may already be 64 (then it is num_heads).
+           (c != 64 ? std::string(", or give x and y 64 channels") : std::string()) +
+           (h != 8 ? std::string(", or set num_heads=8") : std::string());
   }
   if (h < 1 || c % h != 0) {
     return "cmgm: C = " + std::to_string(c) + " channels are not divisible by num_heads = " +

@@ -156,6 +156,30 @@ def case_pdf_vector(tmp):
         fail("pdfinfo cannot read the creation date back")
 
 
+def case_pdf_text_inside_page(tmp):
+    """Every word of the PDF (tick labels of the colour bars: the bottom "0" once was cut by the
+    page edge) lies inside the page (pdftotext -bbox gives each word's box in points)."""
+    for layout, rows in (({"width": "single"}, ["spatial_weight"]), ({"width": "double", "titles": False}, ["auto"])):
+        spec = write_spec(tmp, layout=layout, columns=[{"module": "cbam"}, {"module": "spatial-attention"}],
+                          difference=None, rows=rows)
+        out = os.path.join(tmp, "fig.pdf")
+        if os.path.exists(out):
+            os.remove(out)
+        render_ok(spec, "--out", out)
+        html = subprocess.run(["pdftotext", "-bbox", out, "-"], capture_output=True, text=True).stdout
+        page = re.search(r'<page width="([\d.]+)" height="([\d.]+)"', html)
+        if not page:
+            fail("pdftotext -bbox gave no page")
+        w, h = float(page.group(1)), float(page.group(2))
+        words = re.findall(r'<word xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="([\d.-]+)">([^<]*)</word>', html)
+        if not words:
+            fail("no text found in the PDF")
+        for x0, y0, x1, y1, text in words:
+            x0, y0, x1, y1 = map(float, (x0, y0, x1, y1))
+            if x0 < -0.01 or y0 < -0.01 or x1 > w + 0.01 or y1 > h + 0.01:
+                fail(f"{layout}: '{text}' at x {x0:.1f}-{x1:.1f}, y {y0:.1f}-{y1:.1f} pt leaves the {w:.1f} x {h:.1f} pt page")
+
+
 def case_svg(tmp):
     spec = write_spec(tmp)
     out = os.path.join(tmp, "fig.svg")

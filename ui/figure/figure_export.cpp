@@ -89,7 +89,11 @@ Layout computeLayout(const FigureModel& m) {
   }
   if (!diff && s.scale.shared && anyMap) L.sharedBarX = x - L.gap + 2;
   L.width = widthPt;
-  double y = L.margin + L.titleH;
+  // Colour-bar tick labels are centred on their ticks: the ones at a bar's ends reach half a
+  // line (of the 0.85 em tick font) beyond the bar, which the 3 pt margin did not hold (the
+  // bottom "0" was cut by the page edge).
+  const double tickOverhang = L.fs * 0.85 * 0.75;
+  double y = std::max(L.margin + L.titleH, tickOverhang);
   for (int r = 0; r < m.rows; ++r) {
     double a = 0;
     for (int c = 0; c < m.columns; ++c) a = std::max(a, panelAspect(m, m.panel(r, c)));
@@ -98,7 +102,7 @@ Layout computeLayout(const FigureModel& m) {
     L.rowH.push_back(L.panelW * a);
     y += L.panelW * a + L.gap;
   }
-  L.height = y - L.gap + L.margin;
+  L.height = y - L.gap + std::max(L.margin, tickOverhang);
   return L;
 }
 

@@ -216,10 +216,24 @@ void HeatmapPanel::showMap(const at::Tensor& mapIn, const QImage& base, const He
   plot_->xAxis->setLabel(style.xLabel);
   plot_->yAxis->setLabel(style.yLabel);
   plot_->xAxis2->setLabel(style.title);
+  setRowNames(style.rowNames);
   plot_->replot();
 }
 
-void HeatmapPanel::showRgb(const QImage& rgb, const QString& title) {
+void HeatmapPanel::setRowNames(const QStringList& names) {
+  if (names.isEmpty()) {
+    plot_->yAxis->setTicker(yTicker_);
+    plot_->yAxis2->setTicker(yTicker_);
+    return;
+  }
+  // One labelled tick in the middle of each row: the rows are things (scales), not a grid.
+  auto text = QSharedPointer<QCPAxisTickerText>::create();
+  for (int r = 0; r < names.size() && r < rows_; ++r) text->addTick((r + 0.5) * cellH_, names[r]);
+  plot_->yAxis->setTicker(text);
+  plot_->yAxis2->setTicker(text);
+}
+
+void HeatmapPanel::showRgb(const QImage& rgb, const QString& title, const QString& xLabel, const QString& yLabel) {
   cols_ = rows_ = 0;
   map_->setVisible(false);
   scale_->setVisible(false);
@@ -229,9 +243,10 @@ void HeatmapPanel::showRgb(const QImage& rgb, const QString& title) {
   background_->bottomRight->setCoords(rgb.width(), rgb.height());
   message_->setVisible(false);
   showExtent(rgb.width(), rgb.height(), true);
-  plot_->xAxis->setLabel(tr("x (pixels)"));
-  plot_->yAxis->setLabel(tr("y (pixels)"));
+  plot_->xAxis->setLabel(xLabel);
+  plot_->yAxis->setLabel(yLabel);
   plot_->xAxis2->setLabel(title);
+  setRowNames({});
   plot_->replot();
 }
 

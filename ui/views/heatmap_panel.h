@@ -5,6 +5,7 @@
 
 #include <QImage>
 #include <QSharedPointer>
+#include <QStringList>
 #include <QWidget>
 
 class QCustomPlot;
@@ -28,6 +29,8 @@ struct HeatmapStyle {
   /// different things (queries x keys, scales x channels), which fill the panel instead.
   bool keepAspect = true;
   QString xLabel = QStringLiteral("x (pixels)"), yLabel = QStringLiteral("y (pixels)");
+  /// Names of the rows, ticked at the rows' centres (MFE's scales), instead of numbered edges.
+  QStringList rowNames;
 };
 
 class HeatmapPanel : public QWidget {
@@ -39,7 +42,8 @@ class HeatmapPanel : public QWidget {
   /// are unit squares). Cells keep their raw values; colours follow `style`.
   void showMap(const at::Tensor& map, const QImage& base, const HeatmapStyle& style);
   /// An RGB picture instead of a scalar map (PCA-to-RGB); the colorbar is hidden.
-  void showRgb(const QImage& rgb, const QString& title);
+  void showRgb(const QImage& rgb, const QString& title, const QString& xLabel = QStringLiteral("x (pixels)"),
+               const QString& yLabel = QStringLiteral("y (pixels)"));
   /// A picture divided into a cols x rows grid of clickable cells (a query grid over the
   /// image it came from); no scalar map, no colorbar.
   void showImageGrid(const QImage& image, int cols, int rows, const QString& title);
@@ -61,6 +65,7 @@ class HeatmapPanel : public QWidget {
 
  private:
   bool cellAt(const QPointF& pixel, int* col, int* row) const;
+  void setRowNames(const QStringList& names);
   void showExtent(double w, double h, bool keepAspect);
   void fitRanges();
 

@@ -248,7 +248,9 @@ void ProbeView::showHeatmapPage(const SelectedTensor& t) {
   const QImage base = document_->baseImage(0);
   setPage(ViewPage::Heatmap);
   if (t.kind == ProbeKind::FeatureMap && v.pca && t.value.size(1) >= 3) {
-    heatmap_->showRgb(matToImage(render::pcaRgb(t.value[b])), t.label + tr(" (PCA to RGB)"));
+    // One RGB cell per feature cell: the axes count feature cells, not image pixels.
+    heatmap_->showRgb(matToImage(render::pcaRgb(t.value[b])), t.label + tr(" (PCA to RGB)"), tr("x (feature cells)"),
+                      tr("y (feature cells)"));
     channelStrip_->hide();
     return;
   }
@@ -354,6 +356,7 @@ void ProbeView::showScalePage(const SelectedTensor& t) {
   style.keepAspect = false;
   style.xLabel = tr("channel");
   style.yLabel = tr("scale");
+  style.rowNames = names;  // "scale 0".."scale 3" on the rows, not the edges 0..4
   scaleMatrix_->showMap(w.t(), QImage(), style);
 }
 
