@@ -11,7 +11,6 @@
 #include <sstream>
 
 #include "core/common/error.h"
-#include "core/io/torchscript_archive.h"
 #include "core/io/tensor_io.h"
 #include "core/features/extractors.h"
 #include "core/io/torchscript_safety.h"
@@ -29,9 +28,6 @@ class ModuleCache {
   std::shared_ptr<Loaded> get(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throwInput("TorchScript model '" + path + "' not found");
-    // torch::jit::load would block on a FIFO, read a device forever, and run a model whose
-    // storage records were cut short on uninitialised memory.
-    checkTorchScriptArchive(path);
     const auto size = std::filesystem::file_size(path, ec);
     const auto time = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
     const std::string key = path + "|" + std::to_string(size) + "|" + std::to_string(time);
@@ -40,8 +36,8 @@ class ModuleCache {
       if (auto it = entries_.find(key); it != entries_.end()) return it->second;
     }
     auto loaded = std::make_shared<Loaded>();
-    // The one checked loader (core/io/torchscript_safety.h): archive checks, then only
-    // allow-listed operators.
+    // The one checked loader (core/io/torchscript_safety.h): a regular file, storage records
+    // complete, archive checks, then only allow-listed operators.
     loaded->module = script::loadCheckedModule(path);
     std::lock_guard<std::mutex> lock(mutex_);
     if (entries_.size() >= 8) entries_.clear();  // a small cache; models are reloadable

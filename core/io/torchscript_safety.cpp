@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "core/common/error.h"
+#include "core/io/torchscript_archive.h"
 #include "core/io/zip_archive.h"
 
 namespace fl::script {
@@ -309,6 +310,9 @@ bool looksLikeTorchScript(const std::string& path) {
 }
 
 torch::jit::Module loadCheckedModule(const std::string& path) {
+  // A regular file whose storage records hold the bytes their tensors need: torch::jit::load
+  // would block on a FIFO, read a device forever, or run on uninitialised memory otherwise.
+  checkTorchScriptArchive(path);
   checkArchive(path);
   torch::jit::Module module;
   try {
