@@ -159,12 +159,10 @@ def case_pdf_vector(tmp):
 def case_pdf_text_inside_page(tmp):
     """Every word of the PDF (tick labels of the colour bars: the bottom "0" once was cut by the
     page edge) lies inside the page (pdftotext -bbox gives each word's box in points)."""
-    for layout, rows in (({"width": "single"}, ["spatial_weight"]), ({"width": "double", "titles": False}, ["auto"])):
+    for n, (layout, rows) in enumerate((({"width": "single"}, ["spatial_weight"]), ({"width": "double", "titles": False}, ["auto"]))):
         spec = write_spec(tmp, layout=layout, columns=[{"module": "cbam"}, {"module": "spatial-attention"}],
                           difference=None, rows=rows)
-        out = os.path.join(tmp, "fig.pdf")
-        if os.path.exists(out):
-            os.remove(out)
+        out = os.path.join(tmp, f"fig{n}.pdf")
         render_ok(spec, "--out", out)
         html = subprocess.run(["pdftotext", "-bbox", out, "-"], capture_output=True, text=True).stdout
         page = re.search(r'<page width="([\d.]+)" height="([\d.]+)"', html)
