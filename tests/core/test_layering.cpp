@@ -85,7 +85,7 @@ TEST(Layering, CoreFoldersIncludeOnlyTheLayersBelow) {
 // LibTorch's headers, so that widget translation units build fast and never touch tensors.
 TEST(Layering, DescriptorHeadersAreTorchFree) {
   const std::filesystem::path root(fl::test::env("FL_SOURCE_DIR"));
-  const std::regex projectInclude(R"(^\s*#\s*include\s*"(core/[^"]+)")");
+  const std::regex projectInclude(R"re(^\s*#\s*include\s*"(core/[^"]+)")re");
   const std::regex torchInclude(R"(^\s*#\s*include\s*<(ATen|torch|c10)/)");
   std::vector<std::string> todo = {"core/modules/descriptor.h"};
   std::set<std::string> seen;

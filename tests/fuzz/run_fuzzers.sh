@@ -84,8 +84,9 @@ for t in "${TARGETS[@]}"; do
   echo "== fuzz_$t for ${SECS}s (log: $log)"
   # New inputs go to the first directory (kept: later runs continue from it); the seeds are
   # read only. -malloc_limit_mb: one allocation above it is a finding (a size trusted before
-  # it was checked against the input). -timeout: one input running longer is a finding.
-  if ! "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+  # it was checked against the input). -timeout: one input running longer is a finding (30 s:
+  # under ASan on a busy 2-core machine, seeds that hit the unpickler's object cap take 3-9 s).
+  if ! "$bin" -max_total_time="$SECS" -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=512 \
       -max_len="$MAX_LEN" -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-artifacts/$t-" \
       ${EXTRA[@]+"${EXTRA[@]}"} "$corpus" "$BUILD/fuzz-seeds/$t" >"$log" 2>&1; then
     echo "fuzz_$t FAILED; reproducer in $BUILD/fuzz-artifacts/, log $log:" >&2
