@@ -21,10 +21,17 @@ void CompareView::setPlaceholder(const QString& text) {
 
 void CompareView::setModel(std::shared_ptr<const figure::FigureModel> model) {
   model_ = std::move(model);
+  layoutError_.clear();
   if (model_) {
-    // Keep the height the figure needs at this width (a tall grid scrolls in its dock).
-    const QSizeF in = figure::figureSizeInches(*model_);
-    setMinimumHeight(std::max(160, static_cast<int>(in.height() * figureDpi()) + 4));
+    // Keep the height the figure needs at this width (a tall grid scrolls in its dock). A layout
+    // that cannot be drawn (too many panels for the width) is said in the view, not thrown
+    // through Qt's event loop (the GUI monkey found that crash).
+    try {
+      const QSizeF in = figure::figureSizeInches(*model_);
+      setMinimumHeight(std::max(160, static_cast<int>(in.height() * figureDpi()) + 4));
+    } catch (const std::exception& e) {
+      layoutError_ = QString::fromUtf8(e.what());
+    }
   }
   update();
 }
@@ -79,10 +86,10 @@ QString CompareView::valuesAt(QPointF unit) const {
 void CompareView::paintEvent(QPaintEvent*) {
   QPainter p(this);
   p.fillRect(rect(), Qt::white);
-  if (!model_) {
+  if (!model_ || !layoutError_.isEmpty()) {
     p.setPen(QColor(90, 90, 90));
     p.drawText(rect(), Qt::AlignCenter | Qt::TextWordWrap,
-               placeholder_.isEmpty() ? tr("Add modules to compare them on the current inputs: each column runs "
+               !layoutError_.isEmpty() ? layoutError_ : placeholder_.isEmpty() ? tr("Add modules to compare them on the current inputs: each column runs "
                                            "one module, all on one colour scale.")
                                       : placeholder_);
     painted_.clear();
@@ -91,7 +98,14 @@ void CompareView::paintEvent(QPaintEvent*) {
   const double dpi = figureDpi();
   p.translate(2, 2);
   // Screen rasters at the widget's own resolution (the export uses the spec's dpi).
-  painted_ = figure::paintFigure(p, *model_, dpi, dpi, viewport_);
+  try {
+    painted_ = figure::paintFigure(p, *model_, dpi, dpi, viewport_);
+  } catch (const std::exception& e) {
+    layoutError_ = QString::fromUtf8(e.what());
+    painted_.clear();
+    update();
+    return;
+  }
   for (auto& pp : painted_) pp.box.translate(2, 2);
 }
 

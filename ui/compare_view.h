@@ -48,6 +48,7 @@ class CompareView : public QWidget {
   double figureDpi() const;
 
   std::shared_ptr<const figure::FigureModel> model_;
+  QString layoutError_;  ///< why model_ cannot be drawn at its layout (shown instead)
   QString placeholder_;
   figure::FigureViewport viewport_;
   std::vector<figure::PaintedPanel> painted_;
