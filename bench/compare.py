@@ -91,39 +91,32 @@ def run_fl(cli, module, shape, iters, threads, env=None, outputs=None):
 PYTHON = "/usr/bin/python3"  # Debian's interpreter with python3-torch; never the one on PATH
 
 
-def run_ref(module, shape, iters, threads, env=None):
-    """The reference in a fresh process, as fusionlens-cli bench (see the module docstring)."""
-    cmd = [PYTHON, os.path.join(HERE, "reference_bench.py"), "--module", module,
+def _run_timer(script, module, shape, iters, threads, env=None):
+    """One timing script of bench/ (--json, one row) in a fresh process; a row with "error"
+    when it fails, so one module's failure does not end the table."""
+    cmd = [PYTHON, os.path.join(HERE, script), "--module", module,
            "--shape", ",".join(str(v) for v in shape), "--iters", str(iters),
            "--warmup", str(WARMUP), "--threads", str(threads), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        return {"error": "reference_bench.py exit %d: %s"
-                % (proc.returncode, proc.stderr.strip().splitlines()[-1:])}
+        return {"error": "%s exit %d: %s"
+                % (script, proc.returncode, proc.stderr.strip().splitlines()[-1:])}
     try:
         rows = json.loads(proc.stdout)
     except ValueError as e:
-        return {"error": "unreadable JSON from reference_bench.py: %s" % e}
-    if len(rows) != 1:
-        return {"error": "expected one result, got %d" % len(rows)}
-    return rows[0]
+        return {"error": "unreadable JSON from %s: %s" % (script, e)}
+    return rows[0] if len(rows) == 1 else {"error": "expected one result, got %d" % len(rows)}
+
+
+def run_ref(module, shape, iters, threads, env=None):
+    """The reference in a fresh process, as fusionlens-cli bench (see the module docstring)."""
+    return _run_timer("reference_bench.py", module, shape, iters, threads, env)
 
 
 def run_seed(module, shape, iters, threads):
     """The seed's own class (bench/seed_bench.py reads it from the seed page at run time) in a
     fresh process, timed as the reference is."""
-    cmd = [PYTHON, os.path.join(HERE, "seed_bench.py"), "--module", module,
-           "--shape", ",".join(str(v) for v in shape), "--iters", str(iters),
-           "--warmup", str(WARMUP), "--threads", str(threads), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {"error": "seed_bench.py exit %d: %s"
-                % (proc.returncode, proc.stderr.strip().splitlines()[-1:])}
-    try:
-        rows = json.loads(proc.stdout)
-    except ValueError as e:
-        return {"error": "unreadable JSON from seed_bench.py: %s" % e}
-    return rows[0] if len(rows) == 1 else {"error": "expected one result, got %d" % len(rows)}
+    return _run_timer("seed_bench.py", module, shape, iters, threads)
 
 
 # Outputs-only variants timed next to the default (all outputs): cmgm without cam (output.1),

@@ -44,6 +44,12 @@ def time_reference(module_id, shape, iters, warmup=3, threads=None):
     torch.manual_seed(0)
     model = ref.build(module_id, {}, [shape] * n_inputs).eval()
     inputs = [torch.randn(shape) for _ in range(n_inputs)]
+    return time_forward(model, inputs, module_id, shape, iters, warmup)
+
+
+def time_forward(model, inputs, module_id, shape, iters, warmup):
+    """Times model(*inputs) without autograd: `warmup` untimed calls, then `iters` timed ones.
+    Shared by this bench and seed_bench.py so both sides of a ratio are timed the same way."""
     times = []
     with torch.no_grad():
         for _ in range(warmup):

@@ -26,11 +26,12 @@ import html
 import json
 import os
 import re
-import statistics
 import sys
-import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_bench  # noqa: E402  (the shared timing loop)
 
 SEEDS = os.environ.get("FL_SEEDS_DIR", "/work/shared/seeds")
 
@@ -148,17 +149,7 @@ def time_seed(module_id, shape, iters, warmup=3, threads=None):
     torch.manual_seed(0)
     model = load(module_id)(**ctor(c, h, w)).eval()
     inputs = make_inputs(shape)
-    times = []
-    with torch.no_grad():
-        for _ in range(warmup):
-            model(*inputs)
-        for _ in range(iters):
-            t0 = time.perf_counter()
-            model(*inputs)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return {"module": module_id, "shape": list(shape), "iters": iters, "warmup": warmup,
-            "threads": torch.get_num_threads(), "median_ms": statistics.median(times),
-            "min_ms": min(times)}
+    return reference_bench.time_forward(model, inputs, module_id, shape, iters, warmup)
 
 
 def main(argv=None):
