@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "tensor_checks.h"
 #include "test_registry.h"
 #include "core/common/error.h"
 #include "core/io/state_dict.h"
@@ -30,28 +31,15 @@ namespace {
 
 using KeyShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
 
+using test::contains;
+using test::expectClose;
+using test::randomize;
 using test::registry;
 
 int64_t paramCount(const torch::nn::Module& m) {
   int64_t n = 0;
   for (const auto& t : m.parameters()) n += t.numel();
   return n;
-}
-
-/// Random weights and BatchNorm statistics (so every bias and BN matters); eval mode.
-void randomize(torch::nn::Module& m, uint64_t seed) {
-  torch::NoGradGuard noGrad;
-  torch::manual_seed(seed);
-  for (auto& p : m.named_parameters()) p.value().uniform_(-0.4, 0.4);
-  for (auto& b : m.named_buffers()) {
-    const std::string& k = b.key();
-    const auto endsWith = [&k](const std::string& tail) {
-      return k.size() >= tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0;
-    };
-    if (endsWith("running_mean")) b.value().normal_(0, 0.2);
-    if (endsWith("running_var")) b.value().uniform_(0.5, 1.5);
-  }
-  m.eval();
 }
 
 /// Keys and shapes of the state_dict (parameters and buffers) as a map, and the order of
@@ -84,21 +72,6 @@ KeyShapes concat(std::initializer_list<KeyShapes> parts) {
   KeyShapes out;
   for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
   return out;
-}
-
-/// |got - want| <= 1e-5 + 1e-5 |want| everywhere, same shape.
-void expectClose(const at::Tensor& got, const at::Tensor& want, const std::string& what) {
-  ASSERT_TRUE(got.defined()) << what << ": undefined";
-  ASSERT_TRUE(want.defined()) << what << ": reference undefined";
-  ASSERT_EQ(got.sizes().vec(), want.sizes().vec()) << what << ": shape differs";
-  const auto g = got.to(at::kDouble), w = want.to(at::kDouble);
-  const auto err = (g - w).abs();
-  const int64_t bad = (err > 1e-5 + 1e-5 * w.abs()).sum().item<int64_t>();
-  EXPECT_EQ(bad, 0) << what << ": max abs error " << err.max().item<double>();
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 // ---- OSRA: sizes, keys ---------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include "core/modules/progress.h"
 #include "core/run/estimate.h"
 #include "core/run/run.h"
+#include "tensor_checks.h"
 #include "test_registry.h"
 
 namespace fl {
@@ -28,31 +29,9 @@ namespace {
 
 using test::registry;
 
-/// |got - want| <= 1e-5 + 1e-5 |want| everywhere (the parity bound), same shape.
-void expectClose(const at::Tensor& got, const at::Tensor& want, const std::string& what) {
-  ASSERT_TRUE(got.defined()) << what << ": undefined";
-  ASSERT_EQ(got.sizes().vec(), want.sizes().vec()) << what << ": shape differs";
-  const auto g = got.to(at::kDouble), w = want.to(at::kDouble);
-  const auto err = (g - w).abs();
-  const int64_t bad = (err > 1e-5 + 1e-5 * w.abs()).sum().item<int64_t>();
-  EXPECT_EQ(bad, 0) << what << ": max abs error " << err.max().item<double>();
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-void randomize(torch::nn::Module& m, uint64_t seed) {
-  torch::NoGradGuard noGrad;
-  torch::manual_seed(seed);
-  for (auto& p : m.named_parameters()) p.value().uniform_(-0.4, 0.4);
-  for (auto& b : m.named_buffers()) {
-    const std::string& k = b.key();
-    if (k.find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
-    if (k.find("running_mean") != std::string::npos) b.value().normal_(0, 0.2);
-  }
-  m.eval();
-}
+using test::contains;
+using test::expectClose;
+using test::randomize;
 
 // ---- the kernel against softmax(q k^T s + bias) v ---------------------------------------------
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "tensor_checks.h"
 #include "test_registry.h"
 #include "core/io/npy.h"
 #include "test_env.h"
@@ -17,9 +18,6 @@
 
 namespace fl {
 namespace {
-
-constexpr double kAtol = 1e-5;
-constexpr double kRtol = 1e-5;
 
 std::string casesDir() {
   return test::env("FL_REFERENCE_CASES");
@@ -34,6 +32,7 @@ const nlohmann::json& manifest() {
   return m;
 }
 
+using test::expectClose;
 using test::registry;
 
 std::vector<nlohmann::json> casesOf(const std::string& id) {
@@ -43,19 +42,6 @@ std::vector<nlohmann::json> casesOf(const std::string& id) {
     if (c["module"] == id) out.push_back(c);
   }
   return out;
-}
-
-/// Compares shape and values; reports the worst element.
-void expectClose(const at::Tensor& got, const at::Tensor& want, const std::string& what) {
-  ASSERT_EQ(got.sizes().vec(), want.sizes().vec()) << what << ": shape differs";
-  const auto g = got.to(at::kDouble);
-  const auto w = want.to(at::kDouble);
-  const auto err = (g - w).abs();
-  const auto tol = kAtol + kRtol * w.abs();
-  const auto bad = (err > tol).logical_or(err.isnan());
-  const int64_t nbad = bad.sum().item<int64_t>();
-  EXPECT_EQ(nbad, 0) << what << ": " << nbad << " of " << want.numel()
-                     << " elements beyond 1e-5, max abs error " << err.max().item<double>();
 }
 
 class Parity : public ::testing::TestWithParam<std::string> {};
