@@ -29,6 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fl_reference as ref  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, os.pardir, os.pardir, "python"))
+import fusionlens_capture  # noqa: E402
+
 VERBOSE = "-v" in sys.argv[1:]
 torch.set_num_threads(1)
 
@@ -434,25 +437,10 @@ def run(model, *inputs):
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """Hand-written safetensors writer (used to feed check_result.py)."""
-    header, blobs, off = {}, [], 0
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
-        dt = {np.dtype("float32"): "F32", np.dtype("float64"): "F64",
-              np.dtype("int64"): "I64"}[arr.dtype]
-        raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    hj = json.dumps(header).encode("utf-8")
-    hj += b" " * ((8 - len(hj) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)))
-        f.write(hj)
-        for b in blobs:
-            f.write(b)
+    """A dict of numpy arrays as .safetensors (to feed check_result.py), written by the capture
+    bridge's own writer (python/fusionlens_capture.py), the one users' files come from."""
+    fusionlens_capture.write_safetensors(
+        path, [(k, torch.from_numpy(np.ascontiguousarray(v))) for k, v in tensors.items()], metadata)
 
 
 # --------------------------------------------------------------------------------------------
