@@ -367,7 +367,7 @@ class UiTest : public QObject {
     ProbeView view(&doc);
     runInto(doc, QStringLiteral("cafm"), QStringLiteral("probe.cross"));
     QCOMPARE(view.currentPage(), ViewPage::Matrix);
-    expectMap(view.heatmap(), doc.result()->findProbe("cross")->value[1]);
+    expectMap(view.channelMatrix(), doc.result()->findProbe("cross")->value[1]);
   }
 
   void staleResultsAreDropped() {
