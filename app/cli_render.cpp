@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <QGuiApplication>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +16,8 @@
 #include "core/modules/registry.h"
 
 #ifdef FL_HAVE_FIGURE
+#include <QGuiApplication>
+
 #include "ui/figure/figure_export.h"
 #endif
 
