@@ -1,5 +1,5 @@
 #pragma once
-/// Internal: the extractors behind computeFeatures (core/features/features.cpp).
+/// Internal to core/features/ (and its tests): the extractors behind computeFeatures (core/features/features.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <opencv2/core/mat.hpp>

@@ -1,4 +1,5 @@
 #pragma once
+// Internal to core/io/ (and its tests): not part of the core's public headers.
 /// Reading an encoded image's header and checking it before any decoder runs (no OpenCV
 /// here: the fuzz target tests/fuzz/fuzz_image_header.cpp drives it with fl_io alone).
 #include <cstdint>

@@ -1,4 +1,5 @@
 #pragma once
+// Internal to core/io/ (and its tests): not part of the core's public headers.
 /// NumPy .npz archives (np.savez, np.savez_compressed): a zip of .npy files, STORED or
 /// DEFLATE, read through ZipArchive (sizes checked against the file, CRC verified, zip-bomb
 /// guards) and parseNpy().

@@ -1,4 +1,5 @@
 #pragma once
+// Internal to core/io/ (and its tests): not part of the core's public headers.
 /// A restricted unpickler: reads the pickles that torch.save writes (protocols 2..5) into a
 /// plain value tree and never executes code.
 ///

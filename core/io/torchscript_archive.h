@@ -1,4 +1,5 @@
 #pragma once
+// Internal to core/io/ (and its tests): not part of the core's public headers.
 /// Checks a TorchScript archive (torch.jit.save) before torch::jit::load sees it: LibTorch
 /// loads a storage record shorter than its tensors need and runs on uninitialised memory
 /// (a feature network cut in half ran with exit 0). Every storage the archive's pickles

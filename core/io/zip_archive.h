@@ -1,4 +1,5 @@
 #pragma once
+// Internal to core/io/ (and its tests): not part of the core's public headers.
 /// A read-only zip reader for the archives torch.save writes (and .npz files).
 ///
 /// Supports STORED and DEFLATE entries and zip64. Every offset and size in the archive is

@@ -1,4 +1,5 @@
 #pragma once
+// Internal to core/modules/ (and its tests): not part of the core's public headers.
 /// Tensor helpers shared by the module forwards, chosen for speed on the CPU (bench/results.md):
 /// values-only reductions and 1x1 convolutions on pooled vectors as one matrix product.
 /// Header-only: each function is one or two ATen calls.

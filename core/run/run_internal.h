@@ -1,4 +1,5 @@
 #pragma once
+// Internal to core/run/ (and its tests): not part of the core's public headers.
 // The part of a run that run() and attentionQuery() share, so that attention rows are computed
 // on exactly the module run() would build: the same validation, seed, weights and device.
 // Internal to core/run.

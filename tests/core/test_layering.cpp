@@ -110,4 +110,48 @@ TEST(Layering, DescriptorHeadersAreTorchFree) {
   EXPECT_GE(seen.size(), 3u);  // descriptor.h, params.h, probe_kind.h
 }
 
+// Headers marked "Internal to core/FOLDER/" in their first lines are that folder's own business:
+// only its files (and tests) include them, so they can change without touching the rest.
+TEST(Layering, InternalHeadersStayInTheirFolder) {
+  const std::filesystem::path root(fl::test::env("FL_SOURCE_DIR"));
+  const std::regex marker(R"(Internal to (core/[a-z_]+/))");
+  std::map<std::string, std::string> internal;  // header -> its folder
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root / "core")) {
+    if (entry.path().extension() != ".h") continue;
+    std::ifstream in(entry.path());
+    std::string line;
+    for (int i = 0; i < 4 && std::getline(in, line); ++i) {
+      std::smatch m;
+      if (std::regex_search(line, m, marker)) {
+        internal[std::filesystem::relative(entry.path(), root).string()] = m[1];
+        break;
+      }
+    }
+  }
+  EXPECT_GE(internal.size(), 9u) << "fewer internal headers than marked in the tree";
+  const std::regex projectInclude(R"re(^\s*#\s*include\s*"([a-z_]+/[^"]+)")re");
+  int checked = 0;
+  for (const char* top : {"core", "app", "ui"}) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root / top)) {
+      const auto ext = entry.path().extension();
+      if (ext != ".h" && ext != ".cpp") continue;
+      const std::string file = std::filesystem::relative(entry.path(), root).string();
+      std::ifstream in(entry.path());
+      std::string line;
+      int lineNo = 0;
+      while (std::getline(in, line)) {
+        ++lineNo;
+        std::smatch m;
+        if (!std::regex_search(line, m, projectInclude)) continue;
+        const auto it = internal.find(m[1]);
+        if (it == internal.end()) continue;
+        ++checked;
+        EXPECT_EQ(file.rfind(it->second, 0), 0u)
+            << file << ":" << lineNo << " includes " << it->first << ", internal to " << it->second;
+      }
+    }
+  }
+  EXPECT_GT(checked, 5) << "no includes of internal headers seen: is the pattern right?";
+}
+
 }  // namespace
