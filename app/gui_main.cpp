@@ -14,6 +14,7 @@
 #include "ui/document.h"
 #include "ui/input_loader.h"
 #include "ui/inputs_panel.h"
+#include "ui/job_service.h"
 #include "ui/main_window.h"
 #include "ui/compare_panel.h"
 #include "ui/module_panel.h"
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   fl::registerBuiltinModules(registry);
   fl::ui::Document document(registry);
   fl::ui::RunController runner(&document);
-  fl::ui::InputLoader loader;
+  fl::ui::InputLoader loader(document.jobs());
   fl::ui::MainWindow window(&document, &runner, &loader);
   for (const QString& name : parser.values(hideDock)) {
     auto* dock = window.findChild<QDockWidget*>(name + QStringLiteral("Dock"));
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
     timer->setInterval(800);
     QObject::connect(&document, &fl::ui::Document::resultChanged, timer, qOverload<>(&QTimer::start));
     QObject::connect(timer, &QTimer::timeout, &window, [&] {
-      if (runner.busy() || loader.busy() || window.comparePanel()->busy() || window.sessions()->busy()) {
+      if (document.jobs()->busy()) {
         timer->start();
         return;
       }
@@ -176,14 +177,14 @@ int main(int argc, char** argv) {
     QTimer::singleShot(120000, &app, [&] { app.exit(3); });  // never hang a script
   }
   const int rc = app.exec();
-  if (runner.busy()) {
-    // A forward cannot be interrupted and may take minutes: do not keep a closed window's
+  // Queued jobs are dropped; one still running is asked to stop.
+  document.jobs()->cancelAll();
+  if (document.jobs()->running()) {
+    // A forward may not stop midway and may take minutes: do not keep a closed window's
     // process alive for it. Settings are already written (closeEvent); nothing else to save.
-    std::fprintf(stderr, "fusionlens: a run was still computing; quitting without waiting for it\n");
+    std::fprintf(stderr, "fusionlens: a job was still computing; quitting without waiting for it\n");
     QSettings().sync();
     std::_Exit(rc);
   }
-  runner.waitForIdle();
-  loader.waitForIdle();
   return rc;
 }

@@ -19,13 +19,13 @@
 #include <QTableWidget>
 #include <QTimer>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 #include "core/common/error.h"
 #include "core/common/file_io.h"
 #include "ui/compare_view.h"
 #include "ui/document.h"
 #include "ui/figure/figure_export.h"
+#include "ui/job_service.h"
 
 namespace fl::ui {
 
@@ -159,28 +159,6 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent)
   connect(exportButton, &QPushButton::clicked, this, &ComparePanel::exportDialog);
   connect(statsButton, &QPushButton::clicked, this, &ComparePanel::saveStatistics);
   connect(view_, &CompareView::hoverText, hover_, &QLabel::setText);
-  connect(&watcher_, &QFutureWatcher<CompareBuild>::finished, this, [this] {
-    const CompareBuild b = watcher_.result();
-    if (b.generation == generation_) {
-      if (b.model) {
-        model_ = b.model;
-        stale_ = false;
-        showModel();
-        Q_EMIT built();
-      } else {
-        // The last good figure stays; the message says why the new one could not be built.
-        stale_ = model_ != nullptr;
-        lastError_ = b.error;
-        status_->setText(b.error);
-        Q_EMIT failed(b.error);
-      }
-    }
-    building_ = false;
-    if (pending_) {
-      pending_ = false;
-      refresh();
-    }
-  });
   // New inputs, or another colormap, alpha or batch in the main view: the comparison follows.
   connect(document_, &Document::inputsChanged, this, &ComparePanel::refresh);
   connect(document_, &Document::viewChanged, this, [this] {
@@ -397,8 +375,31 @@ void ComparePanel::rowsFromFields() {
 }
 
 ComparePanel::~ComparePanel() {
-  // The worker uses the registry, which dies with main(): never leave a build behind.
-  watcher_.waitForFinished();
+  // Never waits: a queued build is dropped, a running one stops before its next column and
+  // is not delivered (the panel is gone). It uses only its spec and the registry.
+  if (job_) document_->jobs()->cancel(job_);
+}
+
+void ComparePanel::onBuilt(CompareBuild b) {
+  if (b.generation == generation_) {
+    if (b.model) {
+      model_ = b.model;
+      stale_ = false;
+      showModel();
+      Q_EMIT built();
+    } else {
+      // The last good figure stays; the message says why the new one could not be built.
+      stale_ = model_ != nullptr;
+      lastError_ = b.error;
+      status_->setText(b.error);
+      Q_EMIT failed(b.error);
+    }
+  }
+  building_ = false;
+  if (pending_) {
+    pending_ = false;
+    refresh();
+  }
 }
 
 void ComparePanel::refresh() {
@@ -461,16 +462,25 @@ void ComparePanel::refresh() {
   const uint64_t gen = ++generation_;
   status_->setText(tr("Running %1 module(s)...").arg(columns_.size()));
   const ModuleRegistry* registry = &document_->registry();
-  watcher_.setFuture(QtConcurrent::run([registry, spec, gen]() {
-    CompareBuild b;
-    b.generation = gen;
-    try {
-      b.model = std::make_shared<figure::FigureModel>(figure::buildFigure(*registry, spec, ""));
-    } catch (const std::exception& e) {
-      b.error = QString::fromUtf8(e.what());
-    }
-    return b;
-  }));
+  job_ = document_->jobs()->submit<CompareBuild>(
+      JobPriority::Compare, this,
+      [registry, spec, gen](JobContext& ctx) {
+        CompareBuild b;
+        b.generation = gen;
+        try {
+          figure::BuildOptions options;
+          options.runner = [&ctx, registry](const RunRequest& req) { return ctx.run(*registry, req); };
+          options.progress = [&ctx](int, int, const std::string&) { ctx.checkCancelled(); };
+          b.model = std::make_shared<figure::FigureModel>(figure::buildFigure(*registry, spec, "", options));
+        } catch (const std::exception& e) {
+          b.error = QString::fromUtf8(e.what());
+        }
+        return b;
+      },
+      [this](CompareBuild&& b, const JobReport&) {
+        job_ = 0;
+        onBuilt(std::move(b));
+      });
 }
 
 void ComparePanel::showModel() {

@@ -4,7 +4,6 @@
 // difference column, linked zoom/pan and crosshair (CompareView), the statistics table, and
 // export to PNG/SVG/PDF with the figure spec beside it. Figures are built on a worker thread
 // (core figure::buildFigure); stale builds are dropped by generation.
-#include <QFutureWatcher>
 #include <QWidget>
 #include <memory>
 #include <vector>
@@ -77,6 +76,7 @@ class ComparePanel : public QWidget {
   void message(const QString& text, bool error);
 
  private:
+  void onBuilt(CompareBuild b);
   void saveStatistics();
   void showModel();
   void updateColumnList();
@@ -107,10 +107,10 @@ class ComparePanel : public QWidget {
   QLabel* status_;
   QTableWidget* table_;
   std::shared_ptr<const figure::FigureModel> model_;
-  QFutureWatcher<CompareBuild> watcher_;
+  uint64_t job_ = 0;  ///< the build on the worker; 0 none
   uint64_t generation_ = 0;
-  bool pending_ = false;
-  bool building_ = false;  // a refresh asked for while a build ran
+  bool pending_ = false;   // a refresh asked for while a build ran
+  bool building_ = false;
   QString lastError_;
   /// The last build failed: the figure on screen is from before the last change, so it is
   /// not exported (it would not match the settings shown).

@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "core/run/memory.h"
+#include "ui/job_service.h"
 #include "ui/wording.h"
 
 namespace fl::ui {
 
 Document::Document(const ModuleRegistry& registry, QObject* parent)
-    : QObject(parent), registry_(registry) {
+    : QObject(parent), registry_(registry), jobs_(new JobService(this)) {
   // Every change of the request, wherever it is emitted, makes older runs stale.
   connect(this, &Document::requestChanged, this, [this] { ++revision_; });
 }

@@ -23,11 +23,14 @@
 
 namespace fl::ui {
 
+class JobService;
+
 /// How the shown result was made: its request (for attention rows on demand) and what the
 /// run measured.
 struct ResultContext {
   RunRequest request;            ///< the snapshot that produced the result
-  int64_t peakBytes = -1;        ///< measured peak memory of the run (RSS growth); -1 unknown
+  /// Peak tensor memory of the run's job alone (core/run/memory_meter.h); -1 unknown.
+  int64_t peakBytes = -1;
 };
 
 /// On-demand attention rows of one query pixel, for a result whose full `attention` probe
@@ -67,6 +70,8 @@ class Document : public QObject {
   explicit Document(const ModuleRegistry& registry, QObject* parent = nullptr);
 
   const ModuleRegistry& registry() const { return registry_; }
+  /// The one service that runs this document's LibTorch work (runs, compare columns, loads).
+  JobService* jobs() const { return jobs_; }
 
   // Inputs -----------------------------------------------------------------------------
   const std::vector<InputItem>& inputs() const { return inputs_; }
@@ -162,6 +167,7 @@ class Document : public QObject {
   void resetAssignment();
 
   const ModuleRegistry& registry_;
+  JobService* jobs_;  ///< a child: its worker stops (after its running job) with the document
   uint64_t revision_ = 0;
   std::vector<InputItem> inputs_;
   std::vector<int> assignment_;

@@ -3,12 +3,13 @@
 #include <ATen/ATen.h>
 
 #include <QFileInfo>
-#include <QtConcurrent/QtConcurrentRun>
+#include <algorithm>
 
 #include "core/common/error.h"
 #include "core/features/features.h"
 #include "core/io/image.h"
 #include "core/io/tensor_file.h"
+#include "ui/job_service.h"
 #include "ui/wording.h"
 
 namespace fl::ui {
@@ -42,38 +43,54 @@ LoadOutcome loadInputFile(const QString& path, const QString& featureSpec) {
   return out;
 }
 
-InputLoader::InputLoader(QObject* parent) : QObject(parent) {}
+InputLoader::InputLoader(JobService* jobs, QObject* parent) : QObject(parent), jobs_(jobs) {}
 
-InputLoader::~InputLoader() { waitForIdle(); }
-
-bool InputLoader::busy() const {
-  for (auto* w : watchers_) {
-    if (w->isRunning()) return true;
-  }
-  return false;
+InputLoader::~InputLoader() {
+  if (!jobs_) return;
+  for (const uint64_t id : jobs_ids_) jobs_->cancel(id);
 }
 
 void InputLoader::waitForIdle() {
-  for (auto* w : watchers_) w->waitForFinished();
+  if (jobs_) jobs_->waitFor(jobs_ids_);
+}
+
+void InputLoader::discardPending() {
+  ++epoch_;
+  if (!jobs_) return;
+  const std::vector<uint64_t> ids = jobs_ids_;
+  for (const uint64_t id : ids) jobs_->cancel(id);
 }
 
 void InputLoader::load(const QStringList& paths, const QString& featureSpec) {
-  // One task per batch, loading in order, so inputs are assigned in the order they were chosen.
-  auto* watcher = new QFutureWatcher<QList<LoadOutcome>>(this);
-  watchers_ << watcher;
+  if (!jobs_) {
+    QList<LoadOutcome> failed;
+    for (const QString& path : paths) failed << LoadOutcome{false, {}, tr("%1: not opened (no worker)").arg(path), {}};
+    Q_EMIT loaded(failed);
+    return;
+  }
+  if (connectedTo_ != jobs_) {
+    // Its ids leave the list when they end: delivered, or dropped before they ran.
+    connect(jobs_, &JobService::jobEnded, this, [this](uint64_t id) {
+      jobs_ids_.erase(std::remove(jobs_ids_.begin(), jobs_ids_.end(), id), jobs_ids_.end());
+    });
+    connectedTo_ = jobs_;
+  }
+  // One job per batch, loading in order, so inputs are assigned in the order they were chosen.
   const uint64_t epoch = epoch_;
-  connect(watcher, &QFutureWatcher<QList<LoadOutcome>>::finished, this, [this, watcher, epoch] {
-    if (epoch == epoch_) {
-      Q_EMIT loaded(watcher->result());
-    }
-    watchers_.removeAll(watcher);
-    watcher->deleteLater();
-  });
-  watcher->setFuture(QtConcurrent::run([paths, featureSpec] {
-    QList<LoadOutcome> out;
-    for (const QString& path : paths) out << loadInputFile(path, featureSpec);
-    return out;
-  }));
+  const uint64_t id = jobs_->submit<QList<LoadOutcome>>(
+      JobPriority::Background, this,
+      [paths, featureSpec](JobContext& ctx) {
+        QList<LoadOutcome> out;
+        for (const QString& path : paths) {
+          if (ctx.cancelled()) break;  // discarded: the rest is of no use
+          out << loadInputFile(path, featureSpec);
+        }
+        return out;
+      },
+      [this, epoch](QList<LoadOutcome>&& batch, const JobReport& report) {
+        if (epoch == epoch_ && !report.cancelled) Q_EMIT loaded(batch);
+      });
+  jobs_ids_.push_back(id);
 }
 
 }  // namespace fl::ui

@@ -1,8 +1,9 @@
 #pragma once
 // Opens images and tensor files off the GUI thread (decoding, feature extraction and
-// TorchScript backbones can take a while); results arrive as signals.
-#include <QFutureWatcher>
+// TorchScript backbones can take a while) as background jobs of the job service; results
+// arrive as signals, in the order the files were asked for (one worker, FIFO).
 #include <QObject>
+#include <vector>
 #include <QStringList>
 
 #include "ui/document.h"
@@ -19,23 +20,32 @@ struct LoadOutcome {
 /// Synchronous: loads one file (an image through `featureSpec`, or a tensor file).
 LoadOutcome loadInputFile(const QString& path, const QString& featureSpec);
 
+class JobService;
+
 class InputLoader : public QObject {
   Q_OBJECT
  public:
-  explicit InputLoader(QObject* parent = nullptr);
+  /// `jobs` may be set later (MainWindow gives it the document's).
+  explicit InputLoader(JobService* jobs = nullptr, QObject* parent = nullptr);
+  /// Drops its queued loads; never waits for one that runs.
   ~InputLoader() override;
+  void setJobService(JobService* jobs) { jobs_ = jobs; }
   void load(const QStringList& paths, const QString& featureSpec);
-  bool busy() const;
+  bool busy() const { return !jobs_ids_.empty(); }
+  /// Blocks until its loads left the worker (tests and shutdown only).
   void waitForIdle();
-  /// Files still loading will not be delivered (a session is being opened instead).
-  void discardPending() { ++epoch_; }
+  /// Files still loading will not be delivered (a session is being opened instead): queued
+  /// loads are dropped, a running one stops between files.
+  void discardPending();
 
  Q_SIGNALS:
   /// The outcomes of one load() call, in the order given (files opened together).
   void loaded(const QList<fl::ui::LoadOutcome>& batch);
 
  private:
-  QList<QFutureWatcher<QList<LoadOutcome>>*> watchers_;
+  JobService* jobs_ = nullptr;
+  JobService* connectedTo_ = nullptr;
+  std::vector<uint64_t> jobs_ids_;  ///< its loads on the worker, oldest first
   uint64_t epoch_ = 0;
 };
 

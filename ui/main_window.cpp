@@ -20,13 +20,16 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QToolBar>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 #include "core/common/versions.h"
+#include "core/run/estimate.h"
 #include "core/run/memory.h"
 #include "ui/document.h"
 #include "ui/input_loader.h"
 #include "ui/inputs_panel.h"
+#include "ui/job_service.h"
 #include "ui/module_panel.h"
 #include "ui/result_export.h"
 #include "ui/run_controller.h"
@@ -43,6 +46,7 @@ namespace fl::ui {
 MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* loader, QWidget* parent)
     : QMainWindow(parent), document_(document), runner_(runner), loader_(loader) {
   initFusionLensResources();
+  loader_->setJobService(document_->jobs());  // its loads are background jobs like the rest
   setWindowTitle(QStringLiteral("FusionLens"));
   setAcceptDrops(true);
   resize(1500, 950);
@@ -120,15 +124,23 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
           });
 
   busy_ = new QProgressBar;
-  busy_->setRange(0, 0);  // indeterminate: a run's progress is unknown
-  busy_->setMaximumWidth(120);
+  busy_->setObjectName(QStringLiteral("busyBar"));
+  busy_->setRange(0, 0);  // indeterminate until a run reports progress
+  busy_->setMaximumWidth(240);
   busy_->setVisible(false);
-  busy_->setToolTip(tr("The worker is computing (a run or attention rows); Esc cancels"));
+  busy_->setToolTip(tr("The worker is computing (a run or attention rows); Esc or Cancel stops it"));
+  cancelRun_ = new QToolButton;
+  cancelRun_->setObjectName(QStringLiteral("cancelRun"));
+  cancelRun_->setText(tr("Cancel"));
+  cancelRun_->setToolTip(tr("Stop the run: osra and cmgm stop at their next band of query rows; other modules "
+                            "finish their forward in the background and the result is dropped"));
+  cancelRun_->setVisible(false);
   hover_ = new QLabel;
   stats_ = new QLabel;
   statusBar()->addWidget(hover_, 1);
   statusBar()->addPermanentWidget(stats_);
   statusBar()->addPermanentWidget(busy_);
+  statusBar()->addPermanentWidget(cancelRun_);
 
   buildMenus();
 
@@ -140,13 +152,31 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   });
   // A read-out is not an error: it takes the status line back in the normal colour.
   connect(view_, &ProbeView::hovered, this, [this](const QString& text) { showMessage(text, false); });
-  connect(runner_, &RunController::busyChanged, busy_, &QProgressBar::setVisible);
+  connect(runner_, &RunController::busyChanged, this, [this](bool busy) {
+    // Each run starts indeterminate; long ones (osra, cmgm in query bands) report progress.
+    busy_->setRange(0, 0);
+    busy_->setTextVisible(false);
+    busy_->setVisible(busy);
+    cancelRun_->setVisible(busy);
+  });
+  connect(runner_, &RunController::started, this, [this] {
+    busy_->setRange(0, 0);
+    busy_->setTextVisible(false);
+  });
+  connect(runner_, &RunController::progress, this, [this](uint64_t, double fraction, double eta) {
+    busy_->setRange(0, 1000);
+    busy_->setValue(static_cast<int>(fraction * 1000));
+    const QString left = eta < 0 ? QString() : tr(", about %1 left").arg(QString::fromStdString(durationText(eta)));
+    busy_->setFormat(QStringLiteral("%1%%2").arg(static_cast<int>(fraction * 100)).arg(left));
+    busy_->setTextVisible(true);
+  });
+  connect(cancelRun_, &QToolButton::clicked, runner_, &RunController::cancel);
   connect(runner_, &RunController::started, this, [this](uint64_t id) {
     stats_->setText(tr("running #%1 ...").arg(id));
   });
   connect(runner_, &RunController::cancelling, this, [this](uint64_t id) {
-    // LibTorch cannot stop a forward midway: say what really happens.
-    stats_->setText(tr("cancelling #%1: it finishes in the background and is dropped").arg(id));
+    // osra and cmgm stop between bands; other forwards cannot be stopped midway: say so.
+    stats_->setText(tr("cancelling #%1: it stops, or finishes in the background, and is dropped").arg(id));
   });
   connect(runner_, &RunController::staleDropped, this, [this](uint64_t id) {
     if (!runner_->busy()) stats_->setText(tr("run #%1 dropped; the shown result is unchanged").arg(id));
@@ -163,9 +193,9 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
                              time(r->totalMs), time(r->forwardMs),
                              peak >= 0 ? QStringLiteral("+") + QString::fromStdString(formatBytes(peak)) : tr("not measured"),
                              QString::fromStdString(formatBytes(r->estimatedBytes))));
-    stats_->setToolTip(tr("Time of the whole run and of the module's forward. Peak memory: how much the process's "
-                          "resident memory grew at its peak during the run (Linux VmHWM); estimate: the module's "
-                          "own estimate of its full computation."));
+    stats_->setToolTip(tr("Time of the whole run and of the module's forward. Peak memory: the most tensor memory "
+                          "this run's job held at once (measured by LibTorch's allocator for this job alone, not the "
+                          "process); estimate: the module's own estimate of its full computation."));
     QString warn;
     for (const auto& w : r->warnings) warn += QString::fromStdString(w) + QStringLiteral("; ");
     showMessage(warn, false);
@@ -262,7 +292,8 @@ void MainWindow::buildMenus() {
   // it and it reaches the window (keyPressEvent); "\tEsc" still shows the key in the menu.
   auto* cancel = runMenu->addAction(tr("&Cancel") + QStringLiteral("\tEsc"), runner_, &RunController::cancel);
   cancel->setObjectName(QStringLiteral("cancelAction"));
-  cancel->setToolTip(tr("Forget pending runs and drop the running one's result (a forward cannot be stopped midway)"));
+  cancel->setToolTip(tr("Forget pending runs and stop the running one (osra and cmgm stop between bands of query "
+                        "rows; other forwards finish in the background and their result is dropped)"));
   cancel->setEnabled(runner_->busy());
   connect(runner_, &RunController::busyChanged, cancel, &QAction::setEnabled);
   auto* autoRun = runMenu->addAction(tr("Re-run on &changes"));

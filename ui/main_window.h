@@ -5,6 +5,7 @@
 
 class QLabel;
 class QProgressBar;
+class QToolButton;
 class QMenu;
 
 namespace fl::ui {
@@ -66,6 +67,7 @@ class MainWindow : public QMainWindow {
   QLabel* stats_;
   QLabel* hover_;
   QProgressBar* busy_;
+  QToolButton* cancelRun_;  ///< beside the busy bar: Run > Cancel
 };
 
 }  // namespace fl::ui

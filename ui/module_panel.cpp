@@ -16,7 +16,6 @@
 #include <QSpinBox>
 #include <QTreeWidget>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 #include <map>
 
@@ -25,6 +24,7 @@
 #include "core/modules/module_instance.h"
 #include "core/run/memory.h"
 #include "ui/document.h"
+#include "ui/job_service.h"
 #include "ui/settings.h"
 
 namespace fl::ui {
@@ -182,10 +182,19 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
     weightsLines_[document_->moduleId()] = {document_->weightsPath(), line};
     showWeights(weightsNote_);
   });
-  connect(&weightsWatcher_, &QFutureWatcher<WeightsLoad>::finished, this, &ModulePanel::onWeightsLoaded);
+  // A read dropped before it started (a newer file) says nothing; the job that replaced it does.
+  connect(document_->jobs(), &JobService::jobEnded, this, [this](uint64_t job) {
+    if (job == weightsJob_) weightsJob_ = 0;
+  });
 }
 
-ModulePanel::~ModulePanel() { weightsWatcher_.waitForFinished(); }
+ModulePanel::~ModulePanel() {
+  if (weightsJob_) document_->jobs()->cancel(weightsJob_);  // never waits for the worker
+}
+
+void ModulePanel::waitForIdle() {
+  if (weightsJob_) document_->jobs()->waitFor({weightsJob_});
+}
 
 QString ModulePanel::weightsText() const { return weightsLabel_->text(); }
 QString ModulePanel::checkText() const { return check_->text(); }
@@ -308,7 +317,9 @@ void ModulePanel::updateCheck() {
 void ModulePanel::loadWeights(const QString& path) {
   const ModuleDescriptor* d = document_->descriptor();
   if (!d) return;
-  weightsWatcher_.waitForFinished();
+  // A newer file supersedes the one still being read (dropped if it has not started, its
+  // report ignored if it has): no waiting on the GUI thread.
+  if (weightsJob_) document_->jobs()->cancel(weightsJob_);
   showWeights(tr("Reading %1 ...").arg(QFileInfo(path).fileName().toHtmlEscaped()));
   // Snapshot what matching needs; the worker touches no QObject.
   const ModuleDescriptor desc = *d;
@@ -318,10 +329,12 @@ void ModulePanel::loadWeights(const QString& path) {
   for (const auto& t : req.inputs) shapes.push_back(t.sizes().vec());
   const bool canMatch = shapes.size() == desc.inputs.size();
   const uint64_t ticket = moduleTicket_;
-  weightsWatcher_.setFuture(QtConcurrent::run([path, desc, params, shapes, canMatch, ticket] {
+  weightsJob_ = document_->jobs()->submit<WeightsLoad>(JobPriority::Background, this,
+      [path, desc, params, shapes, canMatch, ticket](JobContext& ctx) {
     WeightsLoad out;
     out.path = path;
     out.ticket = ticket;
+    out.job = ctx.id();
     try {
       // Every tensor of the file, flattened: nested training checkpoints and DataParallel
       // names work as in the CLI; each run picks the module's tensors out of them.
@@ -330,7 +343,7 @@ void ModulePanel::loadWeights(const QString& path) {
       if (canMatch) {
         const Params p = resolveParams(desc.id, desc.params, params);
         if (desc.check(p, shapes).empty()) {
-          auto inst = makeSeededModule(desc, p, shapes, 0);  // (the lock: other threads seed)
+          auto inst = makeSeededModule(desc, p, shapes, 0);  // on the one worker: nothing else seeds
           ModuleState ms = extractModuleState(*sd, moduleStateKeys(*inst->module), std::nullopt, path.toStdString());
           out.report = matchStateDict(*inst->module, ms.state);
           out.report.prefix = ms.prefix;
@@ -342,11 +355,15 @@ void ModulePanel::loadWeights(const QString& path) {
       out.error = QString::fromStdString(firstLine(e.what()));
     }
     return out;
-  }));
+  },
+      [this](WeightsLoad&& w, const JobReport&) {
+        if (w.job != weightsJob_) return;  // superseded by a newer file
+        weightsJob_ = 0;
+        onWeightsLoaded(w);
+      });
 }
 
-void ModulePanel::onWeightsLoaded() {
-  const WeightsLoad w = weightsWatcher_.result();
+void ModulePanel::onWeightsLoaded(const WeightsLoad& w) {
   const QString name = QFileInfo(w.path).fileName();
   // Read for the module shown before (the module or session changed meanwhile, and the
   // label already says what this one uses): attaching it here would fail every run.

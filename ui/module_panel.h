@@ -2,7 +2,6 @@
 // The module dock: modules grouped by kind with citation and summary, a parameter form
 // generated from the descriptor, a weights picker with its match report, the device, and
 // the constraint check's message before anything runs.
-#include <QFutureWatcher>
 #include <QWidget>
 #include <map>
 #include <memory>
@@ -26,6 +25,7 @@ struct WeightsLoad {
   bool matched = false;  ///< report computed against the module at the current input shapes
   QString error;
   uint64_t ticket = 0;   ///< ModulePanel::moduleTicket_ when the read started
+  uint64_t job = 0;      ///< the job that read it (an older job's file was superseded)
 };
 
 class ModulePanel : public QWidget {
@@ -34,9 +34,13 @@ class ModulePanel : public QWidget {
   explicit ModulePanel(Document* document, QWidget* parent = nullptr);
   ~ModulePanel() override;
 
-  /// Reads a state_dict off the GUI thread and reports how it matches the current module.
+  /// Reads a state_dict off the GUI thread (a background job) and reports how it matches the
+  /// current module. A newer file supersedes one still being read.
   void loadWeights(const QString& path);
-  void waitForIdle() { weightsWatcher_.waitForFinished(); }
+  /// A weights file is being read (or its report is on its way).
+  bool busy() const { return weightsJob_ != 0; }
+  /// Blocks until the file being read left the worker (tests only).
+  void waitForIdle();
   QString weightsText() const;
   QString checkText() const;
   QString estimateText() const;
@@ -44,7 +48,7 @@ class ModulePanel : public QWidget {
  private:
   void rebuildForm();
   void updateCheck();
-  void onWeightsLoaded();
+  void onWeightsLoaded(const WeightsLoad& w);
   /// The weights line: which weights the current module uses (always shown), then `note`
   /// (a file being read, or why a new file was refused), kept until the next weights action.
   void showWeights(const QString& noteHtml = QString());
@@ -61,7 +65,7 @@ class ModulePanel : public QWidget {
   QComboBox* budget_;
   QLabel* check_;
   QLabel* estimate_;
-  QFutureWatcher<WeightsLoad> weightsWatcher_;
+  uint64_t weightsJob_ = 0;  ///< the job reading the newest weights file; 0 none
   /// What was learned about each module's active weights (matched tensors), by module id and
   /// weights path: shown again when the module is chosen again.
   std::map<QString, std::pair<QString, QString>> weightsLines_;

@@ -1,50 +1,11 @@
 #include "ui/run_controller.h"
 
-#include <QtConcurrent/QtConcurrentRun>
-#include <cstdio>
-#include <cstring>
-#include <optional>
-#include <string_view>
-#include <fstream>
-#include <string>
-
-#include "core/common/numbers.h"
+#include "ui/job_service.h"
 
 namespace fl::ui {
 
-namespace {
-
-/// A "VmRSS:"-style line of /proc/self/status in bytes; -1 when unavailable (not Linux).
-int64_t procStatusBytes(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(key);
-  while (std::getline(in, line)) {
-    if (line.compare(0, n, key) != 0) continue;
-    // "VmRSS:	  123456 kB": the number between the spaces and the unit.
-    const size_t start = line.find_first_not_of(" \t", n);
-    const size_t end = start == std::string::npos ? start : line.find_first_not_of("0123456789", start);
-    const auto kib = start == std::string::npos ? std::nullopt
-                                                : toInteger(std::string_view(line).substr(start, end - start));
-    return kib ? *kib * 1024 : -1;
-  }
-  return -1;
-}
-
-/// Resets the process's peak RSS (VmHWM) to its current RSS, so the peak after a run is the
-/// run's own; false where the kernel does not offer it.
-bool resetPeakRss() {
-  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
-  if (!f) return false;
-  const bool ok = std::fputs("5", f) >= 0;
-  return std::fclose(f) == 0 && ok;
-}
-
-}  // namespace
-
 RunController::RunController(Document* document, QObject* parent)
     : QObject(parent), document_(document) {
-  pool_.setMaxThreadCount(1);
   debounce_.setSingleShot(true);
   debounce_.setInterval(150);  // parameter spin boxes emit several changes per second
   // An automatic re-run of a document that cannot run yet (no input open: the start, the demo
@@ -57,18 +18,22 @@ RunController::RunController(Document* document, QObject* parent)
     if (autoRun_) debounce_.start();
   });
   connect(document_, &Document::queryRowsWanted, this, &RunController::onQueryWanted);
-  connect(&watcher_, &QFutureWatcher<RunOutcome>::finished, this, &RunController::onFinished);
-  connect(&queryWatcher_, &QFutureWatcher<AttentionQueryResult>::finished, this,
-          &RunController::onQueryFinished);
+  connect(document_->jobs(), &JobService::progress, this, [this](uint64_t job, double fraction, double eta) {
+    if (job == runJob_ && runJob_ != 0 && !isCancelling()) Q_EMIT progress(runningId_, fraction, eta);
+  });
 }
 
-RunController::~RunController() { waitForIdle(); }
+RunController::~RunController() {
+  pending_.reset();
+  pendingQuery_.reset();
+  if (runJob_) document_->jobs()->cancel(runJob_);
+  if (queryJob_) document_->jobs()->cancel(queryJob_);
+}
 
 void RunController::waitForIdle() {
   pending_.reset();
   pendingQuery_.reset();
-  watcher_.waitForFinished();
-  queryWatcher_.waitForFinished();
+  document_->jobs()->waitFor({runJob_, queryJob_});
 }
 
 void RunController::updateBusy() {
@@ -86,7 +51,12 @@ void RunController::runNow() {
   }
   pending_ = document_->makeRequest(nextId_++);
   pendingRevision_ = document_->revision();
-  if (!watcher_.isRunning()) startNext();
+  if (runJob_ == 0) {
+    startNext();
+  } else {
+    // The running request is superseded: osra and cmgm stop at their next band of rows.
+    document_->jobs()->stop(runJob_);
+  }
 }
 
 void RunController::cancel() {
@@ -95,8 +65,14 @@ void RunController::cancel() {
   pendingQuery_.reset();
   cancelledUpTo_ = nextId_ - 1;
   cancelledQueriesUpTo_ = nextQueryId_ - 1;
-  if (watcher_.isRunning()) Q_EMIT cancelling(runningId_);
-  if (queryWatcher_.isRunning()) {
+  // stop, not cancel: the jobs are still delivered (and dropped), so busy() stays true until
+  // the worker really is free of them.
+  if (runJob_) {
+    document_->jobs()->stop(runJob_);
+    Q_EMIT cancelling(runningId_);
+  }
+  if (queryJob_) {
+    document_->jobs()->stop(queryJob_);
     // Say so in the view now; the rows still being computed will be dropped.
     const QPoint wanted = document_->wantedQuery();
     const uint64_t resultId = document_->result() ? document_->result()->requestId : 0;
@@ -114,26 +90,29 @@ void RunController::startNext() {
   const ModuleRegistry* registry = &document_->registry();
   Q_EMIT started(runningId_);
   // The request is a snapshot: the worker never touches the document or any widget.
-  watcher_.setFuture(QtConcurrent::run(&pool_, [registry, revision, req = std::move(req)] {
-    RunOutcome out;
-    out.revision = revision;
-    const int64_t before = resetPeakRss() ? procStatusBytes("VmRSS:") : -1;
-    out.result = run(*registry, req);
-    const int64_t peak = before >= 0 ? procStatusBytes("VmHWM:") : -1;
-    out.context.peakBytes = peak >= 0 ? std::max<int64_t>(0, peak - before) : -1;
-    out.context.request = req;
-    return out;
-  }));
+  runJob_ = document_->jobs()->submit<RunOutcome>(
+      JobPriority::Interactive, this,
+      [registry, revision, req = std::move(req)](JobContext& ctx) {
+        RunOutcome out;
+        out.revision = revision;
+        out.result = ctx.run(*registry, req);
+        out.context.request = req;
+        return out;
+      },
+      [this](RunOutcome&& out, const JobReport& report) {
+        out.context.peakBytes = report.peakBytes;  // this job's own tensors, not the process's
+        runJob_ = 0;
+        onFinished(std::move(out));
+      });
   updateBusy();
 }
 
-void RunController::onFinished() {
-  RunOutcome out = watcher_.result();
+void RunController::onFinished(RunOutcome out) {
   const uint64_t id = out.result.requestId;
   // Stale: cancelled, superseded by a newer request, or made before the document changed
   // (another module, parameters, inputs or a restored session: it would be drawn wrongly).
-  const bool stale = id <= cancelledUpTo_ || (pending_ && pending_->requestId > id) ||
-                     out.revision != document_->revision();
+  const bool stale = id <= cancelledUpTo_ || id < latestRequestId() || out.revision != document_->revision() ||
+                     out.result.errorKind == ErrorKind::Cancelled;
   if (stale) {
     Q_EMIT staleDropped(id);
   } else {
@@ -145,7 +124,7 @@ void RunController::onFinished() {
     }
   }
   startNext();
-  if (!watcher_.isRunning() && !queryWatcher_.isRunning()) startNextQuery();
+  if (runJob_ == 0 && queryJob_ == 0) startNextQuery();
   updateBusy();
 }
 
@@ -158,8 +137,8 @@ void RunController::onQueryWanted(int x, int y) {
     return;
   }
   pendingQuery_ = QueryJob{nextQueryId_++, x, y, ctx.request};
-  // Runs go first: a query queued behind a run waits for it (one worker).
-  if (!queryWatcher_.isRunning() && !watcher_.isRunning()) startNextQuery();
+  // Runs go first: a query queued behind a run waits for it.
+  if (queryJob_ == 0 && runJob_ == 0) startNextQuery();
 }
 
 void RunController::startNextQuery() {
@@ -176,14 +155,19 @@ void RunController::startNextQuery() {
   const int64_t w = runningQuery_.request.inputs[0].size(-1);
   const int64_t flat = static_cast<int64_t>(runningQuery_.y) * w + runningQuery_.x;
   Q_EMIT queryStarted(runningQuery_.x, runningQuery_.y);
-  queryWatcher_.setFuture(QtConcurrent::run(&pool_, [registry, req = runningQuery_.request, flat] {
-    return attentionQuery(*registry, req, {flat});
-  }));
+  queryJob_ = document_->jobs()->submit<AttentionQueryResult>(
+      JobPriority::Interactive, this,
+      [registry, req = runningQuery_.request, flat](JobContext& ctx) {
+        return ctx.attentionQuery(*registry, req, {flat});
+      },
+      [this](AttentionQueryResult&& r, const JobReport&) {
+        queryJob_ = 0;
+        onQueryFinished(std::move(r));
+      });
   updateBusy();
 }
 
-void RunController::onQueryFinished() {
-  const AttentionQueryResult r = queryWatcher_.result();
+void RunController::onQueryFinished(AttentionQueryResult r) {
   const QueryJob job = std::move(runningQuery_);
   runningQuery_ = {};
   const bool stale = job.id <= cancelledQueriesUpTo_ || pendingQuery_.has_value();
@@ -197,7 +181,7 @@ void RunController::onQueryFinished() {
     }
     document_->setQueryRows(std::move(rows));  // the document drops rows of an older result
   }
-  if (!watcher_.isRunning()) startNextQuery();
+  if (runJob_ == 0) startNextQuery();
   updateBusy();
 }
 

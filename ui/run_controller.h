@@ -1,15 +1,15 @@
 #pragma once
-// Runs modules, and attention rows on demand, on one worker thread so the window never
-// waits on LibTorch. Requests carry increasing ids; only the newest request's result reaches
-// the document (older ones are stale and dropped). While the worker is busy, new requests
-// coalesce: the latest one starts when the worker is free.
+// Runs modules, and attention rows on demand, as interactive jobs of the document's job
+// service (ui/job_service.h) so the window never waits on LibTorch. Requests carry increasing
+// ids; only the newest request's result reaches the document (older ones are stale and
+// dropped). While a run computes, new requests coalesce: the latest one starts when it ends,
+// and the running one is asked to stop (a newer request supersedes it).
 //
-// Cancel is honest about what it can do: LibTorch cannot stop a forward midway, so a cancelled
-// run keeps the worker busy until it ends; its result is then dropped and the previous
-// result stays. Pending requests are forgotten at once.
-#include <QFutureWatcher>
+// Cancel is honest about what it can do: osra and cmgm stop between bands of query rows; other
+// forwards cannot be stopped midway, so a cancelled run keeps the worker busy until it ends;
+// its result is then dropped and the previous result stays. Pending requests are forgotten at
+// once. Long runs report their progress (fraction done, time left) for the busy bar.
 #include <QObject>
-#include <QThreadPool>
 #include <QTimer>
 #include <optional>
 
@@ -30,31 +30,36 @@ class RunController : public QObject {
   Q_OBJECT
  public:
   RunController(Document* document, QObject* parent = nullptr);
+  /// Cancels its jobs; never waits for them.
   ~RunController() override;
 
   /// Re-run automatically (debounced) whenever the document's request changes.
   void setAutoRun(bool on) { autoRun_ = on; }
-  /// The worker is computing a run or attention rows.
-  bool busy() const { return watcher_.isRunning() || queryWatcher_.isRunning(); }
+  /// A run or attention rows are computing (or their result is on its way to the document).
+  bool busy() const { return runJob_ != 0 || queryJob_ != 0; }
   /// A cancelled run is still finishing on the worker (its result will be dropped).
-  bool isCancelling() const { return watcher_.isRunning() && runningId_ <= cancelledUpTo_; }
+  bool isCancelling() const { return runJob_ != 0 && runningId_ <= cancelledUpTo_; }
   uint64_t latestRequestId() const { return nextId_ - 1; }
-  /// Blocks until the worker is idle (tests, shutdown).
+  /// Blocks until its jobs left the worker (tests, shutdown); forgets pending requests.
   void waitForIdle();
 
  public Q_SLOTS:
   /// Snapshots the document and schedules a run (if the document is ready).
   void runNow();
-  /// Forgets pending requests and drops the results of the running ones.
+  /// Forgets pending requests and stops the running ones (between bands of query rows where
+  /// the module works in bands; else their results are dropped when they end).
   void cancel();
 
  Q_SIGNALS:
   void started(uint64_t requestId);
   void finished(uint64_t requestId, bool ok, double milliseconds);
   void staleDropped(uint64_t requestId);
-  /// Cancel was asked while run `requestId` computes: it ends on its own, then is dropped.
+  /// Cancel was asked while run `requestId` computes: it stops or ends, then is dropped.
   void cancelling(uint64_t requestId);
   void busyChanged(bool busy);
+  /// Progress of the running run `requestId` (osra and cmgm in query bands): `fraction` in
+  /// [0, 1], `etaSeconds` the time left (< 0 unknown).
+  void progress(uint64_t requestId, double fraction, double etaSeconds);
   /// Attention rows of query pixel (x, y) started / arrived (ok or with an error).
   void queryStarted(int x, int y);
   void queryFinished(int x, int y, bool ok, double milliseconds);
@@ -66,22 +71,19 @@ class RunController : public QObject {
     RunRequest request;  ///< the shown result's request
   };
   void startNext();
-  void onFinished();
+  void onFinished(RunOutcome out);
   void onQueryWanted(int x, int y);
   void startNextQuery();
-  void onQueryFinished();
+  void onQueryFinished(AttentionQueryResult r);
   void updateBusy();
 
   Document* document_;
-  // One thread: runs and attention rows never overlap (both seed the global generator
-  // before building the module, and two forwards would only compete for the cores).
-  QThreadPool pool_;
-  QFutureWatcher<RunOutcome> watcher_;
-  QFutureWatcher<AttentionQueryResult> queryWatcher_;
   QTimer debounce_;
   std::optional<RunRequest> pending_;
   uint64_t pendingRevision_ = 0;
   std::optional<QueryJob> pendingQuery_;
+  uint64_t runJob_ = 0;    ///< job id of the run on the worker; 0 none
+  uint64_t queryJob_ = 0;  ///< job id of the attention rows on the worker; 0 none
   uint64_t nextId_ = 1;
   uint64_t runningId_ = 0;
   uint64_t cancelledUpTo_ = 0;

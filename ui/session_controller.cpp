@@ -1,24 +1,29 @@
 #include "ui/session_controller.h"
 
 #include <QFileInfo>
-#include <QtConcurrent/QtConcurrentRun>
 
 #include "core/common/error.h"
 #include "core/io/state_dict.h"
 #include "ui/compare_panel.h"
 #include "ui/document.h"
+#include "ui/job_service.h"
 
 namespace fl::ui {
 
 SessionController::SessionController(Document* document, ComparePanel* compare, QObject* parent)
     : QObject(parent), document_(document), compare_(compare) {
-  connect(&watcher_, &QFutureWatcher<SessionLoad>::finished, this, [this] {
-    SessionLoad load = watcher_.result();
-    if (load.generation == generation_) apply(std::move(load));
+  connect(document_->jobs(), &JobService::jobEnded, this, [this](uint64_t job) {
+    if (job == job_) job_ = 0;  // dropped before it ran (superseded)
   });
 }
 
-SessionController::~SessionController() { watcher_.waitForFinished(); }
+SessionController::~SessionController() {
+  if (job_) document_->jobs()->cancel(job_);  // never waits for the worker
+}
+
+void SessionController::waitForIdle() {
+  if (job_) document_->jobs()->waitFor({job_});
+}
 
 QString SessionController::save(const QString& path, bool compareVisible) {
   try {
@@ -41,9 +46,12 @@ void SessionController::open(const QString& path, const QString& fallbackFeature
   }
   load.path = QFileInfo(path).absoluteFilePath();
   load.generation = ++generation_;
-  if (watcher_.isRunning()) watcher_.waitForFinished();  // its result is now stale
-  // Reading images through a feature extractor and checkpoints can take seconds: a worker.
-  watcher_.setFuture(QtConcurrent::run([load, fallbackFeatures]() mutable {
+  // A session still being read is superseded: dropped if it has not started, its result
+  // ignored (by generation) if it has. The GUI thread never waits for it.
+  if (job_) document_->jobs()->cancel(job_);
+  // Reading images through a feature extractor and checkpoints can take seconds: a job.
+  job_ = document_->jobs()->submit<SessionLoad>(JobPriority::Background, this,
+      [load, fallbackFeatures](JobContext&) mutable {
     const QStringList missing = missingFiles(load.state);
     for (const QString& m : missing) load.problems << QObject::tr("missing %1").arg(m);
     for (const SessionInput& in : load.state.inputs) {
@@ -64,7 +72,12 @@ void SessionController::open(const QString& path, const QString& fallbackFeature
       load.problems << QObject::tr("the module runs with seeded init instead of its missing weights");
     }
     return load;
-  }));
+  },
+      [this](SessionLoad&& load, const JobReport&) {
+        if (load.generation != generation_) return;
+        job_ = 0;
+        apply(std::move(load));
+      });
 }
 
 void SessionController::apply(SessionLoad load) {

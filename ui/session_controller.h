@@ -1,8 +1,8 @@
 #pragma once
 // Opens and saves sessions (ui/session.h) for the main window. Opening reads every input and
-// the weights off the GUI thread, then replaces the document's state in one step; a session
-// that cannot be read changes nothing. Files that moved are listed, the rest is restored.
-#include <QFutureWatcher>
+// the weights off the GUI thread (a background job), then replaces the document's state in one
+// step; a session that cannot be read changes nothing. Files that moved are listed, the rest is
+// restored. A session opened while another is still being read supersedes it.
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -41,8 +41,9 @@ class SessionController : public QObject {
   /// once its inputs and weights are read. `fallbackFeatures` serves images whose feature
   /// source the session does not name.
   void open(const QString& path, const QString& fallbackFeatures);
-  bool busy() const { return watcher_.isRunning(); }
-  void waitForIdle() { watcher_.waitForFinished(); }
+  bool busy() const { return job_ != 0; }
+  /// Blocks until the session being read left the worker (tests only).
+  void waitForIdle();
 
  Q_SIGNALS:
   void failed(const QString& message);
@@ -57,7 +58,7 @@ class SessionController : public QObject {
   ComparePanel* compare_;
   QString path_;
   uint64_t generation_ = 0;
-  QFutureWatcher<SessionLoad> watcher_;
+  uint64_t job_ = 0;  ///< the job reading the newest session; 0 none
 };
 
 }  // namespace fl::ui

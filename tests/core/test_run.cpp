@@ -181,9 +181,9 @@ TEST(Memory, FormatsAndParsesSizes) {
   EXPECT_GT(defaultMemoryBudget(), int64_t{255} << 20);
 }
 
-// The GUI builds modules on several threads at once (main view, Compare dock, weights
-// check): a seed must still give the same init, or the Compare figure and its CLI render
-// would differ. Many concurrent builds with other seeds around the checked one.
+// run() may be called from several threads at once (the core promises it; the GUI itself runs
+// its jobs on one worker): a seed must still give the same init. Many concurrent builds with
+// other seeds around the checked one.
 TEST(Run, SeedGivesTheSameInitUnderConcurrentBuilds) {
   RunRequest req = affRequest();
   req.seed = 5;

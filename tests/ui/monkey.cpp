@@ -53,6 +53,7 @@
 #include "core/modules/registry.h"
 #include "ui/document.h"
 #include "ui/input_loader.h"
+#include "ui/job_service.h"
 #include "ui/main_window.h"
 #include "ui/module_panel.h"
 #include "ui/run_controller.h"
@@ -162,7 +163,7 @@ class Monkey {
   bool settle(int ms) {
     QElapsedTimer t;
     t.start();
-    while (runner_.busy() || loader_.busy() || w_.sessions()->busy()) {
+    while (doc_.jobs()->busy()) {  // runs, loads, weights, sessions and compare builds
       if (t.elapsed() > ms) return false;
       QApplication::processEvents(QEventLoop::AllEvents, 20);
       QThread::msleep(2);

@@ -8,24 +8,31 @@
 #include <QDockWidget>
 #include <QLabel>
 #include <QMenuBar>
+#include <QProgressBar>
+#include <QToolButton>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTreeWidget>
 #include <QtTest/QtTest>
+#include <atomic>
+#include <thread>
 
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "core/io/state_dict.h"
 #include "core/modules/module_instance.h"
+#include "test_env.h"
 #include "test_registry.h"
 #include "ui/compare_panel.h"
 #include "ui/document.h"
 #include "ui/input_loader.h"
+#include "ui/job_service.h"
 #include "ui/main_window.h"
 #include "ui/module_panel.h"
 #include "ui/run_controller.h"
+#include "ui/session_controller.h"
 #include "ui/settings.h"
 #include "ui/view_controls.h"
 #include "ui/views/heatmap_panel.h"
@@ -38,6 +45,19 @@ using namespace fl::ui;
 using fl::test::registry;
 
 namespace {
+
+/// Holds the document's one worker until `open` is set, so jobs queue up behind it.
+void holdTheWorker(Document& doc, QObject* keeper, std::atomic<bool>& open, std::atomic<bool>& entered) {
+  doc.jobs()->submit<int>(
+      JobPriority::Interactive, keeper,
+      [&open, &entered](JobContext&) {
+        entered = true;
+        while (!open) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return 0;
+      },
+      [](int&&, const JobReport&) {});
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 /// The window as the app makes it, shown.
 struct App {
@@ -450,6 +470,144 @@ class HardeningTest : public QObject {
       QCOMPARE(labels[r], QStringLiteral("scale %1").arg(r));
       QCOMPARE(ticks[r], r + 0.5);
     }
+  }
+
+  // Item 12 (the GUI half): a long chunked attention run shows its progress and the time left
+  // in the busy bar, and the bar's Cancel stops it between bands of query rows.
+  void longRunShowsProgressAndItsCancelStopsIt() {
+    App app;
+    app.runner.setAutoRun(false);
+    app.doc.setModule(QStringLiteral("cmgm"));
+    const Shape shape{1, 64, 96, 96};
+    for (int i = 0; i < 2; ++i) {
+      InputItem item;
+      item.label = QStringLiteral("x%1").arg(i);
+      item.tensor = at::randn(shape);
+      app.doc.addInput(item);
+    }
+    const ModuleDescriptor* d = app.doc.descriptor();
+    const Params p = resolveParams(d->id, d->params, {});
+    const int64_t lo = d->minMemoryBytes(p, {shape, shape}), hi = d->memoryBytes(p, {shape, shape});
+    app.doc.setMemoryBudget(lo + (hi - lo) / 20);  // over the budget: the attention comes in bands
+    QSignalSpy progress(&app.runner, &RunController::progress);
+    QSignalSpy jobProgress(app.doc.jobs(), &JobService::progress);  // unfiltered, to the end
+    QSignalSpy dropped(&app.runner, &RunController::staleDropped);
+    app.runner.runNow();
+    QTRY_VERIFY_WITH_TIMEOUT(!progress.isEmpty(), 60000);
+    auto* bar = app.window.findChild<QProgressBar*>(QStringLiteral("busyBar"));
+    auto* cancel = app.window.findChild<QToolButton*>(QStringLiteral("cancelRun"));
+    QVERIFY(bar && cancel);
+    QVERIFY(bar->isVisible() && cancel->isVisible());
+    QCOMPARE(bar->maximum(), 1000);  // determinate once the run reports progress
+    QVERIFY(bar->isTextVisible());
+    QVERIFY2(bar->text().contains(QStringLiteral("%")) && bar->text().contains(QStringLiteral("left")),
+             qPrintable(bar->text()));
+    QTest::mouseClick(cancel, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!app.runner.busy(), 120000);
+    QCOMPARE(dropped.size(), 1);
+    QVERIFY(app.doc.result() == nullptr);
+    // It stopped between bands: the forward never reported its end.
+    QVERIFY(!jobProgress.isEmpty());
+    const double last = jobProgress.back().at(1).toDouble();
+    QVERIFY2(last < 1.0, qPrintable(QString::number(last)));
+    QVERIFY(!bar->isVisible() && !cancel->isVisible());
+  }
+
+  // Closing the window never waits for a Compare build: a queued one is dropped (it never
+  // runs), a running one is asked to stop and is not delivered.
+  void closingTheWindowNeverWaitsForACompareBuild() {
+    Document doc(registry());
+    RunController runner(&doc);
+    runner.setAutoRun(false);
+    QTemporaryDir dir;
+    const QStringList files = tensorFiles(dir, 1);
+    InputItem item;
+    item.path = files.front();
+    item.label = QStringLiteral("t0.npy");
+    item.tensor = readNpy(item.path.toStdString());
+    doc.addInput(item);
+    doc.setModule(QStringLiteral("eca"));
+    QObject keeper;
+    std::atomic<bool> open{false}, entered{false};
+    holdTheWorker(doc, &keeper, open, entered);
+    const int64_t runsBefore = doc.jobs()->moduleRuns();
+    {
+      InputLoader loader;
+      auto window = std::make_unique<MainWindow>(&doc, &runner, &loader);
+      window->comparePanel()->addModule(QStringLiteral("eca"));
+      QVERIFY(window->comparePanel()->busy());  // its build waits behind the held worker
+      window.reset();  // returns at once: nothing waits for the build (it would never start)
+    }
+    open = true;
+    QTRY_VERIFY_WITH_TIMEOUT(!doc.jobs()->busy(), 20000);
+    QCOMPARE(doc.jobs()->moduleRuns(), runsBefore);  // the dropped build ran nothing
+  }
+
+  // Loads never finish out of order: a slow image opened first still arrives first; a
+  // newer weights file supersedes one not read yet, without the window waiting for it.
+  void loadsKeepTheirOrderAndNewerWeightsWin() {
+    App app;
+    app.runner.setAutoRun(false);
+    QTemporaryDir dir;
+    const QString image = QString::fromStdString(test::env("FL_SOURCE_DIR")) + "/resources/images/fruits.jpg";
+    app.window.setFeatureSpec(QStringLiteral("filterbank:channels=16,stride=4"));
+    app.window.openFiles({image});                         // decoded and filtered: slow
+    app.window.openFiles(tensorFiles(dir, 1));             // a small tensor: fast
+    QTRY_COMPARE_WITH_TIMEOUT(app.doc.inputs().size(), size_t{2}, 60000);
+    QCOMPARE(app.doc.inputs()[0].path, image);
+    QVERIFY(app.doc.inputs()[1].path.endsWith(QStringLiteral("t0.npy")));
+
+    clickModule(app.window, QStringLiteral("se"));
+    const ModuleDescriptor* d = registry().find("se");
+    const auto write = [&](const QString& name, int64_t c) {
+      const auto inst = d->make(resolveParams("se", d->params, {}), {{1, c, 8, 8}});
+      NamedTensors sd;
+      for (const auto& [n, t] : moduleStateDict(*inst->module)) sd.emplace_back(n, t.detach().clone());
+      const QString path = dir.filePath(name);
+      writeSafetensors(path.toStdString(), sd);
+      return path;
+    };
+    const QString older = write(QStringLiteral("older.safetensors"), 16);
+    const QString newer = write(QStringLiteral("newer.safetensors"), 16);
+    QObject keeper;
+    std::atomic<bool> open{false}, entered{false};
+    holdTheWorker(app.doc, &keeper, open, entered);
+    QSignalSpy changes(&app.doc, &Document::requestChanged);
+    app.window.modulePanel()->loadWeights(older);  // queued behind the held worker
+    app.window.modulePanel()->loadWeights(newer);  // supersedes it: no wait here
+    QVERIFY(app.window.modulePanel()->busy());
+    open = true;
+    QTRY_COMPARE_WITH_TIMEOUT(app.doc.weightsPath(), newer, 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(!app.doc.jobs()->busy(), 20000);
+    QCOMPARE(changes.size(), 1);  // only the newer file was ever attached
+    QVERIFY2(!app.window.modulePanel()->weightsText().contains(QStringLiteral("older")),
+             qPrintable(app.window.modulePanel()->weightsText()));
+  }
+
+  // A session opened while another is still being read supersedes it; the window never waits.
+  void aNewerSessionSupersedesOneStillLoading() {
+    App app;
+    app.runner.setAutoRun(false);
+    QTemporaryDir dir;
+    const auto session = [&](const QString& name, const char* module) {
+      const QString path = dir.filePath(name);
+      QFile f(path);
+      if (f.open(QIODevice::WriteOnly)) f.write(QByteArray("{\"schema_version\": 1, \"module\": \"") + module + "\"}\n");
+      return path;
+    };
+    const QString first = session(QStringLiteral("first.flsession"), "eca");
+    const QString second = session(QStringLiteral("second.flsession"), "cbam");
+    QObject keeper;
+    std::atomic<bool> open{false}, entered{false};
+    holdTheWorker(app.doc, &keeper, open, entered);
+    QSignalSpy restored(app.window.sessions(), &SessionController::restored);
+    app.window.openSession(first);
+    app.window.openSession(second);
+    open = true;
+    QTRY_VERIFY_WITH_TIMEOUT(!app.doc.jobs()->busy(), 20000);
+    QCOMPARE(restored.size(), 1);
+    QCOMPARE(restored.front().front().toString(), QFileInfo(second).absoluteFilePath());
+    QCOMPARE(app.doc.moduleId(), QStringLiteral("cbam"));
   }
 
   // Item 10: File > Export figure... exists; with nothing compared it starts the figure of
