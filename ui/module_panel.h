@@ -36,6 +36,8 @@ class ModulePanel : public QWidget {
 
   /// Reads a state_dict off the GUI thread and reports how it matches the current module.
   void loadWeights(const QString& path);
+  /// Forgets the weights file: the deterministic seeded init (the "Seeded init" button).
+  void clearWeights();
   void waitForIdle() { weightsWatcher_.waitForFinished(); }
   QString weightsText() const;
   QString checkText() const;
