@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   parser.setApplicationDescription(QStringLiteral("See what attention and feature-fusion modules do."));
   parser.addHelpOption();
   parser.addVersionOption();
-  const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Open the built-in demo (a sample image, CBAM, a run); also what opens when no file or session is given."));
+  const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Open the demo: a CBAM network trained on Fashion-MNIST (resources/demo/) on a test garment, its trained stem as the feature backbone; also what opens when no file or session is given. File > Open example lists the others."));
   const QCommandLineOption module(QStringLiteral("module"), QStringLiteral("Select a module by id."), QStringLiteral("ID"));
   const QCommandLineOption set(QStringLiteral("set"), QStringLiteral("A module parameter KEY=VALUE (repeatable)."), QStringLiteral("KEY=VALUE"));
   const QCommandLineOption weights(QStringLiteral("weights"), QStringLiteral("Load a state_dict for the module."), QStringLiteral("FILE"));

@@ -16,6 +16,8 @@ PACKAGES=(
   # scripts/gen_colormaps.py (regenerating the colormap tables), GUI click-through checks
   python3-matplotlib xdotool
   clang libclang-rt-14-dev
+  # Fashion-MNIST: scripts/train_demo.py and the demo-network accuracy tests (tests/demo)
+  dataset-fashion-mnist
 )
 
 missing=()

@@ -27,6 +27,7 @@
 #include "core/run/estimate.h"
 #include "core/run/memory.h"
 #include "ui/document.h"
+#include "ui/examples.h"
 #include "ui/input_loader.h"
 #include "ui/inputs_panel.h"
 #include "ui/job_service.h"
@@ -262,6 +263,12 @@ void MainWindow::buildMenus() {
     compare_->exportDialog();
   });
   file->addAction(tr("Open &demo"), this, &MainWindow::openDemo);
+  auto* examplesMenu = file->addMenu(tr("Open e&xample"));
+  for (const Example& e : examples()) {
+    // A network scripts/train_demo.py did not ship is not offered.
+    if (!e.stem.isEmpty() && !QFile::exists(e.stem)) continue;
+    examplesMenu->addAction(e.title, this, [this, e] { openExample(e); });
+  }
   file->addSeparator();
   auto* openSessionAction = file->addAction(tr("Open &session..."), this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), prefs::startDirectory(),
@@ -343,22 +350,33 @@ void MainWindow::openFiles(const QStringList& paths) {
   loader_->load(paths, inputsPanel_->featureSpec());
 }
 
-void MainWindow::openDemo() {
-  // The sample image ships inside the binary; OpenCV reads files, so copy it out once.
-  const QString dir = QStandardPaths::writableLocation(QStandardPaths::CacheLocation);
-  QDir().mkpath(dir);
-  const QString path = dir + QStringLiteral("/fruits.jpg");
-  if (!QFileInfo::exists(path) && !QFile::copy(QStringLiteral(":/images/fruits.jpg"), path)) {
-    showMessage(tr("The demo image could not be written to %1").arg(path), true);
+void MainWindow::openDemo() { openExample(examples().front()); }
+
+void MainWindow::openExample(const Example& example) {
+  // The example's files ship inside the binary; OpenCV and LibTorch read files: write them out.
+  QString error;
+  const QString image = materialiseResource(example.image, &error);
+  const QString stem = example.stem.isEmpty() || image.isEmpty() ? QString() : materialiseResource(example.stem, &error);
+  const QString weights =
+      example.weights.isEmpty() || !error.isEmpty() ? QString() : materialiseResource(example.weights, &error);
+  if (!error.isEmpty()) {
+    showMessage(tr("The example could not be opened: %1").arg(error), true);
     return;
   }
-  document_->setModule(QStringLiteral("cbam"));
+  const QString spec = stem.isEmpty() ? example.featureSpec : QStringLiteral("torchscript:path=") + stem;
+  inputsPanel_->setFeatureSpec(spec);
+  document_->setModule(example.moduleId);
+  if (weights.isEmpty()) {
+    modulePanel_->clearWeights();
+  } else {
+    modulePanel_->loadWeights(weights);
+  }
   ViewSettings v = document_->view();
-  v.tensor = QStringLiteral("probe.spatial_weight");
+  v.tensor = example.tensor;
   v.normalisation = QStringLiteral("minmax");
   document_->setView(v);
-  // Not openFiles: the demo's cache folder must not become the folder dialogs start in.
-  loader_->load({path}, inputsPanel_->featureSpec());
+  // Not openFiles: the cache folder must not become the folder dialogs start in.
+  loader_->load({image}, spec);
 }
 
 void MainWindow::setFeatureSpec(const QString& spec) { inputsPanel_->setFeatureSpec(spec); }

@@ -19,6 +19,7 @@ class ProbeView;
 class ViewControls;
 class ComparePanel;
 class SessionController;
+struct Example;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -27,8 +28,10 @@ class MainWindow : public QMainWindow {
 
   /// Opens files (images through the chosen feature source, or tensor files).
   void openFiles(const QStringList& paths);
-  /// The built-in demo: a sample image, a module, a run.
+  /// The start-up demo: the trained CBAM network on a Fashion-MNIST garment (ui/examples.h).
   void openDemo();
+  /// One of File > Open example: its image, feature backbone, module and weights.
+  void openExample(const Example& example);
   /// The feature source used for images opened next.
   void setFeatureSpec(const QString& spec);
 

@@ -135,11 +135,7 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
         tr("state_dict (*.pt *.pth *.bin *.ckpt *.safetensors);;All files (*)"));
     if (!path.isEmpty()) this->loadWeights(path);
   });
-  connect(clearWeights_, &QPushButton::clicked, this, [this] {
-    document_->clearWeights();
-    weightsLines_.erase(document_->moduleId());
-    showWeights();
-  });
+  connect(clearWeights_, &QPushButton::clicked, this, &ModulePanel::clearWeights);
   connect(device_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
     document_->setDevice(static_cast<DeviceChoice>(device_->currentData().toInt()));
   });
@@ -312,6 +308,12 @@ void ModulePanel::updateCheck() {
   }
   check_->setText(document_->readiness());
   estimate_->setText(document_->estimate());
+}
+
+void ModulePanel::clearWeights() {
+  document_->clearWeights();
+  weightsLines_.erase(document_->moduleId());
+  showWeights();
 }
 
 void ModulePanel::loadWeights(const QString& path) {

@@ -41,6 +41,8 @@ class ModulePanel : public QWidget {
   bool busy() const { return weightsJob_ != 0; }
   /// Blocks until the file being read left the worker (tests only).
   void waitForIdle();
+  /// Forgets the weights file: the deterministic seeded init (the "Seeded init" button).
+  void clearWeights();
   QString weightsText() const;
   QString checkText() const;
   QString estimateText() const;

@@ -18,6 +18,7 @@
 #include "test_registry.h"
 #include "core/modules/registry.h"
 #include "ui/document.h"
+#include "ui/examples.h"
 #include "ui/input_loader.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
@@ -538,6 +539,39 @@ class UiTest : public QObject {
     QCOMPARE(window.probeView()->currentPage(), ViewPage::Heatmap);
     QVERIFY(window.probeView()->heatmap()->mapWidth() > 10);
     expectMap(window.probeView()->heatmap(), doc.result()->findProbe("spatial_weight")->value[0][0]);
+    runner.waitForIdle();
+  }
+
+  // The demo is the trained CBAM network (resources/demo/): a garment, the network's stem as
+  // the feature backbone, the trained weights named in the weights line; the old photo demo
+  // stays as an example labelled as seeded.
+  void demoIsTheTrainedNetwork() {
+    Document doc(registry());
+    RunController runner(&doc);
+    InputLoader loader;
+    MainWindow window(&doc, &runner, &loader);
+    window.openDemo();
+    QTRY_VERIFY_WITH_TIMEOUT(doc.weightsPath().endsWith(QStringLiteral("cbam.weights.safetensors")), 30000);
+    QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr && !doc.inputs().empty(), 60000);
+    QCOMPARE(doc.moduleId(), QStringLiteral("cbam"));
+    QVERIFY2(doc.inputs()[0].path.endsWith(QStringLiteral("0-ankle_boot.png")), qPrintable(doc.inputs()[0].path));
+    const QString weights = window.modulePanel()->weightsText();
+    QVERIFY2(weights.contains(QStringLiteral("cbam.weights.safetensors")) && !weights.contains(QStringLiteral("seeded")),
+             qPrintable(weights));
+    // the trained stem's features: 32 channels on the 14x14 grid of the 28x28 garment
+    runner.runNow();
+    QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr && doc.result()->findProbe("spatial_weight"), 60000);
+    QCOMPARE(doc.result()->findProbe("spatial_weight")->value.sizes().vec(), (std::vector<int64_t>{1, 1, 14, 14}));
+    QCOMPARE(doc.result()->findProbe("channel_weight")->value.sizes().vec(), (std::vector<int64_t>{1, 32}));
+    runner.waitForIdle();
+
+    const Example& seeded = examples().back();
+    QVERIFY(seeded.title.contains(QStringLiteral("Seeded")) && seeded.weights.isEmpty());
+    window.openExample(seeded);
+    QTRY_VERIFY_WITH_TIMEOUT(doc.weightsPath().isEmpty(), 30000);
+    QVERIFY2(window.modulePanel()->weightsText().contains(QStringLiteral("seeded init")),
+             qPrintable(window.modulePanel()->weightsText()));
+    loader.waitForIdle();
     runner.waitForIdle();
   }
 

@@ -1,0 +1,81 @@
+#include "ui/examples.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QObject>
+#include <QStandardPaths>
+
+#include "core/features/features.h"
+
+namespace fl::ui {
+
+namespace {
+
+Example trained(const QString& id, const QString& name, const QString& garment, const QString& tensor) {
+  const QString base = QStringLiteral(":/demo/") + id;
+  return {QObject::tr("Trained %1 on a Fashion-MNIST %2").arg(name, garment.section(QLatin1Char('-'), 1).replace(QLatin1Char('_'), QLatin1Char(' '))),
+          id,
+          QStringLiteral(":/images/garments/") + garment + QStringLiteral(".png"),
+          base + QStringLiteral(".stem.pt"),
+          base + QStringLiteral(".weights.safetensors"),
+          QString(),
+          tensor};
+}
+
+}  // namespace
+
+const std::vector<Example>& examples() {
+  // Single-input networks: their stem is the feature backbone and the built-in module runs
+  // with the trained weights. (Fusion networks need two feature maps from one image: the CLI
+  // and the tests run them, see resources/demo/README.md.)
+  static const std::vector<Example> all = {
+      trained(QStringLiteral("cbam"), QStringLiteral("CBAM"), QStringLiteral("0-ankle_boot"),
+              QStringLiteral("probe.spatial_weight")),
+      trained(QStringLiteral("spatial-attention"), QStringLiteral("spatial attention"),
+              QStringLiteral("2-trouser"), QStringLiteral("probe.spatial_weight")),
+      trained(QStringLiteral("cbam-joint"), QStringLiteral("CBAM (joint MLP)"), QStringLiteral("1-pullover"),
+              QStringLiteral("probe.spatial_weight")),
+      trained(QStringLiteral("se"), QStringLiteral("SE"), QStringLiteral("1-pullover"),
+              QStringLiteral("probe.channel_weight")),
+      trained(QStringLiteral("eca"), QStringLiteral("ECA"), QStringLiteral("0-ankle_boot"),
+              QStringLiteral("probe.channel_weight")),
+      trained(QStringLiteral("ms-cam"), QStringLiteral("MS-CAM"), QStringLiteral("2-trouser"),
+              QStringLiteral("probe.weight")),
+      trained(QStringLiteral("safm"), QStringLiteral("SAFM"), QStringLiteral("0-ankle_boot"),
+              QStringLiteral("probe.modulation")),
+      trained(QStringLiteral("mfe"), QStringLiteral("MFE"), QStringLiteral("1-pullover"),
+              QStringLiteral("probe.scale_weights")),
+      trained(QStringLiteral("osra"), QStringLiteral("OSRA"), QStringLiteral("0-ankle_boot"),
+              QStringLiteral("probe.attention")),
+      {QObject::tr("Seeded weights: CBAM on fruits.jpg (filter-bank features)"), QStringLiteral("cbam"),
+       QStringLiteral(":/images/fruits.jpg"), QString(), QString(),
+       QString::fromStdString(defaultFeatureSpecText()), QStringLiteral("probe.spatial_weight")},
+  };
+  return all;
+}
+
+QString materialiseResource(const QString& resource, QString* error) {
+  QFile in(resource);
+  if (!in.open(QIODevice::ReadOnly)) {
+    if (error) *error = QObject::tr("%1 is not in this build").arg(resource);
+    return QString();
+  }
+  const QByteArray bytes = in.readAll();
+  const QString dir = QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + QStringLiteral("/examples");
+  QDir().mkpath(dir);
+  const QString path = dir + QLatin1Char('/') + QFileInfo(resource).fileName();
+  QFile old(path);
+  if (old.open(QIODevice::ReadOnly)) {
+    if (old.readAll() == bytes) return path;  // written by an earlier start
+    old.close();
+  }
+  QFile out(path);
+  if (!out.open(QIODevice::WriteOnly | QIODevice::Truncate) || out.write(bytes) != bytes.size() || !out.flush()) {
+    if (error) *error = QObject::tr("%1 could not be written").arg(path);
+    return QString();
+  }
+  return path;
+}
+
+}  // namespace fl::ui
