@@ -25,6 +25,7 @@
 #include "core/common/file_io.h"
 #include "ui/compare_view.h"
 #include "ui/document.h"
+#include "ui/error_text.h"
 #include "ui/figure/figure_export.h"
 
 namespace fl::ui {
@@ -466,6 +467,8 @@ void ComparePanel::refresh() {
     b.generation = gen;
     try {
       b.model = std::make_shared<figure::FigureModel>(figure::buildFigure(*registry, spec, ""));
+    } catch (const Error& e) {
+      b.error = guiText(e);
     } catch (const std::exception& e) {
       b.error = QString::fromUtf8(e.what());
     }

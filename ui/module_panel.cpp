@@ -25,6 +25,7 @@
 #include "core/modules/module_instance.h"
 #include "core/run/memory.h"
 #include "ui/document.h"
+#include "ui/error_text.h"
 #include "ui/settings.h"
 
 namespace fl::ui {
@@ -338,6 +339,8 @@ void ModulePanel::loadWeights(const QString& path) {
           out.matched = true;
         }
       }
+    } catch (const Error& e) {
+      out.error = guiText(e);
     } catch (const std::exception& e) {
       out.error = QString::fromStdString(firstLine(e.what()));
     }

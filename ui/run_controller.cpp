@@ -141,7 +141,7 @@ void RunController::onFinished() {
     if (out.result.ok) {
       document_->setResult(std::move(out.result), std::move(out.context));
     } else {
-      document_->setRunError(QString::fromStdString(out.result.error));
+      document_->setRunError(out.result.failure());
     }
   }
   startNext();
