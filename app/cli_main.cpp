@@ -21,6 +21,7 @@
 
 #include "app/cli_render.h"
 #include "app/cli_script.h"
+#include "app/cli_wording.h"
 #include "core/common/blas_info.h"
 #include "core/common/error.h"
 #include "core/common/file_io.h"
@@ -461,7 +462,7 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
   req.onProgress = [&printer](const fl::progress::Update& u) { printer.update(u); };
   req.cancel = &gInterrupted;
   const fl::RunResult res = fl::run(registry, req);
-  if (!res.ok) throw Error(res.errorKind, res.error);
+  if (!res.ok) throw res.failure();
   const auto interrupted = [] {
     return Error(ErrorKind::Cancelled, "interrupted; no output file was written");
   };
@@ -603,7 +604,7 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
                  std::to_string(shapes.size()));
     }
     while (shapes.size() < d.inputs.size()) shapes.push_back(shapes.front());
-    if (const std::string err = d.check(p, shapes); !err.empty()) fl::throwInput(err);
+    if (const fl::Problem pr = d.check(p, shapes); !pr.empty()) throw pr.error(ErrorKind::Input);
     const auto inst = makeSeededModule(d, p, shapes, 0);
     const fl::ModuleState ms =
         fl::extractModuleState(cp.tensors, fl::moduleStateKeys(*inst->module), prefix, file);
@@ -798,7 +799,7 @@ int main(int argc, char** argv) {
   try {
     return dispatch(argc, argv);
   } catch (const Error& e) {
-    std::cerr << "fusionlens-cli: " << e.what() << "\n";
+    std::cerr << "fusionlens-cli: " << fl::cli::cliText(e) << "\n";
     if (e.kind() == ErrorKind::Cancelled) return 130;  // as a shell reports SIGINT
     return e.kind() == ErrorKind::Internal ? 1 : 2;
   } catch (const c10::Error& e) {

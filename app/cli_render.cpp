@@ -1,4 +1,5 @@
 #include "app/cli_render.h"
+#include "app/cli_wording.h"
 
 #include <unistd.h>
 
@@ -159,7 +160,7 @@ int cmdRender(const std::vector<std::string>& args) {
     } catch (const Error& e) {
       ++failed;
       if (tty && !quiet) std::fputc('\n', stderr);
-      std::cerr << "fusionlens-cli: " << images[i] << ": " << e.what() << "\n";
+      std::cerr << "fusionlens-cli: " << images[i] << ": " << cliText(e) << "\n";
     }
   }
   if (!quiet) progress(static_cast<int>(images.size()), static_cast<int>(images.size()), "done", tty);

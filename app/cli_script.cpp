@@ -1,5 +1,6 @@
 // TorchScript files and PyTorch captures in the CLI (see cli_script.h).
 #include "app/cli_script.h"
+#include "app/cli_wording.h"
 
 #include <ATen/ATen.h>
 
@@ -215,7 +216,7 @@ int cmdInspectScript(const std::vector<std::string>& argv) {
       r = model->run(xs, moduleOutputs);
     } catch (const Error& e) {
       if (!assumed) throw;  // the shapes the user gave must work
-      runError = e.what();
+      runError = cliText(e);
     }
   }
 

@@ -24,6 +24,7 @@
 #include "core/common/file_io.h"
 #include "ui/compare_view.h"
 #include "ui/document.h"
+#include "ui/error_text.h"
 #include "ui/figure/figure_export.h"
 #include "ui/job_service.h"
 
@@ -472,6 +473,8 @@ void ComparePanel::refresh() {
           options.runner = [&ctx, registry](const RunRequest& req) { return ctx.run(*registry, req); };
           options.progress = [&ctx](int, int, const std::string&) { ctx.checkCancelled(); };
           b.model = std::make_shared<figure::FigureModel>(figure::buildFigure(*registry, spec, "", options));
+        } catch (const Error& e) {
+          b.error = guiText(e);
         } catch (const std::exception& e) {
           b.error = QString::fromUtf8(e.what());
         }

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "core/run/memory.h"
+#include "ui/error_text.h"
 #include "ui/job_service.h"
-#include "ui/wording.h"
 
 namespace fl::ui {
 
@@ -156,10 +156,12 @@ QString Document::readiness() const {
   }
   try {
     const Params p = resolveParams(d->id, d->params, params_);
-    const std::string err = d->check(p, shapes);
-    return forGui(QString::fromStdString(err));
+    const Problem problem = d->check(p, shapes);
+    return problem.empty() ? QString() : guiText(problem.error(ErrorKind::Input));
+  } catch (const Error& e) {
+    return guiText(e);
   } catch (const std::exception& e) {
-    return forGui(QString::fromStdString(e.what()));
+    return QString::fromStdString(firstLine(e.what()));
   }
 }
 
@@ -258,11 +260,12 @@ void Document::setQueryRows(QueryRows rows) {
   Q_EMIT queryRowsChanged();
 }
 
-void Document::setRunError(const QString& text) {
-  const QString message = forGui(text);
+void Document::setRunError(const QString& message) {
   lastError_ = message;
   Q_EMIT runFailed(message);
 }
+
+void Document::setRunError(const Error& error) { setRunError(guiText(error)); }
 
 QImage Document::baseImage(int slot) const {
   if (slot >= 0 && slot < static_cast<int>(resultAssignment_.size())) {

@@ -119,6 +119,7 @@ class Document : public QObject {
   void setResult(RunResult result, ResultContext context = {});
   const ResultContext& resultContext() const { return resultContext_; }
   void setRunError(const QString& message);  ///< a failed run; the last good result stays
+  void setRunError(const Error& error);      ///< the same, worded for the window (guiText)
   QString lastError() const { return lastError_; }
 
   /// The image under the overlay for the result's module input `slot` (may be null).

@@ -9,8 +9,8 @@
 #include "core/features/features.h"
 #include "core/io/image.h"
 #include "core/io/tensor_file.h"
+#include "ui/error_text.h"
 #include "ui/job_service.h"
-#include "ui/wording.h"
 
 namespace fl::ui {
 
@@ -36,7 +36,7 @@ LoadOutcome loadInputFile(const QString& path, const QString& featureSpec) {
     }
     out.ok = true;
   } catch (const Error& e) {
-    out.error = forGui(QString::fromStdString(e.what()));
+    out.error = guiText(e);
   } catch (const std::exception& e) {
     out.error = QStringLiteral("%1: %2").arg(path, QString::fromStdString(firstLine(e.what())));
   }

@@ -24,6 +24,7 @@
 #include "core/modules/module_instance.h"
 #include "core/run/memory.h"
 #include "ui/document.h"
+#include "ui/error_text.h"
 #include "ui/job_service.h"
 #include "ui/settings.h"
 
@@ -353,6 +354,8 @@ void ModulePanel::loadWeights(const QString& path) {
           out.matched = true;
         }
       }
+    } catch (const Error& e) {
+      out.error = guiText(e);
     } catch (const std::exception& e) {
       out.error = QString::fromStdString(firstLine(e.what()));
     }

@@ -120,7 +120,7 @@ void RunController::onFinished(RunOutcome out) {
     if (out.result.ok) {
       document_->setResult(std::move(out.result), std::move(out.context));
     } else {
-      document_->setRunError(QString::fromStdString(out.result.error));
+      document_->setRunError(out.result.failure());
     }
   }
   startNext();

@@ -2,8 +2,12 @@
 
 namespace fl {
 
-void throwUsage(const std::string& message) { throw Error(ErrorKind::Usage, message); }
-void throwInput(const std::string& message) { throw Error(ErrorKind::Input, message); }
+void throwUsage(const std::string& message, Subject subject, std::optional<Fix> fix) {
+  throw Error(ErrorKind::Usage, message, std::move(subject), std::move(fix));
+}
+void throwInput(const std::string& message, Subject subject, std::optional<Fix> fix) {
+  throw Error(ErrorKind::Input, message, std::move(subject), std::move(fix));
+}
 
 std::string firstLine(const std::string& text) {
   const auto end = text.find('\n');

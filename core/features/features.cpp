@@ -26,7 +26,8 @@ const char* const kAcceptedForms =
 const char* const kKinds[] = {"filterbank", "random", "rgb", "gray", "map", "torchscript"};
 
 [[noreturn]] void bad(const std::string& text, const std::string& why) {
-  throwUsage("bad feature spec '" + text + "': " + why + " (accepted: " + kAcceptedForms + ")");
+  throwUsage("bad feature spec '" + text + "': " + why + " (accepted: " + kAcceptedForms + ")",
+             settingSubject(kSettingFeatureSpec), fixBy(FixAction::ChooseFeatureSpec));
 }
 
 std::string trim(const std::string& s) {
@@ -193,7 +194,7 @@ std::string featureSpecText(const FeatureSpec& s) {
 std::string defaultFeatureSpecText() { return "filterbank:channels=64,stride=4"; }
 
 std::string featureSpecHelp() {
-  return "Feature specs (--features KIND[:KEY=VALUE,...]); default " + defaultFeatureSpecText() +
+  return "Feature specs (KIND[:KEY=VALUE,...]); default " + defaultFeatureSpecText() +
          "\n"
          "  filterbank:channels=N,stride=S   fixed multi-scale filter bank: R,G,B,Y,R-G,B-Y, then\n"
          "                                   per scale sigma=1,2,4,... dx,dy,|grad|,LoG and Gabor\n"

@@ -252,7 +252,8 @@ std::string checkedHash(const std::string& path, const std::string& missing,
   if (check && !expected.empty() && expected != hash) {
     throw Error(ErrorKind::Input, path + ": changed since the spec was written (sha256 " +
                                       hash.substr(0, 12) + "..., the spec says " +
-                                      expected.substr(0, 12) + "...); pass --ignore-hashes to render anyway");
+                                      expected.substr(0, 12) + "...)",
+                fileSubject(path), fixBy(FixAction::IgnoreHashes));
   }
   return hash;
 }
@@ -356,7 +357,8 @@ FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& specIn
     if (options.progress) options.progress(c, nCols, title);
     RunResult r = options.runner ? options.runner(req) : run(registry, req);
     if (!r.ok) {
-      throw Error(r.errorKind, "columns[" + std::to_string(c) + "] (" + title + "): " + r.error);
+      throw Error(r.errorKind, "columns[" + std::to_string(c) + "] (" + title + "): " + r.error,
+                  r.errorSubject, r.errorFix);
     }
     for (const auto& w : r.warnings) m.warnings.push_back(title + ": " + w);
     m.columnTitles.push_back(title);

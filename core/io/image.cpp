@@ -194,7 +194,8 @@ Image readImage(const std::string& path, int maxSide) {
     throw Error(ErrorKind::Memory,
                 "'" + path + "' (" + std::to_string(checked.width) + "x" + std::to_string(checked.height) +
                     ") needs about " + formatBytes(need(reduce)) + " to decode and convert, above the memory budget of " +
-                    formatBytes(budget) + " (--max-memory)");
+                    formatBytes(budget),
+                fileSubject(path), fixBy(FixAction::RaiseMemoryBudget));
   }
   if (reduce > 1) {
     const bool gray = checked.channels == 1;

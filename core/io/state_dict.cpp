@@ -335,8 +335,8 @@ ModuleState extractModuleState(const NamedTensors& tensors,
     if (best.size() != 1 || bestRank == containerRank("")) {
       throw Error(ErrorKind::Weights,
                   where + ": the module's " + std::to_string(keys.size()) +
-                      " tensors are found under several prefixes: " + quotedList(full) +
-                      "; choose one with --prefix");
+                      " tensors are found under several prefixes: " + quotedList(full),
+                  fileSubject(where), fixBy(FixAction::ChoosePrefix));
     }
     out.prefix = best.front();
     std::vector<std::string> others;
@@ -378,8 +378,9 @@ ModuleState extractModuleState(const NamedTensors& tensors,
         std::vector<std::string> listed(places.begin(), places.end());
         listed.resize(std::min(listed.size(), kPlacesListed));
         throw Error(ErrorKind::Weights,
-                    where + ": --prefix '" + *wanted + "' fits several places: " +
-                        quotedList(listed) + (more ? ", ..." : "") + "; give a longer prefix");
+                    where + ": the weights prefix '" + *wanted + "' fits several places: " +
+                        quotedList(listed) + (more ? ", ..." : "") + "; a longer prefix picks one",
+                    fileSubject(where), fixBy(FixAction::ChoosePrefix));
       }
       if (places.empty()) {
         std::set<std::string> tops;
@@ -387,8 +388,8 @@ ModuleState extractModuleState(const NamedTensors& tensors,
         throw Error(ErrorKind::Weights,
                     where + ": no tensor name starts with '" + *wanted +
                         "' (the file's names start with " +
-                        quotedList(std::vector<std::string>(tops.begin(), tops.end())) +
-                        "; see `fusionlens-cli inspect`)");
+                        quotedList(std::vector<std::string>(tops.begin(), tops.end())) + ")",
+                    fileSubject(where), fixBy(FixAction::InspectWeights));
       }
       out.prefix = *places.begin();
     } else {
@@ -398,8 +399,8 @@ ModuleState extractModuleState(const NamedTensors& tensors,
                   where + ": none of the module's " + std::to_string(keys.size()) +
                       " tensor names (e.g. '" + moduleKeys.front() +
                       "') appear in the file under any prefix; the file holds " +
-                      (names.empty() ? std::string("no tensors") : quotedList(names, 4)) +
-                      " (see `fusionlens-cli inspect FILE --module ID`)");
+                      (names.empty() ? std::string("no tensors") : quotedList(names, 4)),
+                  fileSubject(where), fixBy(FixAction::InspectWeights));
     }
   }
 

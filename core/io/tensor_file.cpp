@@ -74,7 +74,8 @@ at::Tensor channelsLastToNchw(const at::Tensor& t, const std::string& where) {
     case 4: return t.permute({0, 3, 1, 2});
     default:
       throwInput(where + ": tensor has shape " + shapeText(t.sizes()) +
-                 "; expected [H,W], [H,W,C] or [B,H,W,C] with --channels-last");
+                     "; expected [H,W], [H,W,C] or [B,H,W,C] for a channels-last tensor",
+                 fileSubject(where));
   }
 }
 
@@ -92,7 +93,9 @@ NamedTensors readTensorFile(const std::string& path) {
   if (ext == ".safetensors") return readSafetensors(path);
   if (isTorchExtension(ext)) return readCheckpoint(path).tensors;
   throwInput(path + ": unsupported input format '" + ext +
-             "' (use .npy, .npz, .pt/.pth, .safetensors, or an image with --features)");
+                 "' (use .npy, .npz, .pt/.pth, .safetensors, or an image, read through a feature "
+                 "spec)",
+             fileSubject(path));
 }
 
 TensorSpecParts splitTensorSpec(const std::string& spec, const std::function<bool(const std::string&)>& exists) {
@@ -134,7 +137,9 @@ at::Tensor readInputTensor(const std::string& spec, const TensorReadOptions& opt
     t = pick(readCheckpoint(path).tensors, path, name, "tensors", where);
   } else {
     throwInput(path + ": unsupported input format '" + ext +
-               "' (use .npy, .npz, .pt/.pth, .safetensors, or an image with --features)");
+                   "' (use .npy, .npz, .pt/.pth, .safetensors, or an image, read through a "
+                   "feature spec)",
+               fileSubject(path));
   }
   if (t.scalar_type() == at::kBool) throwInput(where + ": boolean tensors are not features");
   if (at::isComplexType(t.scalar_type())) throwInput(where + ": complex tensors are not features");

@@ -293,8 +293,9 @@ void checkArchive(const std::string& path) {
   if (!hasData || !hasCode || !hasConstants) {
     throwInput(head + "a zip archive but not a TorchScript module (no " +
                std::string(!hasCode ? "code/" : !hasData ? "data.pkl" : "constants.pkl") +
-               "); a torch.save checkpoint is read with --weights, a TorchScript file is "
-               "written by torch.jit.trace(...).save() or torch.jit.script(...).save()");
+                   "); a torch.save checkpoint holds weights, a TorchScript file is "
+                   "written by torch.jit.trace(...).save() or torch.jit.script(...).save()",
+               fileSubject(path), fixBy(FixAction::ReadAsWeights));
   }
 }
 

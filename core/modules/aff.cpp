@@ -43,8 +43,8 @@ ModuleDescriptor affDescriptor() {
   };
   d.probes = {desc::probe("weight", ProbeKind::Gate, "[B,C,H,W]", 0, 1,
                           "gate w on x; the residual is weighted by 1 - w")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (err.empty()) err = desc::checkReduction(d.id, shapes[0][1], p.getInt("r"), "r");
     return err;
   };

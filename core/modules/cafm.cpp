@@ -113,7 +113,7 @@ ModuleDescriptor cafmDescriptor() {
       desc::probe("spatial2", ProbeKind::SpatialMap, "[B,1,H,W]", 0, 1,
                   "spatial softmax s2 on f2 (sums to 1 over H*W; output f2 * (1 + s2))"),
   };
-  d.check = [d](const Params&, const std::vector<Shape>& shapes) {
+  d.check = [d](const Params&, const std::vector<Shape>& shapes) -> Problem {
     // checkNchwInputs also rejects f2 != f1 (the seed silently accepts a transposed f2).
     return desc::checkNchwInputs(d, shapes);
   };

@@ -101,12 +101,10 @@ ModuleDescriptor cbamDescriptor() {
       desc::probe("spatial_weight", ProbeKind::SpatialMap, "[B,1,H,W]", 0, 1,
                   "spatial gate Ms on the channel-gated features"),
   };
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (err.empty() && p.getInt("kernel_size") % 2 == 0) {
-      err = "cbam: kernel_size " + std::to_string(p.getInt("kernel_size")) +
-            " is even; the spatial map would not be H x W. Use an odd size (e.g. --set "
-            "kernel_size=7)";
+      err = desc::evenKernel(d.id, p.getInt("kernel_size"), "the spatial map would not be H x W");
     }
     if (err.empty()) {
       err = desc::checkReduction(d.id, shapes[0][1], p.getInt("reduction"), "reduction");

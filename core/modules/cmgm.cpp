@@ -19,22 +19,29 @@ namespace fl {
 
 namespace nn = torch::nn;
 
-std::string cmgmOptionsError(const CmgmOptions& options) {
+Problem cmgmOptionsError(const CmgmOptions& options) {
   const int64_t c = options.dim(), h = options.num_heads();
   if (options.mode() == CmgmMode::Faithful && (c != 64 || h != 8)) {
-    return "cmgm: mode=faithful reproduces PGNet's hard-coded sizes (LayerNorm(64), 64-channel "
-           "conv2, 8-channel conv/bn) and needs C = 64 and num_heads = 8, got C = " +
-           std::to_string(c) + ", num_heads = " + std::to_string(h) + "; use --set mode=generalized" +
-           // Name only what is wrong: C may already be 64 (then it is num_heads).
-           (c != 64 ? std::string(", or give x and y 64 channels") : std::string()) +
-           (h != 8 ? std::string(", or set num_heads=8") : std::string());
+    return Problem(
+        "cmgm: mode=faithful reproduces PGNet's hard-coded sizes (LayerNorm(64), 64-channel "
+        "conv2, 8-channel conv/bn) and needs C = 64 and num_heads = 8, got C = " +
+            std::to_string(c) + ", num_heads = " + std::to_string(h) +
+            "; mode=generalized takes any sizes" +
+            // Name only what is wrong: C may already be 64 (then it is num_heads).
+            (c != 64 ? std::string(", or give x and y 64 channels") : std::string()) +
+            (h != 8 ? std::string(", or num_heads=8") : std::string()),
+        parameterSubject("mode"), setParameter("mode", "generalized"));
   }
   if (h < 1 || c % h != 0) {
-    return "cmgm: C = " + std::to_string(c) + " channels are not divisible by num_heads = " +
-           std::to_string(h) + " (each head takes C / num_heads channels); choose num_heads " +
-           "dividing " + std::to_string(c) + " (--set num_heads=...)";
+    // The largest head count <= h that divides C (1 always does).
+    int64_t fit = std::max<int64_t>(1, std::min(h, c));
+    while (fit > 1 && c % fit != 0) --fit;
+    return Problem("cmgm: C = " + std::to_string(c) + " channels are not divisible by num_heads = " +
+                       std::to_string(h) + " (each head takes C / num_heads channels); num_heads " +
+                       "must divide " + std::to_string(c),
+                   parameterSubject("num_heads"), setParameter("num_heads", std::to_string(fit)));
   }
-  return "";
+  return {};
 }
 
 // ---- memory and plan -----------------------------------------------------------------------
@@ -122,8 +129,8 @@ int64_t cmgmPlannedBytes(const CmgmMemory& mem, const CmgmPlan& plan) {
 CmgmImpl::CmgmImpl(const CmgmOptions& options) : options(options) { reset(); }
 
 void CmgmImpl::reset() {
-  const std::string err = cmgmOptionsError(options);
-  TORCH_CHECK(err.empty(), err);
+  const Problem err = cmgmOptionsError(options);
+  TORCH_CHECK(err.empty(), err.message());
   const int64_t c = options.dim(), h = options.num_heads();
   k = register_module("k", nn::Linear(nn::LinearOptions(c, c).bias(options.qkv_bias())));
   qv = register_module("qv", nn::Linear(nn::LinearOptions(c, 2 * c).bias(options.qkv_bias())));
@@ -273,7 +280,7 @@ std::pair<torch::Tensor, torch::Tensor> CmgmImpl::forward(const torch::Tensor& x
                       : "; the 'attention' probe does not fit and was not recorded";
     }
     w += " (inspect chosen query pixels with attention rows, downsample the inputs, or raise "
-         "--max-memory)";
+         "the memory budget)";
     warnings_.push_back(w);
   }
   return {out, cam};
@@ -342,8 +349,8 @@ ModuleDescriptor cmgmDescriptor() {
                           "softmax(q k^T * scale): rows are query pixels of x, columns key "
                           "pixels of y; withheld when the full matrix does not fit the memory "
                           "budget")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (err.empty()) err = cmgmOptionsError(cmgmOptions(p, shapes[0][1]));
     return err;
   };

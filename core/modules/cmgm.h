@@ -37,9 +37,9 @@ struct CmgmOptions {
   TORCH_ARG(int64_t, memory_budget) = 0;
 };
 
-/// "" when the options can be built (faithful: C == 64 and h == 8; C % h == 0), else a
-/// one-line message with a fix.
-std::string cmgmOptionsError(const CmgmOptions& options);
+/// Empty when the options can be built (faithful: C == 64 and h == 8; C % h == 0), else a
+/// Problem about the parameter at fault, with a fix.
+Problem cmgmOptionsError(const CmgmOptions& options);
 
 /// Memory arithmetic of one CMGM forward (bytes, float32), shared by the descriptor's
 /// estimates and the module's plan. A = one [B,h,N,N] attention tensor.

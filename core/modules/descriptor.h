@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/common/error.h"
 #include "core/modules/params.h"
 #include "core/modules/probe_kind.h"
 
@@ -77,9 +78,10 @@ struct ModuleDescriptor {
   std::vector<ParamSpec> params;
   std::vector<ProbeSpec> probes;
 
-  /// Returns "" when the input shapes are acceptable for these parameters, otherwise a
-  /// one-line message that says what is wrong and how to fix it. Called before building.
-  std::function<std::string(const Params&, const std::vector<Shape>&)> check;
+  /// An empty Problem when the input shapes are acceptable for these parameters, otherwise
+  /// a one-line message that says what is wrong, with its subject (the parameter or input)
+  /// and, where there is one, a fix (e.g. a parameter value that works). Called before building.
+  std::function<Problem(const Params&, const std::vector<Shape>&)> check;
   /// Estimated peak memory of one forward pass in bytes (inputs, activations, probes).
   std::function<int64_t(const Params&, const std::vector<Shape>&)> memoryBytes;
   /// Optional, for modules that can trade completeness for memory (osra and cmgm compute

@@ -78,41 +78,55 @@ ProbeSpec unboundedProbe(const std::string& name, ProbeKind kind, const std::str
   return probe(name, kind, shape, nan, nan, help);
 }
 
-std::string checkNchwInputs(const ModuleDescriptor& d, const std::vector<Shape>& shapes) {
+Problem checkNchwInputs(const ModuleDescriptor& d, const std::vector<Shape>& shapes) {
   if (shapes.size() != d.inputs.size()) {
     std::string names;
     for (const auto& in : d.inputs) names += (names.empty() ? "" : ", ") + in.name;
-    return d.id + " takes " + std::to_string(d.inputs.size()) + " input(s) (" + names +
-           "), got " + std::to_string(shapes.size());
+    const std::string text = d.id + " takes " + std::to_string(d.inputs.size()) + " input(s) (" +
+                             names + "), got " + std::to_string(shapes.size());
+    if (shapes.size() > d.inputs.size()) return text;
+    // Too few: about the first slot left empty, which is the one to give.
+    const std::string& missing = d.inputs[shapes.size()].name;
+    return Problem(text, inputSubject(missing), Fix{FixAction::OpenInput, missing, {}});
   }
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape& s = shapes[i];
+    const Subject input = inputSubject(d.inputs[i].name);
     if (s.size() != 4) {
-      return d.id + ": input '" + d.inputs[i].name + "' has shape " + shapeText(s) +
-             "; expected 4 dimensions [B, C, H, W]";
+      return Problem(d.id + ": input '" + d.inputs[i].name + "' has shape " + shapeText(s) +
+                         "; expected 4 dimensions [B, C, H, W]",
+                     input);
     }
     for (int64_t v : s) {
       if (v <= 0) {
-        return d.id + ": input '" + d.inputs[i].name + "' has an empty dimension " +
-               shapeText(s);
+        return Problem(d.id + ": input '" + d.inputs[i].name + "' has an empty dimension " +
+                           shapeText(s),
+                       input);
       }
     }
     if (i > 0 && s != shapes[0]) {
-      return d.id + ": input '" + d.inputs[i].name + "' has shape " + shapeText(s) +
-             " but '" + d.inputs[0].name + "' has " + shapeText(shapes[0]) +
-             "; fusion inputs must have the same shape";
+      return Problem(d.id + ": input '" + d.inputs[i].name + "' has shape " + shapeText(s) +
+                         " but '" + d.inputs[0].name + "' has " + shapeText(shapes[0]) +
+                         "; fusion inputs must have the same shape",
+                     input);
     }
   }
-  return "";
+  return {};
 }
 
-std::string checkReduction(const std::string& moduleId, int64_t channels, int64_t reduction,
-                           const std::string& paramName) {
-  if (channels / reduction >= 1) return "";
-  return moduleId + ": " + std::to_string(channels) + " channels / " + paramName + " " +
-         std::to_string(reduction) + " leaves no hidden channels; set " + paramName + " <= " +
-         std::to_string(channels) + " (--set " + paramName + "=" + std::to_string(channels) +
-         ") or use more channels";
+Problem checkReduction(const std::string& moduleId, int64_t channels, int64_t reduction,
+                       const std::string& paramName) {
+  if (channels / reduction >= 1) return {};
+  return Problem(moduleId + ": " + std::to_string(channels) + " channels / " + paramName + " " +
+                     std::to_string(reduction) + " leaves no hidden channels; " + paramName +
+                     " must be <= " + std::to_string(channels) + ", or the input needs more channels",
+                 parameterSubject(paramName), setParameter(paramName, std::to_string(channels)));
+}
+
+Problem evenKernel(const std::string& moduleId, int64_t k, const std::string& consequence) {
+  return Problem(moduleId + ": kernel_size " + std::to_string(k) + " is even; " + consequence +
+                     "; it must be odd",
+                 parameterSubject("kernel_size"), setParameter("kernel_size", std::to_string(k + 1)));
 }
 
 int64_t numel(const Shape& shape) {

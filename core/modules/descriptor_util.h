@@ -24,13 +24,17 @@ ProbeSpec probe(const std::string& name, ProbeKind kind, const std::string& shap
 ProbeSpec unboundedProbe(const std::string& name, ProbeKind kind, const std::string& shape,
                          const std::string& help);
 
-/// "" when `shapes` holds one NCHW shape per declared input, all positive, and (for
-/// several inputs) all equal; otherwise a message naming the input and its shape.
-std::string checkNchwInputs(const ModuleDescriptor& d, const std::vector<Shape>& shapes);
+/// Empty when `shapes` holds one NCHW shape per declared input, all positive, and (for
+/// several inputs) all equal; otherwise a Problem about the input, naming its shape.
+Problem checkNchwInputs(const ModuleDescriptor& d, const std::vector<Shape>& shapes);
 
-/// "" when channels / reduction >= 1, else a message naming the parameter and a fix.
-std::string checkReduction(const std::string& moduleId, int64_t channels, int64_t reduction,
+/// Empty when channels / reduction >= 1, else a Problem about the parameter, with a fix.
+Problem checkReduction(const std::string& moduleId, int64_t channels, int64_t reduction,
                            const std::string& paramName);
+
+/// The Problem of an even `kernel_size` k (`consequence`: what would go wrong), with the
+/// fix k + 1 (the next odd size; kernel sizes allow up to 255).
+Problem evenKernel(const std::string& moduleId, int64_t k, const std::string& consequence);
 
 int64_t numel(const Shape& shape);
 

@@ -83,27 +83,26 @@ ModuleDescriptor ecaDescriptor() {
   };
   d.probes = {desc::probe("channel_weight", ProbeKind::ChannelWeights, "[B,C]", 0, 1,
                           "per-channel sigmoid weight y")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (!err.empty()) return err;
     const bool adaptive = p.getBool("adaptive_kernel");
     const int64_t k = ecaKernel(p, shapes[0][1]);
     if (!adaptive && k % 2 == 0) {
-      return "eca: kernel_size " + std::to_string(k) +
-             " is even; the channel count would change. Use an odd size (e.g. --set "
-             "kernel_size=7)";
+      return desc::evenKernel(d.id, k, "the channel count would change");
     }
     if (p.getChoice("padding") == "seed" && k != 7) {
       const std::string which =
           adaptive ? "the adaptive kernel for C = " + std::to_string(shapes[0][1]) + " is " +
                          std::to_string(k)
                    : "kernel_size is " + std::to_string(k);
-      return "eca: padding=seed is the seed's fixed padding 3, which keeps the channel count "
-             "only for kernel 7, but " + which + " (the conv would give " +
-             std::to_string(shapes[0][1] + 6 - k + 1) +
-             " channels); use --set padding=same (padding (k-1)/2), or kernel_size=7";
+      return Problem("eca: padding=seed is the seed's fixed padding 3, which keeps the channel "
+                     "count only for kernel 7, but " + which + " (the conv would give " +
+                         std::to_string(shapes[0][1] + 6 - k + 1) +
+                         " channels); padding=same (padding (k-1)/2) or kernel_size=7 keeps it",
+                     parameterSubject("padding"), setParameter("padding", "same"));
     }
-    return std::string();
+    return {};
   };
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     // input and output; the pooled descriptors and weights are O(B*C)

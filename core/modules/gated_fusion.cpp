@@ -106,7 +106,7 @@ ModuleDescriptor gatedFusionDescriptor() {
       "output FC_h (keys FC_xs, FC_xt, FC_h of GMAN-PyTorch)")};
   d.probes = {desc::probe("gate", ProbeKind::Gate, "[B,C,H,W]", 0, 1,
                           "gate z on x1; x2 is weighted by 1 - z")};
-  d.check = [d](const Params&, const std::vector<Shape>& shapes) {
+  d.check = [d](const Params&, const std::vector<Shape>& shapes) -> Problem {
     return desc::checkNchwInputs(d, shapes);
   };
   d.memoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {

@@ -58,8 +58,8 @@ ModuleDescriptor iaffDescriptor() {
       desc::probe("weight2", ProbeKind::Gate, "[B,C,H,W]", 0, 1,
                   "second-stage gate w2 on x; the residual is weighted by 1 - w2"),
   };
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (err.empty()) err = desc::checkReduction(d.id, shapes[0][1], p.getInt("r"), "r");
     return err;
   };

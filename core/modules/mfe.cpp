@@ -63,17 +63,18 @@ ModuleDescriptor mfeDescriptor() {
   };
   d.probes = {desc::probe("scale_weights", ProbeKind::ScaleWeights, "[B,C,4]", 0, 1,
                           "per-channel softmax weight of each branch y0..y3 (near 0.25)")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (!err.empty()) return err;
     const auto& rates = p.getIntList("atrous_rates");
     if (rates.size() != 3) {
       std::string text;
       for (int64_t r : rates) text += (text.empty() ? "" : ",") + std::to_string(r);
-      return "mfe: atrous_rates '" + text + "' has " + std::to_string(rates.size()) +
-             " entries; it needs exactly 3 dilation rates (e.g. --set atrous_rates=2,4,8)";
+      return Problem("mfe: atrous_rates '" + text + "' has " + std::to_string(rates.size()) +
+                         " entries; it needs exactly 3 dilation rates",
+                     parameterSubject("atrous_rates"), setParameter("atrous_rates", "2,4,8"));
     }
-    return std::string();
+    return {};
   };
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     // input, 4 branch outputs, 3 branch inputs, conv/BN temporaries, fusion, project

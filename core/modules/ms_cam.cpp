@@ -65,8 +65,8 @@ ModuleDescriptor msCamDescriptor() {
       desc::unboundedProbe("local", ProbeKind::FeatureMap, "[B,C,H,W]", "local logits L(x)"),
       desc::unboundedProbe("global", ProbeKind::ChannelWeights, "[B,C]", "global logits G(x)"),
   };
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (err.empty()) err = desc::checkReduction(d.id, shapes[0][1], p.getInt("r"), "r");
     return err;
   };

@@ -101,7 +101,7 @@ ModuleDescriptor msfDescriptor() {
   d.probes = {desc::probe("scale_weights", ProbeKind::ScaleWeights, "[B,C,4]", 0, 1,
                           "per-channel softmax weight of each input (near 0.25; seed range "
                           "[0.109, 0.475])")};
-  d.check = [d](const Params&, const std::vector<Shape>& shapes) {
+  d.check = [d](const Params&, const std::vector<Shape>& shapes) -> Problem {
     return desc::checkNchwInputs(d, shapes);
   };
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {

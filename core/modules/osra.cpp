@@ -207,7 +207,7 @@ torch::Tensor OsraImpl::forward(const torch::Tensor& x) {
         " with the rest of the run, over the memory budget of " + attn::bytesText(budget) +
         "; computed the output in " + attn::chunkText(mem.n, rows) +
         " and did not record the 'attention' probe (inspect chosen query pixels with "
-        "attention rows, downsample the input, or raise --max-memory)");
+        "attention rows, downsample the input, or raise the memory budget)");
   }
   return out.transpose(-1, -2).reshape({b, c, hgt, wid});
 }
@@ -304,23 +304,25 @@ ModuleDescriptor osraDescriptor() {
                           "softmax(q k^T * scale): rows are query pixels of x, columns the "
                           "reduced key grid H'xW'; withheld when the full matrix does not fit "
                           "the memory budget")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (!err.empty()) return err;
     const int64_t c = shapes[0][1], h = p.getInt("num_heads");
     const auto& grid = p.getIntList("pos_enc_grid");
     if (grid.size() != 2 || (grid[0] == 0) != (grid[1] == 0)) {
-      return "osra: pos_enc_grid '" + p.text("pos_enc_grid") +
-             "' must be two sizes H,W (e.g. --set pos_enc_grid=56,56), or 0,0 for the input's";
+      return Problem("osra: pos_enc_grid '" + p.text("pos_enc_grid") +
+                         "' must be two sizes H,W (e.g. 56,56), or 0,0 for the input's",
+                     parameterSubject("pos_enc_grid"), setParameter("pos_enc_grid", "0,0"));
     }
     if (c % h != 0) {
       const int64_t fix = headsThatDivide(c, h);
-      return "osra: C = " + std::to_string(c) + " channels are not divisible by num_heads = " +
-             std::to_string(h) + " (each head takes C / num_heads channels); use a divisor of " +
-             std::to_string(c) + ", e.g. --set num_heads=" + std::to_string(fix) +
-             ", or give x a multiple of " + std::to_string(h) + " channels";
+      return Problem("osra: C = " + std::to_string(c) + " channels are not divisible by num_heads = " +
+                         std::to_string(h) + " (each head takes C / num_heads channels); num_heads " +
+                         "must divide " + std::to_string(c) + ", or x needs a multiple of " +
+                         std::to_string(h) + " channels",
+                     parameterSubject("num_heads"), setParameter("num_heads", std::to_string(fix)));
     }
-    return std::string();
+    return {};
   };
   d.memoryBytes = [](const Params& p, const std::vector<Shape>& shapes) {
     return osraMemory(osraOptions(p, shapes[0]), shapes[0]).fullBytes();

@@ -69,8 +69,8 @@ ModuleDescriptor safmDescriptor() {
   d.probes = {desc::unboundedProbe("modulation", ProbeKind::FeatureMap, "[B,C,H,W]",
                                    "modulation map M = GELU(aggr(...)); unbounded (>= -0.17), "
                                    "use a diverging or per-channel scale")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (!err.empty()) return err;
     const int64_t n = p.getInt("n_levels");
     const int64_t c = shapes[0][1], h = shapes[0][2], w = shapes[0][3];
@@ -78,20 +78,20 @@ ModuleDescriptor safmDescriptor() {
     int64_t fit = n;
     while (fit > 1 && (c % fit != 0 || (int64_t{1} << (fit - 1)) > std::min(h, w))) --fit;
     if (c % n != 0) {
-      return "safm: " + std::to_string(c) + " channels are not divisible by n_levels " +
-             std::to_string(n) + "; set n_levels to a divisor of " + std::to_string(c) +
-             " (e.g. --set n_levels=" + std::to_string(fit) +
-             ") or use a multiple of n_levels channels";
+      return Problem("safm: " + std::to_string(c) + " channels are not divisible by n_levels " +
+                         std::to_string(n) + "; n_levels must divide " + std::to_string(c) +
+                         ", or the input needs a multiple of n_levels channels",
+                     parameterSubject("n_levels"), setParameter("n_levels", std::to_string(fit)));
     }
     const int64_t need = int64_t{1} << (n - 1);
     if (h < need || w < need) {
-      return "safm: input " + shapeText(shapes[0]) + " is too small for n_levels " +
-             std::to_string(n) + ": H and W must be >= " + std::to_string(need) +
-             " (2^(n_levels-1)); lower n_levels (e.g. --set n_levels=" + std::to_string(fit) +
-             ") or upsample the input to at least " + std::to_string(need) + "x" +
-             std::to_string(need);
+      return Problem("safm: input " + shapeText(shapes[0]) + " is too small for n_levels " +
+                         std::to_string(n) + ": H and W must be >= " + std::to_string(need) +
+                         " (2^(n_levels-1)); a lower n_levels fits, or an input upsampled to at "
+                         "least " + std::to_string(need) + "x" + std::to_string(need),
+                     parameterSubject("n_levels"), setParameter("n_levels", std::to_string(fit)));
     }
-    return std::string();
+    return {};
   };
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     // input, chunk levels (pooled and upsampled), cat, aggr, GELU, output, probe copy

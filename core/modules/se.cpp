@@ -41,8 +41,8 @@ ModuleDescriptor seDescriptor() {
                              "bottleneck reduction: hidden width = C // reduction")};
   d.probes = {desc::probe("channel_weight", ProbeKind::ChannelWeights, "[B,C]", 0, 1,
                           "per-channel sigmoid weight s")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     if (err.empty()) {
       err = desc::checkReduction(d.id, shapes[0][1], p.getInt("reduction"), "reduction");
     }

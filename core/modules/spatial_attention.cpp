@@ -46,20 +46,19 @@ ModuleDescriptor spatialAttentionDescriptor() {
   };
   d.probes = {desc::probe("spatial_weight", ProbeKind::SpatialMap, "[B,1,H,W]", 0, 1,
                           "per-pixel sigmoid weight s")};
-  d.check = [d](const Params& p, const std::vector<Shape>& shapes) {
-    std::string err = desc::checkNchwInputs(d, shapes);
+  d.check = [d](const Params& p, const std::vector<Shape>& shapes) -> Problem {
+    Problem err = desc::checkNchwInputs(d, shapes);
     const int64_t k = p.getInt("kernel_size");
     if (err.empty() && k % 2 == 0) {
-      err = "spatial-attention: kernel_size " + std::to_string(k) +
-            " is even; the map would not match the input. Use an odd size (e.g. --set "
-            "kernel_size=7)";
+      err = desc::evenKernel(d.id, k, "the map would not match the input");
     }
     if (err.empty() && p.getChoice("padding") == "seed" && k != 7) {
-      err = "spatial-attention: padding=seed is the seed's fixed padding 3, which keeps H x W "
-            "only for kernel 7, but kernel_size is " + std::to_string(k) +
-            " (the map would be " + std::to_string(shapes[0][2] + 7 - k) + " x " +
-            std::to_string(shapes[0][3] + 7 - k) +
-            "); use --set padding=same (padding k//2), or kernel_size=7";
+      err = Problem("spatial-attention: padding=seed is the seed's fixed padding 3, which keeps "
+                    "H x W only for kernel 7, but kernel_size is " + std::to_string(k) +
+                        " (the map would be " + std::to_string(shapes[0][2] + 7 - k) + " x " +
+                        std::to_string(shapes[0][3] + 7 - k) +
+                        "); padding=same (padding k//2) or kernel_size=7 keeps it",
+                    parameterSubject("padding"), setParameter("padding", "same"));
     }
     return err;
   };

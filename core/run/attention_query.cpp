@@ -58,13 +58,13 @@ void queryChecked(const ModuleRegistry& registry, const RunRequest& req,
 AttentionQueryResult attentionQuery(const ModuleRegistry& registry, const RunRequest& request,
                                     const std::vector<int64_t>& queryIndices) {
   AttentionQueryResult res;
-  const auto fail = [&](ErrorKind kind, const std::string& message) {
+  const auto fail = [&](const Error& e) {
     res = AttentionQueryResult{};
     res.requestId = request.requestId;
     res.moduleId = request.moduleId;
     res.queries = queryIndices;
-    res.errorKind = kind;
-    res.error = message;
+    res.errorKind = e.kind();
+    res.error = e.what();
   };
   res.requestId = request.requestId;
   detail::catchIntoFailure(request.moduleId, "the attention rows", "out of memory computing attention rows",

@@ -34,7 +34,7 @@ std::vector<BenchResult> bench(const ModuleRegistry& registry, const BenchOption
     try {
       const Params params = resolveParams(id, desc.params, {});
       const std::vector<Shape> shapes(desc.inputs.size(), options.shape);
-      if (std::string err = desc.check(params, shapes); !err.empty()) throwInput(err);
+      if (const Problem p = desc.check(params, shapes); !p.empty()) throw p.error(ErrorKind::Input);
       // probes are off in the bench: only the selected outputs count
       OutputSelection sel = selectOutputs(desc, options.outputs);
       if (sel.all) {

@@ -142,8 +142,9 @@ double parseDuration(const std::string& text) {
   }
   const std::optional<double> v = toReal(number);
   if (!v || *v < 0 || !std::isfinite(*v * mult)) {
-    throwUsage("--max-time '" + clipForMessage(text) +
-               "' is not a duration (e.g. 300, 90s, 10m, 2h; 0 or none for no limit)");
+    throwUsage(std::string(kSettingTimeLimit) + " '" + clipForMessage(text) +
+                   "' is not a duration (e.g. 300, 90s, 10m, 2h; 0 or none for no limit)",
+               settingSubject(kSettingTimeLimit));
   }
   return *v * mult;
 }

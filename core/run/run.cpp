@@ -46,7 +46,7 @@ CheckedRequest checkRequest(const ModuleRegistry& registry, const RunRequest& re
     c.shapes.push_back(t.sizes().vec());
     c.inputs.push_back(t.to(at::kFloat).contiguous());
   }
-  if (const std::string err = desc.check(c.params, c.shapes); !err.empty()) throwInput(err);
+  if (const Problem p = desc.check(c.params, c.shapes); !p.empty()) throw p.error(ErrorKind::Input);
   return c;
 }
 
@@ -55,9 +55,9 @@ torch::Device resolveDevice(DeviceChoice choice) {
   if (choice == DeviceChoice::Cuda) {
     if (!cudaAvailable()) {
       throw Error(ErrorKind::Device,
-                  "--device cuda: no CUDA device is usable (this LibTorch was built without "
-                  "CUDA, or no GPU is present); use --device cpu, or build against a CUDA "
-                  "LibTorch (README, 'CUDA')");
+                  "device cuda: no CUDA device is usable (this LibTorch was built without "
+                  "CUDA, or no GPU is present; a CUDA LibTorch build can use one, README, 'CUDA')",
+                  settingSubject(kSettingDevice), fixBy(FixAction::UseCpu));
     }
     return torch::Device(torch::kCUDA, 0);
   }
@@ -122,10 +122,10 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
       need += " (at least " + formatBytes(required) + " when computed in query chunks)";
     }
     throw Error(ErrorKind::Memory,
-                desc.id + ": this run needs about " + need +
-                    " but the memory budget is " + formatBytes(budget) +
-                    "; use smaller inputs (downsample H and W) or raise the budget with "
-                    "--max-memory");
+                desc.id + ": this run needs about " + need + " but the memory budget is " +
+                    formatBytes(budget) + "; smaller inputs (downsampled H and W) need less",
+                settingSubject(kSettingMemoryBudget),
+                fixBy(FixAction::RaiseMemoryBudget));
   }
 
   // Report what this run will use: for a chunked run (osra, cmgm over the budget) the planned
@@ -147,17 +147,20 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
                   (estimate.work.gemmFlops +
                    4.0 * estimate.work.attentionScores * static_cast<double>(estimate.work.headDim)) /
                       1e9);
-    std::string fewer;
-    if (selection.all && (desc.findProbe("attention") || desc.outputs.size() > 1)) {
-      fewer = ", ask only for what you need (--outputs " + desc.outputs.front() + ")";
-    }
+    // The fix: a longer limit; the message names the other ways out (fewer outputs, smaller
+    // inputs).
+    const bool fewer = selection.all && (desc.findProbe("attention") || desc.outputs.size() > 1);
+    const std::string seconds =
+        std::to_string(static_cast<long long>(std::ceil(estimate.seconds * 1.5)));
     throw Error(ErrorKind::TimeLimit,
                 desc.id + ": this run is estimated to take about " +
                     durationText(estimate.seconds) + " (" + flops + ", peak memory about " +
                     formatBytes(res.estimatedBytes) + "), over the time limit of " +
-                    durationText(req.maxSeconds) + "; allow it with --max-time (e.g. --max-time " +
-                    std::to_string(static_cast<long long>(std::ceil(estimate.seconds * 1.5))) +
-                    "s, or 0 for no limit)" + fewer + ", or downsample the inputs");
+                    durationText(req.maxSeconds) + "; " +
+                    (fewer ? "asking only for " + desc.outputs.front() +
+                                 ", or downsampling the inputs, takes less"
+                           : std::string("downsampling the inputs takes less")),
+                settingSubject(kSettingTimeLimit), fixBy(FixAction::RaiseTimeLimit, seconds));
   }
   if (req.onEstimate) req.onEstimate(estimate);
 
@@ -215,7 +218,7 @@ DeviceChoice parseDevice(const std::string& text) {
   if (text == "auto") return DeviceChoice::Auto;
   if (text == "cpu") return DeviceChoice::Cpu;
   if (text == "cuda") return DeviceChoice::Cuda;
-  throwUsage("--device '" + text + "' is not one of auto, cpu, cuda");
+  throwUsage("device '" + text + "' is not one of auto, cpu, cuda", settingSubject(kSettingDevice));
 }
 
 bool cudaAvailable() { return torch::cuda::is_available(); }
@@ -237,8 +240,9 @@ OutputSelection selectOutputs(const ModuleDescriptor& desc, const std::vector<st
       for (const auto& o : desc.outputs) outs += (outs.empty() ? "" : ", ") + o;
       for (const auto& p : desc.probes) probes += (probes.empty() ? "" : ", ") + ("probe." + p.name);
       throwUsage(desc.id + ": '" + name + "' is not one of its outputs (" + outs + ")" +
-                 (probes.empty() ? std::string(" (it has no probes)")
-                                 : " or probes (" + probes + ")"));
+                     (probes.empty() ? std::string(" (it has no probes)")
+                                     : " or probes (" + probes + ")"),
+                 settingSubject(kSettingOutputs));
     }
   }
   return sel;
@@ -255,12 +259,14 @@ RunResult run(const ModuleRegistry& registry, const RunRequest& request) {
   RunResult res;
   res.requestId = request.requestId;
   // A failure keeps nothing of the partial result, only what and where.
-  const auto fail = [&](ErrorKind kind, const std::string& message) {
+  const auto fail = [&](const Error& e) {
     res = RunResult{};
     res.requestId = request.requestId;
     res.moduleId = request.moduleId;
-    res.errorKind = kind;
-    res.error = message;
+    res.errorKind = e.kind();
+    res.error = e.what();
+    res.errorSubject = e.subject();
+    res.errorFix = e.fix();
   };
   detail::catchIntoFailure(request.moduleId, "the run", "out of memory; use smaller inputs",
                            [&] { runChecked(registry, request, res); }, fail);

@@ -30,7 +30,7 @@ struct RunEstimate;
 struct RunRequest {
   uint64_t requestId = 0;
   std::string moduleId;
-  std::map<std::string, std::string> params;  ///< name -> text, as --set KEY=VALUE
+  std::map<std::string, std::string> params;  ///< name -> text, e.g. "kernel_size" -> "7"
   /// Weights: a file to read, or its tensors already read (takes precedence; a flattened
   /// checkpoint from readCheckpoint() or a plain state_dict; weightsPath then only names it
   /// in messages), or neither: a deterministic init seeded with `seed`.
@@ -80,6 +80,8 @@ struct RunResult {
   bool ok = false;
   ErrorKind errorKind = ErrorKind::Internal;
   std::string error;  ///< one line, when !ok
+  Subject errorSubject;          ///< what the error is about, when !ok
+  std::optional<Fix> errorFix;   ///< how to get past it, when there is a way
   std::string moduleId;
   std::vector<std::string> outputNames;
   std::vector<at::Tensor> outputs;  ///< CPU float32
@@ -94,6 +96,8 @@ struct RunResult {
   std::vector<std::string> warnings;
 
   const ProbeResult* findProbe(const std::string& name) const;
+  /// The failure as the Error it was (kind, message, subject, fix); only when !ok.
+  Error failure() const { return Error(errorKind, error, errorSubject, errorFix); }
 };
 
 /// Validates the request (module, parameters, shapes, memory budget, weights), builds the

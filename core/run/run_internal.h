@@ -56,17 +56,18 @@ BuiltModule buildModule(const CheckedRequest& checked, const RunRequest& request
 /// ("MODULE: `outOfMemory`"); anything else Internal.
 inline void catchIntoFailure(const std::string& moduleId, const std::string& what,
                              const std::string& outOfMemory, const std::function<void()>& body,
-                             const std::function<void(ErrorKind, const std::string&)>& fail) {
+                             const std::function<void(const Error&)>& fail) {
   try {
     body();
   } catch (const Error& e) {
-    fail(e.kind(), e.what());
+    fail(e);  // with its subject and fix
   } catch (const c10::Error& e) {
-    fail(ErrorKind::Input, moduleId + ": LibTorch refused " + what + ": " + firstLine(e.what_without_backtrace()));
+    fail(Error(ErrorKind::Input,
+               moduleId + ": LibTorch refused " + what + ": " + firstLine(e.what_without_backtrace())));
   } catch (const std::bad_alloc&) {
-    fail(ErrorKind::Memory, moduleId + ": " + outOfMemory);
+    fail(Error(ErrorKind::Memory, moduleId + ": " + outOfMemory));
   } catch (const std::exception& e) {
-    fail(ErrorKind::Internal, moduleId + ": " + firstLine(e.what()));
+    fail(Error(ErrorKind::Internal, moduleId + ": " + firstLine(e.what())));
   }
 }
 

@@ -70,7 +70,7 @@ bool isIndexName(const std::string& name, const std::string& prefix) {
 
 Capture readCapture(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throwInput(path + ": no such file (--capture)");
+  if (!std::filesystem::is_regular_file(path, ec)) throwInput(path + ": no such capture file", fileSubject(path));
   Capture cap;
   cap.path = path;
   const NamedTensors tensors = readSafetensors(path);

@@ -194,7 +194,7 @@ def error_cases(tmp):
         "npz_needs_name": lambda: (["run", "--module", "eca", "--input", npz(tmp), "--save", out],
                                    ["feats.npz", "holds 2 arrays", "feats.npz:NAME"]),
         "channels_last_bad_rank": lambda: (["run", "--module", "eca", "--channels-last", "--input",
-                                            five_d, "--save", out], ["five.npy", "--channels-last"]),
+                                            five_d, "--save", out], ["five.npy", "for a channels-last tensor"]),
         "bad_features_spec": lambda: (["run", "--module", "eca", "--input", png(tmp), "--features",
                                        "nonsense:x=1", "--save", out], ["nonsense"]),
         "inspect_missing_file": lambda: (["inspect", os.path.join(tmp, "no.pt")], ["no.pt", "no such file"]),

@@ -285,7 +285,7 @@ TEST(Osra, RelativePositionEncodingIsResizedAddedAndChunkedExactly) {
   withRpe["relative_pos_enc"] = "true";
   withRpe["pos_enc_grid"] = "8,8";
   const Params p = resolveParams("osra", d.params, withRpe);
-  ASSERT_EQ(d.check(p, {shape}), "");
+  ASSERT_EQ(d.check(p, {shape}).message(), "");
   auto inst = d.make(p, {shape});
   at::Tensor rpe;
   for (const auto& [k, v] : moduleStateDict(*inst->module)) {
@@ -340,19 +340,22 @@ TEST(Osra, RelativePositionEncodingIsResizedAddedAndChunkedExactly) {
               fullAttn.index_select(2, at::tensor(queries, at::kLong)), "rows with the encoding");
 
   // The grid must be two sizes.
-  const std::string err =
+  const Problem err =
       d.check(resolveParams("osra", d.params, {{"relative_pos_enc", "true"}, {"pos_enc_grid", "8"}}),
               {shape});
-  EXPECT_TRUE(contains(err, "--set pos_enc_grid=56,56")) << err;
+  EXPECT_TRUE(contains(err.message(), "two sizes H,W (e.g. 56,56)")) << err.message();
+  EXPECT_EQ(err.subject(), parameterSubject("pos_enc_grid"));
+  EXPECT_EQ(err.fix(), setParameter("pos_enc_grid", "0,0"));  // the input's own size
 }
 
 TEST(Osra, CheckExplainsIndivisibleChannels) {
   const ModuleDescriptor& d = registry().get("osra");
   const Params p = resolveParams("osra", d.params, {});
-  EXPECT_EQ(d.check(p, {{1, 64, 7, 7}}), "");
-  const std::string err = d.check(p, {{1, 60, 7, 7}});
-  EXPECT_TRUE(contains(err, "num_heads = 8")) << err;
-  EXPECT_TRUE(contains(err, "--set num_heads=6")) << err;
+  EXPECT_EQ(d.check(p, {{1, 64, 7, 7}}).message(), "");
+  const Problem err = d.check(p, {{1, 60, 7, 7}});
+  EXPECT_TRUE(contains(err.message(), "num_heads = 8")) << err.message();
+  EXPECT_EQ(err.subject(), parameterSubject("num_heads"));
+  EXPECT_EQ(err.fix(), setParameter("num_heads", "6"));
 }
 
 TEST(Osra, RunChunksOverTheBudgetAndWithholdsTheProbe) {
@@ -434,19 +437,22 @@ TEST(Cmgm, QkvBiasFalseDropsOnlyTheKAndQvBiases) {
 TEST(Cmgm, FaithfulModeRejectsOtherSizesWithAFix) {
   const ModuleDescriptor& d = registry().get("cmgm");
   const Params faithful = resolveParams("cmgm", d.params, {});
-  EXPECT_EQ(d.check(faithful, {{1, 64, 5, 7}, {1, 64, 5, 7}}), "");
+  EXPECT_EQ(d.check(faithful, {{1, 64, 5, 7}, {1, 64, 5, 7}}).message(), "");
   for (const Shape& s : {Shape{1, 32, 5, 7}, Shape{1, 128, 5, 7}}) {
-    const std::string err = d.check(faithful, {s, s});
-    EXPECT_TRUE(contains(err, "C = 64")) << err;
-    EXPECT_TRUE(contains(err, "--set mode=generalized")) << err;
+    const Problem err = d.check(faithful, {s, s});
+    EXPECT_TRUE(contains(err.message(), "C = 64")) << err.message();
+    EXPECT_EQ(err.subject(), parameterSubject("mode"));
+    EXPECT_EQ(err.fix(), setParameter("mode", "generalized"));
   }
   const Params heads4 = resolveParams("cmgm", d.params, {{"num_heads", "4"}});
-  EXPECT_TRUE(contains(d.check(heads4, {{1, 64, 5, 7}, {1, 64, 5, 7}}), "num_heads = 8"));
+  EXPECT_TRUE(contains(d.check(heads4, {{1, 64, 5, 7}, {1, 64, 5, 7}}).message(), "num_heads = 8"));
   EXPECT_THROW(Cmgm(CmgmOptions(32)), c10::Error);
 
   const Params gen = resolveParams("cmgm", d.params, {{"num_heads", "4"}, {"mode", "generalized"}});
-  EXPECT_EQ(d.check(gen, {{1, 32, 5, 7}, {1, 32, 5, 7}}), "");
-  EXPECT_TRUE(contains(d.check(gen, {{1, 30, 5, 7}, {1, 30, 5, 7}}), "not divisible"));
+  EXPECT_EQ(d.check(gen, {{1, 32, 5, 7}, {1, 32, 5, 7}}).message(), "");
+  const Problem indivisible = d.check(gen, {{1, 30, 5, 7}, {1, 30, 5, 7}});
+  EXPECT_TRUE(contains(indivisible.message(), "not divisible")) << indivisible.message();
+  EXPECT_EQ(indivisible.fix(), setParameter("num_heads", "3"));  // the largest divisor <= 4
   EXPECT_FALSE(d.check(gen, {{1, 32, 5, 7}, {1, 32, 5, 6}}).empty()) << "x and y must match";
 
   // run() reports it as an input error, before building anything.
@@ -637,7 +643,8 @@ TEST(Cmgm, RunAtTheSeedDemoSizeIsRefusedWithTheEstimate) {
       << res.error;
   EXPECT_TRUE(contains(res.error, "memory budget is 256 MiB")) << res.error;
   EXPECT_TRUE(contains(res.error, "downsample")) << res.error;
-  EXPECT_TRUE(contains(res.error, "--max-memory")) << res.error;
+  EXPECT_EQ(res.errorSubject, settingSubject(kSettingMemoryBudget));
+  EXPECT_EQ(res.errorFix, fixBy(FixAction::RaiseMemoryBudget));
 }
 
 TEST(Cmgm, RunBetweenMinimumAndFullReturnsOutput0WithAWarning) {

@@ -275,7 +275,9 @@ TEST(FusedAttention, TimeEstimateGrowsWithTheWorkAndRefusesOverTheLimit) {
   ASSERT_FALSE(refused.ok);
   EXPECT_EQ(refused.errorKind, ErrorKind::TimeLimit);
   EXPECT_TRUE(contains(refused.error, "estimated to take about")) << refused.error;
-  EXPECT_TRUE(contains(refused.error, "--max-time")) << refused.error;
+  EXPECT_EQ(refused.errorSubject, settingSubject(kSettingTimeLimit));
+  ASSERT_TRUE(refused.errorFix.has_value());
+  EXPECT_EQ(refused.errorFix->action, FixAction::RaiseTimeLimit);
   EXPECT_TRUE(contains(refused.error, "GFLOP")) << refused.error;
   EXPECT_TRUE(estimates.empty()) << "refused before the estimate callback and the forward";
 

@@ -29,7 +29,7 @@ std::shared_ptr<ModuleInstance> build(const std::string& id, const Shape& shape,
   const ModuleDescriptor& d = registry().get(id);
   const Params p = resolveParams(id, d.params, overrides);
   const std::vector<Shape> shapes(d.inputs.size(), shape);
-  EXPECT_EQ(d.check(p, shapes), "") << id;
+  EXPECT_EQ(d.check(p, shapes).message(), "") << id;
   return d.make(p, shapes);
 }
 
@@ -290,24 +290,36 @@ TEST(ModuleZoo, DescriptorsDeclareTheArchitectureNames) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Constraint checks: bad shapes are refused with a message that says the fix
+// Constraint checks: bad shapes are refused with a message, about a parameter or input, and
+// a fix (a parameter value that works) where there is one
 
-std::string checkOf(const std::string& id, const std::vector<Shape>& shapes,
-                    const std::map<std::string, std::string>& overrides = {}) {
+Problem checkOf(const std::string& id, const std::vector<Shape>& shapes,
+                const std::map<std::string, std::string>& overrides = {}) {
   const ModuleDescriptor& d = registry().get(id);
   return d.check(resolveParams(id, d.params, overrides), shapes);
 }
 
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
+#define EXPECT_HAS(problem, part)                                              \
+  EXPECT_NE((problem).message().find(part), std::string::npos) << "message: " \
+                                                               << (problem).message()
+
+// The fix sets `param` to `value`, and the problem is about that parameter.
+#define EXPECT_FIX(problem, param, value)                                                 \
+  do {                                                                                    \
+    const Problem& pr_ = (problem);                                                       \
+    EXPECT_EQ(pr_.subject(), parameterSubject(param)) << pr_.message();                   \
+    ASSERT_TRUE(pr_.fix().has_value()) << pr_.message();                                  \
+    EXPECT_EQ(*pr_.fix(), setParameter(param, value)) << pr_.message();                   \
+    EXPECT_EQ(pr_.message().find("--"), std::string::npos) << "no flag: " << pr_.message(); \
+  } while (false)
 
 TEST(ModuleZoo, CafmRejectsMismatchedInputs) {
   // a transposed f2 with the same element count: the seed accepts it silently
-  const std::string err = checkOf("cafm", {{1, 16, 7, 9}, {1, 16, 9, 7}});
+  const Problem err = checkOf("cafm", {{1, 16, 7, 9}, {1, 16, 9, 7}});
   EXPECT_HAS(err, "'f2'");
   EXPECT_HAS(err, "same shape");
   EXPECT_HAS(checkOf("cafm", {{1, 16, 7, 9}}), "2 input(s)");
-  EXPECT_EQ(checkOf("cafm", {{2, 16, 1, 1}, {2, 16, 1, 1}}), "");
+  EXPECT_EQ(checkOf("cafm", {{2, 16, 1, 1}, {2, 16, 1, 1}}).message(), "");
 }
 
 TEST(ModuleZoo, GatedFusionAndMsfRejectMismatchedInputs) {
@@ -318,64 +330,65 @@ TEST(ModuleZoo, GatedFusionAndMsfRejectMismatchedInputs) {
 
 TEST(ModuleZoo, MfeNeedsExactlyThreeAtrousRates) {
   for (const char* rates : {"2,4", "2,4,8,16", "3"}) {
-    const std::string err = checkOf("mfe", {{1, 16, 8, 8}}, {{"atrous_rates", rates}});
+    const Problem err = checkOf("mfe", {{1, 16, 8, 8}}, {{"atrous_rates", rates}});
     EXPECT_HAS(err, "exactly 3");
-    EXPECT_HAS(err, "--set atrous_rates=2,4,8");
+    EXPECT_FIX(err, "atrous_rates", "2,4,8");
   }
-  EXPECT_EQ(checkOf("mfe", {{1, 16, 5, 5}}, {{"atrous_rates", "1,3,5"}}), "");
+  EXPECT_EQ(checkOf("mfe", {{1, 16, 5, 5}}, {{"atrous_rates", "1,3,5"}}).message(), "");
 }
 
 TEST(ModuleZoo, SafmChecksChannelsAndSize) {
-  std::string err = checkOf("safm", {{1, 30, 16, 16}});
+  Problem err = checkOf("safm", {{1, 30, 16, 16}});
   EXPECT_HAS(err, "not divisible by n_levels 4");
-  EXPECT_HAS(err, "--set n_levels=3");  // the largest level count that fits 30 channels
+  EXPECT_FIX(err, "n_levels", "3");  // the largest level count that fits 30 channels
   err = checkOf("safm", {{1, 32, 7, 16}});
   EXPECT_HAS(err, "H and W must be >= 8");
-  EXPECT_HAS(err, "--set n_levels=2");  // 3 does not divide 32; 2 needs H, W >= 2
-  EXPECT_HAS(err, "upsample the input to at least 8x8");
+  EXPECT_FIX(err, "n_levels", "2");  // 3 does not divide 32; 2 needs H, W >= 2
+  EXPECT_HAS(err, "upsampled to at least 8x8");
   EXPECT_HAS(checkOf("safm", {{1, 30, 16, 3}}, {{"n_levels", "3"}}), ">= 4");
-  EXPECT_EQ(checkOf("safm", {{1, 32, 8, 8}}), "");
-  EXPECT_EQ(checkOf("safm", {{1, 30, 4, 4}}, {{"n_levels", "3"}}), "");
+  EXPECT_EQ(checkOf("safm", {{1, 32, 8, 8}}).message(), "");
+  EXPECT_EQ(checkOf("safm", {{1, 30, 4, 4}}, {{"n_levels", "3"}}).message(), "");
 }
 
 TEST(ModuleZoo, CbamJointChecksKernelAndReduction) {
-  std::string err = checkOf("cbam-joint", {{1, 64, 7, 7}}, {{"kernel_size", "6"}});
+  Problem err = checkOf("cbam-joint", {{1, 64, 7, 7}}, {{"kernel_size", "6"}});
   EXPECT_HAS(err, "even");
-  EXPECT_HAS(err, "--set kernel_size=7");
+  EXPECT_FIX(err, "kernel_size", "7");
   err = checkOf("cbam-joint", {{1, 4, 7, 7}});  // 4 // 8 = 0 hidden channels
   EXPECT_HAS(err, "no hidden channels");
-  EXPECT_HAS(err, "--set reduction=4");
+  EXPECT_FIX(err, "reduction", "4");
 }
 
 TEST(ModuleZoo, SeedPaddingRunsOnlyAtKernel7WithTheFixInTheMessage) {
   // ECA and spatial attention default to the seed's fixed padding 3 (modules.md §9, §10).
-  EXPECT_EQ(checkOf("eca", {{1, 64, 7, 7}}), "");
-  std::string err = checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "3"}});
+  EXPECT_EQ(checkOf("eca", {{1, 64, 7, 7}}).message(), "");
+  Problem err = checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "3"}});
   EXPECT_HAS(err, "padding=seed");
   EXPECT_HAS(err, "68 channels");  // C + 2*3 - 3 + 1
-  EXPECT_HAS(err, "--set padding=same");
-  EXPECT_EQ(checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "3"}, {"padding", "same"}}), "");
+  EXPECT_FIX(err, "padding", "same");
+  EXPECT_EQ(checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "3"}, {"padding", "same"}}).message(), "");
   err = checkOf("eca", {{1, 64, 7, 7}}, {{"adaptive_kernel", "true"}});
   EXPECT_HAS(err, "adaptive kernel for C = 64 is 3");
-  EXPECT_HAS(err, "--set padding=same");
+  EXPECT_FIX(err, "padding", "same");
   EXPECT_HAS(checkOf("eca", {{1, 64, 7, 7}}, {{"kernel_size", "4"}}), "odd");  // even first
   err = checkOf("spatial-attention", {{1, 8, 9, 11}}, {{"kernel_size", "5"}});
   EXPECT_HAS(err, "padding=seed");
   EXPECT_HAS(err, "11 x 13");
-  EXPECT_HAS(err, "--set padding=same");
-  EXPECT_EQ(checkOf("spatial-attention", {{1, 8, 9, 11}}, {{"kernel_size", "5"}, {"padding", "same"}}),
-            "");
+  EXPECT_FIX(err, "padding", "same");
+  EXPECT_EQ(
+      checkOf("spatial-attention", {{1, 8, 9, 11}}, {{"kernel_size", "5"}, {"padding", "same"}}).message(),
+      "");
 }
 
 TEST(ModuleZoo, SeAndCbamCheckReductionAndKernel) {
-  std::string err = checkOf("se", {{1, 8, 7, 7}});
+  Problem err = checkOf("se", {{1, 8, 7, 7}});
   EXPECT_HAS(err, "no hidden channels");
-  EXPECT_HAS(err, "--set reduction=8");
+  EXPECT_FIX(err, "reduction", "8");
   err = checkOf("cbam", {{1, 8, 7, 7}});
-  EXPECT_HAS(err, "--set reduction=8");
+  EXPECT_FIX(err, "reduction", "8");
   err = checkOf("cbam", {{1, 64, 7, 7}}, {{"kernel_size", "4"}});
   EXPECT_HAS(err, "even");
-  EXPECT_HAS(err, "--set kernel_size=7");
+  EXPECT_FIX(err, "kernel_size", "5");
   EXPECT_HAS(checkOf("se", {{1, 64, 7}}), "4 dimensions");
 }
 

@@ -61,11 +61,11 @@ TEST(Registry, ChecksRejectWrongInputCountRankAndMismatch) {
   const ModuleRegistry r = builtins();
   const ModuleDescriptor& aff = r.get("aff");
   const Params p = resolveParams("aff", aff.params, {});
-  EXPECT_EQ(aff.check(p, {{1, 8, 5, 5}, {1, 8, 5, 5}}), "");
-  EXPECT_NE(aff.check(p, {{1, 8, 5, 5}}).find("takes 2 input(s) (x, residual)"), std::string::npos);
-  EXPECT_NE(aff.check(p, {{8, 5, 5}, {8, 5, 5}}).find("expected 4 dimensions"), std::string::npos);
-  EXPECT_NE(aff.check(p, {{1, 8, 5, 5}, {1, 8, 5, 6}}).find("same shape"), std::string::npos);
-  EXPECT_NE(aff.check(p, {{1, 3, 5, 5}, {1, 3, 5, 5}}).find("--set r=3"), std::string::npos);
+  EXPECT_EQ(aff.check(p, {{1, 8, 5, 5}, {1, 8, 5, 5}}).message(), "");
+  EXPECT_NE(aff.check(p, {{1, 8, 5, 5}}).message().find("takes 2 input(s) (x, residual)"), std::string::npos);
+  EXPECT_NE(aff.check(p, {{8, 5, 5}, {8, 5, 5}}).message().find("expected 4 dimensions"), std::string::npos);
+  EXPECT_NE(aff.check(p, {{1, 8, 5, 5}, {1, 8, 5, 6}}).message().find("same shape"), std::string::npos);
+  EXPECT_EQ(aff.check(p, {{1, 3, 5, 5}, {1, 3, 5, 5}}).fix(), setParameter("r", "3"));
 }
 
 // Parameter counts at C=64 (modules.md §11, dumped from the seed classes).
@@ -74,7 +74,7 @@ int64_t paramCount(const ModuleRegistry& r, const std::string& id,
   const ModuleDescriptor& d = r.get(id);
   const Params p = resolveParams(id, d.params, overrides);
   const std::vector<Shape> shapes(d.inputs.size(), shape);
-  EXPECT_EQ(d.check(p, shapes), "");
+  EXPECT_EQ(d.check(p, shapes).message(), "");
   auto inst = d.make(p, shapes);
   int64_t n = 0;
   for (const auto& t : inst->module->parameters()) n += t.numel();

@@ -131,7 +131,8 @@ TEST(Run, MemoryBudgetRefusesBeforeRunning) {
   EXPECT_FALSE(res.ok);
   EXPECT_EQ(res.errorKind, ErrorKind::Memory);
   EXPECT_NE(res.error.find("memory budget is 1.00 KiB"), std::string::npos) << res.error;
-  EXPECT_NE(res.error.find("--max-memory"), std::string::npos);
+  EXPECT_EQ(res.errorSubject, settingSubject(kSettingMemoryBudget));
+  EXPECT_EQ(res.errorFix, fixBy(FixAction::RaiseMemoryBudget));
 }
 
 TEST(Run, LoadsAPreparedStateDictStrictly) {

@@ -20,6 +20,7 @@
 #include "ui/document.h"
 #include "ui/examples.h"
 #include "ui/input_loader.h"
+#include "core/features/features.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "core/io/state_dict.h"
@@ -31,7 +32,7 @@
 #include "ui/result_export.h"
 #include "ui/run_controller.h"
 #include "ui/view_controls.h"
-#include "ui/wording.h"
+#include "ui/error_text.h"
 #include "ui/views/bar_panel.h"
 #include "ui/views/heatmap_panel.h"
 #include "ui/views/probe_view.h"
@@ -603,7 +604,8 @@ class UiTest : public QObject {
     QVERIFY(QApplication::activeModalWidget() == nullptr);
   }
 
-  // Core messages give CLI advice ("--set kernel_size=7"); the window says it in its words.
+  // Core errors state the fact and carry the fix as data; the window words the fix in its
+  // own words (ui/error_text.h): real errors from core, no flag anywhere.
   void messagesSpeakTheWindowsLanguage() {
     Document doc(registry());
     InputItem in;
@@ -613,10 +615,42 @@ class UiTest : public QObject {
     doc.setModule(QStringLiteral("spatial-attention"));
     doc.setParam("kernel_size", "4");
     const QString why = doc.readiness();
-    QVERIFY2(why.contains(QStringLiteral("kernel_size = 7 in the Module dock")), qPrintable(why));
+    QVERIFY2(why.contains(QStringLiteral("kernel_size 4 is even")), qPrintable(why));
+    QVERIFY2(why.endsWith(QStringLiteral("; set kernel_size to 5 in the Module dock")), qPrintable(why));
     QVERIFY2(!why.contains(QStringLiteral("--")), qPrintable(why));
-    QCOMPARE(forGui(QStringLiteral("use --set padding=same (padding (k-1)/2)")),
-             QStringLiteral("use padding = same in the Module dock (padding (k-1)/2)"));
+
+    // A failed run: the padding the seed fixes, worded when the document takes the error.
+    RunRequest req;
+    req.moduleId = "spatial-attention";
+    req.params = {{"kernel_size", "5"}};
+    req.device = DeviceChoice::Cpu;
+    req.inputs = {at::zeros({1, 4, 9, 11})};
+    const RunResult padding = run(registry(), req);
+    QVERIFY(!padding.ok);
+    doc.setRunError(padding.failure());
+    QVERIFY2(doc.lastError().endsWith(QStringLiteral("; set padding to same in the Module dock")),
+             qPrintable(doc.lastError()));
+    QVERIFY2(!doc.lastError().contains(QStringLiteral("--")), qPrintable(doc.lastError()));
+
+    // Over the memory budget: the budget is a combo of the Module dock.
+    req.params.clear();
+    req.maxMemoryBytes = 1024;
+    const RunResult memory = run(registry(), req);
+    QVERIFY(!memory.ok);
+    const QString budget = guiText(memory.failure());
+    QVERIFY2(budget.contains(QStringLiteral("memory budget is 1.00 KiB")), qPrintable(budget));
+    QVERIFY2(budget.endsWith(QStringLiteral("; raise the Memory budget in the Module dock")),
+             qPrintable(budget));
+    QVERIFY2(!budget.contains(QStringLiteral("--")), qPrintable(budget));
+
+    // A bad feature spec names the Inputs dock's field.
+    try {
+      parseFeatureSpec("nonsense:x=1");
+      QFAIL("accepted");
+    } catch (const Error& e) {
+      const QString spec = guiText(e);
+      QVERIFY2(spec.endsWith(QStringLiteral("; choose Image features in the Inputs dock")), qPrintable(spec));
+    }
   }
 
   // Scrolling over the parameter form must not change a parameter under the pointer.

@@ -312,12 +312,13 @@ TEST(FuzzRegressions, PrefixSearchStaysLinearInNameLength) {
   ASSERT_EQ(ms.state.size(), 2u);
   EXPECT_LT(seconds, 4.0);  // generous for a loaded 2-core machine
 
-  // A --prefix fitting many places is listed up to 8 of them, not collected in full.
+  // A prefix fitting many places is listed up to 8 of them, not collected in full.
   const std::string msg = errorOf([&] {
     extractModuleState(tensors, {"other.weight"}, std::string("m."), "big.pt");
   }, ErrorKind::Weights);
-  EXPECT_NE(msg.find("--prefix 'm.' fits several places: '0.m.', "), std::string::npos) << msg;
-  EXPECT_NE(msg.find(", ...; give a longer prefix"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the weights prefix 'm.' fits several places: '0.m.', "), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find(", ...; a longer prefix picks one"), std::string::npos) << msg;
   EXPECT_LT(msg.size(), 200u) << msg;
 }
 
