@@ -41,6 +41,7 @@
 #include "core/run/memory.h"
 #include "core/run/result_export.h"
 #include "core/run/run.h"
+#include "core/run/weights_match.h"
 
 namespace {
 
@@ -101,7 +102,10 @@ run:
                      (H*W)^2 memory and time, only when they are named here (or by default);
                      `--outputs output.0` runs cmgm in O(H*W) memory
   --device D         auto (CUDA when available), cpu or cuda (default auto)
-  --max-memory SIZE  refuse runs estimated above SIZE (e.g. 2G); default 60% of free RAM
+  --max-memory SIZE  refuse runs estimated above SIZE (e.g. 2G), before anything is built:
+                     the module's weights, the --weights file while it is read, inputs,
+                     activations, probes and outputs; images are decoded under it too.
+                     Default 60% of free RAM
   --max-time T       refuse runs estimated to take longer than T (seconds, or 90s, 10m,
                      2h; 0 = no limit; default 5m). The estimate comes from the module's
                      FLOPs and rates measured at start-up; runs estimated over 2 s print it,
@@ -112,8 +116,9 @@ run:
   --quiet            print nothing on success (warnings and errors still go to stderr)
 
 inspect: what a tensor file or checkpoint holds (names, shapes, dtypes, nesting); with
-  --module, the weights report against that module built at --shape (one per input, or
-  one for all; default 1,64,32,32): matched, missing, unexpected, mismatched keys.
+  --module, the weights report against that module's keys and shapes at --shape (one per
+  input, or one for all; default 1,64,32,32), computed without building the module:
+  matched, missing, unexpected, mismatched keys.
 
 bench: forward time (median, min over --iters after warm-up) per module at --shape
   (default 1,64,32,32), default parameters, seeded weights, probes off, at each --threads
@@ -605,12 +610,8 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
     }
     while (shapes.size() < d.inputs.size()) shapes.push_back(shapes.front());
     if (const fl::Problem pr = d.check(p, shapes); !pr.empty()) throw pr.error(ErrorKind::Input);
-    const auto inst = makeSeededModule(d, p, shapes, 0);
-    const fl::ModuleState ms =
-        fl::extractModuleState(cp.tensors, fl::moduleStateKeys(*inst->module), prefix, file);
-    report = fl::matchStateDict(*inst->module, ms.state);
-    report->prefix = ms.prefix;
-    report->notes = ms.notes;
+    // Keys and shapes from the descriptor's state list: the module is never built.
+    report = fl::matchWeights(d, p, shapes, cp.tensors, prefix, file);
     Json r = reportJson(*report);
     r["module"] = d.id;
     out["weights"] = r;

@@ -170,11 +170,32 @@ constexpr int64_t kMaxRepeatedElements = int64_t{1} << 24;
 constexpr uint64_t kCopyBudgetBase = uint64_t{1} << 20;
 constexpr uint64_t kCopyBudgetPerByte = 4;
 /// Objects (every value the pickle makes, ~150 bytes each) a pickle may build: this many, plus
-/// kObjectsPerTensor for each tensor or storage built so far. A real state_dict makes about
-/// 20 objects per tensor; a pickle of millions of Nones or ints (12 million: 2.6 GB) describes
-/// no tensors and is refused at the cap, before it costs more than ~40 MB.
+/// kObjectsPerStorage for each distinct tensor storage read so far. A real state_dict makes
+/// about 20 objects per tensor (and has a storage per tensor); a pickle of millions of Nones or
+/// ints (12 million: 2.6 GB) describes no tensors and is refused at the cap, before it costs
+/// more than ~40 MB. Distinct storages, not tensors or storage references: those cost a
+/// hostile pickle 3 to 5 bytes each through the memo, and each would have raised the cap.
 constexpr uint64_t kObjectBase = uint64_t{1} << 18;
-constexpr uint64_t kObjectsPerTensor = 256;
+constexpr uint64_t kObjectsPerStorage = 256;
+/// Bytes the unpickler holds (objects and their text, tensor views, the stack, marks, memo,
+/// container slots, dict indexes; counted as they grow, never refunded) may not exceed
+///   min(kHeldBase + kHeldPerStorage x distinct storages,
+///       kHeldBase + kHeldPerFileByte x (pickle bytes + the storages' record bytes)):
+/// a cap tied to the tensors and to the file's size. Opcodes that make no object (DUP,
+/// MEMOIZE, MARK, GET: 16 to 64 bytes held per pickle byte) are bounded by it; a real
+/// state_dict holds about 4 KB per tensor.
+constexpr uint64_t kHeldBase = uint64_t{64} << 20;
+constexpr uint64_t kHeldPerStorage = uint64_t{16} << 10;
+constexpr uint64_t kHeldPerFileByte = 64;
+/// A storage record's bytes in the archive besides its data (zip local and central headers,
+/// its name, torch.save's 64-byte alignment).
+constexpr uint64_t kRecordOverhead = 96;
+/// What each thing costs, approximately (libstdc++, 64-bit).
+constexpr uint64_t kObjectBytes = sizeof(PickleValue) + 32;  // make_shared's control block, malloc
+constexpr uint64_t kTensorViewBytes = 512;                   // a TensorImpl with sizes and strides
+constexpr uint64_t kMemoEntryBytes = 64;                     // an unordered_map node and bucket
+constexpr uint64_t kIndexEntryBytes = 64;                    // a dict index node
+constexpr uint64_t kDictIndexBytes = 256;                    // a dict's index (two empty maps)
 
 /// True when `needle` occurs in the bytes.
 bool contains(const uint8_t* data, size_t size, std::string_view needle) {
@@ -295,7 +316,10 @@ class Unpickler {
 
   // ---- stack --------------------------------------------------------------------------
   size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
-  void push(PickleValuePtr v) { stack_.push_back(std::move(v)); }
+  void push(PickleValuePtr v) {
+    grow(stack_, 1);
+    stack_.push_back(std::move(v));
+  }
   PickleValuePtr pop(const char* op) {
     if (stack_.size() <= fence()) fail(std::string("stack underflow in ") + op);
     PickleValuePtr v = std::move(stack_.back());
@@ -310,6 +334,7 @@ class Unpickler {
     if (marks_.empty()) fail(std::string(op) + " without a MARK");
     const size_t mark = marks_.back();
     marks_.pop_back();
+    charge(uint64_t(stack_.size() - mark) * sizeof(PickleValuePtr));
     std::vector<PickleValuePtr> items(std::make_move_iterator(stack_.begin() + mark),
                                       std::make_move_iterator(stack_.end()));
     stack_.resize(mark);
@@ -318,17 +343,46 @@ class Unpickler {
 
   // ---- values -------------------------------------------------------------------------
   PickleValuePtr make(Kind kind) {
-    if (kind == Kind::Tensor || kind == Kind::Storage) ++tensors_;
-    if (++objects_ > kObjectBase + kObjectsPerTensor * tensors_) {
+    if (++objects_ > kObjectBase + kObjectsPerStorage * storages_.size()) {
       fail("the pickle builds more than " + std::to_string(objects_ - 1) + " objects for " +
-           std::to_string(tensors_) + " tensors (a state_dict needs about 20 per tensor; refused " +
-           "as a memory-exhaustion construction)");
+           std::to_string(storages_.size()) + " tensor storages (a state_dict needs about 20 per " +
+           "tensor; refused as a memory-exhaustion construction)");
     }
+    charge(kObjectBytes + (kind == Kind::Tensor ? kTensorViewBytes : 0));
     auto v = std::make_shared<PickleValue>();
     v->kind = kind;
-    if (kind == Kind::List || kind == Kind::Tuple || kind == Kind::Set || kind == Kind::Dict)
+    if (kind == Kind::List || kind == Kind::Tuple || kind == Kind::Set || kind == Kind::Dict) {
+      grow(containers_, 1);
       containers_.push_back(v);
+    }
     return v;
+  }
+
+  // ---- memory held (see kHeldBase) ------------------------------------------------------
+  uint64_t heldLimit() const {
+    const uint64_t storages = storages_.size();
+    return std::min(kHeldBase + kHeldPerStorage * storages,
+                    kHeldBase + kHeldPerFileByte * (uint64_t(size_) + storageBytes_ + kRecordOverhead * storages));
+  }
+  /// Counts `bytes` about to be held; past the limit the pickle is refused before they are.
+  void charge(uint64_t bytes) {
+    held_ += bytes;
+    if (held_ > heldLimit()) {
+      fail("the pickle would hold more than " + std::to_string(heldLimit() >> 20) + " MiB (" +
+           std::to_string(objects_) + " objects, a stack of " + std::to_string(stack_.size()) + ", " +
+           std::to_string(marks_.size()) + " marks, " + std::to_string(memo_.size()) + " memo entries) for " +
+           std::to_string(storages_.size()) + " tensor storages in a " + std::to_string(size_) +
+           "-byte pickle (refused as a memory-exhaustion construction)");
+    }
+  }
+  /// Makes room for `more` elements in `v`, charging the growth before it happens (doubling,
+  /// as push_back would).
+  template <typename T>
+  void grow(std::vector<T>& v, size_t more) {
+    if (v.size() + more <= v.capacity()) return;
+    const size_t want = std::max({v.size() + more, v.capacity() * 2, size_t{16}});
+    charge(uint64_t(want - v.capacity()) * sizeof(T));
+    v.reserve(want);
   }
   PickleValuePtr makeInt(int64_t i) {
     auto v = make(Kind::Int);
@@ -342,6 +396,7 @@ class Unpickler {
   }
   PickleValuePtr makeText(Kind kind, const uint8_t* p, uint64_t n) {
     auto v = make(kind);
+    charge(n);
     v->text.assign(reinterpret_cast<const char*>(p), size_t(n));
     return v;
   }
@@ -354,6 +409,7 @@ class Unpickler {
   void setItem(PickleValue& dict, PickleValuePtr key, PickleValuePtr value) {
     if (opaque_ && (dict.kind != Kind::Dict || (key->kind != Kind::String && key->kind != Kind::Int))) return;
     if (dict.kind != Kind::Dict) fail("SETITEM on a " + dict.typeName() + " (not a dict)");
+    if (!dict_index_.count(&dict)) charge(kDictIndexBytes);
     DictIndex& index = dict_index_[&dict];
     const size_t next = dict.entries.size();
     bool inserted = false;
@@ -371,16 +427,19 @@ class Unpickler {
     } else {
       fail("dict key of type " + key->typeName() + " is not supported (only str and int)");
     }
-    if (inserted)
+    if (inserted) {
+      charge(kIndexEntryBytes);
+      grow(dict.entries, 1);
       dict.entries.emplace_back(std::move(key), std::move(value));
-    else
-      dict.entries[position].second = std::move(value);  // Python keeps the first position
+    }
+    if (!inserted) dict.entries[position].second = std::move(value);  // Python keeps the first position
   }
   void append(PickleValue& target, PickleValuePtr item, const char* op) {
     const bool toSet = std::strcmp(op, "ADDITEMS") == 0;
-    if (toSet ? target.kind == Kind::Set : target.kind == Kind::List)
+    if (toSet ? target.kind == Kind::Set : target.kind == Kind::List) {
+      grow(target.items, 1);
       target.items.push_back(std::move(item));
-    else if (opaque_)
+    } else if (opaque_)
       return;
     else
       fail(std::string(op) + " on a " + target.typeName() + " is not supported");
@@ -533,6 +592,7 @@ class Unpickler {
       case Callable::TorchSize: {
         if (args.size() != 1) fail(fn + "() takes 1 argument");
         chargeCopy(args[0]->items.size() * sizeof(PickleValuePtr), fn);
+        charge(args[0]->items.size() * sizeof(PickleValuePtr));
         return makeTuple(std::vector<PickleValuePtr>(args[0]->items.begin(), args[0]->items.end()));
       }
       case Callable::TorchDevice: {
@@ -540,6 +600,7 @@ class Unpickler {
             (args.size() == 2 && args[1]->kind != Kind::Int))
           fail(fn + "() takes (str) or (str, int)");
         chargeCopy(args[0]->text.size(), fn);
+        charge(args[0]->text.size());
         auto v = make(Kind::String);
         v->text = args[0]->text + (args.size() == 2 ? ":" + std::to_string(args[1]->integer) : "");
         return v;
@@ -553,6 +614,7 @@ class Unpickler {
           if (src->kind != Kind::List && src->kind != Kind::Tuple && src->kind != Kind::Set)
             fail(fn + "() of a " + src->typeName() + " is not supported");
           chargeCopy(src->items.size() * sizeof(PickleValuePtr), fn);
+          charge(src->items.size() * sizeof(PickleValuePtr));
           v->items = src->items;
         }
         return v;
@@ -563,6 +625,7 @@ class Unpickler {
             (args[1]->text != "latin1" && args[1]->text != "latin-1"))
           fail(fn + "() is only supported as encode(str, 'latin1')");
         chargeCopy(args[0]->text.size(), fn);
+        charge(args[0]->text.size());
         auto v = make(Kind::Bytes);
         v->text = latin1(args[0]->text);
         return v;
@@ -623,6 +686,7 @@ class Unpickler {
                     where_ + ": storage loader returned a wrong tensor for '" + ref.key + "'");
       }
       cached = storages_.emplace(ref.key, t).first;
+      storageBytes_ += uint64_t(t.nbytes());
     } else if (cached->second.numel() != ref.numel || cached->second.scalar_type() != ref.dtype) {
       fail("storage '" + ref.key + "' is described twice with different types or sizes");
     }
@@ -643,6 +707,7 @@ class Unpickler {
         readLe(8, "FRAME");  // framing is only a read-ahead hint
         return;
       case MARK:
+        grow(marks_, 1);
         marks_.push_back(stack_.size());
         return;
       case POP:
@@ -769,6 +834,7 @@ class Unpickler {
       case TUPLE2:
       case TUPLE3: {
         const size_t n = size_t(op - TUPLE1 + 1);
+        charge(n * sizeof(PickleValuePtr));
         std::vector<PickleValuePtr> items(n);
         for (size_t i = n; i-- > 0;) items[i] = pop(opName(op));
         push(makeTuple(std::move(items)));
@@ -833,22 +899,19 @@ class Unpickler {
       case PUT: {
         const int64_t key = parseInt(line("PUT"), "PUT");
         if (key < 0) fail("PUT with a negative memo key");
-        memo_[uint64_t(key)] = top("PUT");
+        memoPut(uint64_t(key), "PUT");
         return;
       }
       case BINPUT: {
-        const uint64_t key = readLe(1, "BINPUT");
-        memo_[key] = top("BINPUT");
+        memoPut(readLe(1, "BINPUT"), "BINPUT");
         return;
       }
       case LONG_BINPUT: {
-        const uint64_t key = readLe(4, "LONG_BINPUT");
-        memo_[key] = top("LONG_BINPUT");
+        memoPut(readLe(4, "LONG_BINPUT"), "LONG_BINPUT");
         return;
       }
       case MEMOIZE: {
-        const uint64_t key = memo_.size();
-        memo_[key] = top("MEMOIZE");
+        memoPut(memo_.size(), "MEMOIZE");
         return;
       }
 
@@ -947,6 +1010,17 @@ class Unpickler {
     push(makeText(kind, take(n, name), n));
   }
 
+  void memoPut(uint64_t key, const char* op) {
+    PickleValuePtr& value = top(op);
+    const auto it = memo_.find(key);
+    if (it != memo_.end()) {
+      it->second = value;
+      return;
+    }
+    charge(kMemoEntryBytes);
+    memo_.emplace(key, value);
+  }
+
   void memoGet(uint64_t key) {
     const auto it = memo_.find(key);
     if (it == memo_.end()) fail("memo key " + std::to_string(key) + " was never stored");
@@ -1013,8 +1087,9 @@ class Unpickler {
   size_t pos_ = 0;
   size_t op_pos_ = 0;
   bool succeeded_ = false;
-  uint64_t objects_ = 0;  ///< values made so far (see kObjectBase)
-  uint64_t tensors_ = 0;  ///< of which tensors or storages
+  uint64_t objects_ = 0;       ///< values made so far (see kObjectBase)
+  uint64_t held_ = 0;          ///< bytes held, as charged (see kHeldBase)
+  uint64_t storageBytes_ = 0;  ///< data bytes of the distinct storages read
   std::vector<PickleValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValuePtr> memo_;

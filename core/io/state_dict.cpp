@@ -497,32 +497,37 @@ NamedTensors moduleStateDict(const torch::nn::Module& module) {
 }
 
 WeightsReport matchStateDict(const torch::nn::Module& module, const NamedTensors& state) {
+  std::vector<StateKey> own;
+  // Module tensors are real (float32, int64): a complex file tensor is a mismatch either way.
+  for (const auto& [name, t] : moduleStateDict(module)) own.push_back({name, t.sizes().vec()});
+  return matchStateKeys(own, state);
+}
+
+WeightsReport matchStateKeys(const std::vector<StateKey>& own, const NamedTensors& state) {
   WeightsReport report;
-  const NamedTensors own = moduleStateDict(module);
   std::unordered_map<std::string, const at::Tensor*> file;
   std::set<std::string> duplicated;
   for (const auto& [name, t] : state)
     if (!file.emplace(name, &t).second) duplicated.insert(name);
 
   std::set<std::string> known;
-  for (const auto& [name, mine] : own) {
+  for (const auto& [name, shape] : own) {
     known.insert(name);
+    const at::IntArrayRef mine(shape);
     const auto it = file.find(name);
     if (it == file.end()) {
-      report.missing.push_back(name + " " + shapeText(mine.sizes()));
+      report.missing.push_back(name + " " + shapeText(mine));
       continue;
     }
     const at::Tensor& theirs = *it->second;
     if (!theirs.defined()) {
-      report.mismatched.push_back(name + ": file has no tensor vs module " +
-                                  shapeText(mine.sizes()));
-    } else if (theirs.sizes() != mine.sizes()) {
+      report.mismatched.push_back(name + ": file has no tensor vs module " + shapeText(mine));
+    } else if (theirs.sizes() != mine) {
       report.mismatched.push_back(name + ": file " + shapeText(theirs.sizes()) + " vs module " +
-                                  shapeText(mine.sizes()));
-    } else if (at::isComplexType(theirs.scalar_type()) != at::isComplexType(mine.scalar_type())) {
+                                  shapeText(mine));
+    } else if (at::isComplexType(theirs.scalar_type())) {
       report.mismatched.push_back(name + ": file " +
-                                  std::string(c10::toString(theirs.scalar_type())) + " vs module " +
-                                  std::string(c10::toString(mine.scalar_type())));
+                                  std::string(c10::toString(theirs.scalar_type())) + " vs a real module tensor");
     } else if (duplicated.count(name)) {
       report.mismatched.push_back(name + ": appears more than once in the file");
     } else {

@@ -110,6 +110,16 @@ std::vector<std::string> moduleStateKeys(const torch::nn::Module& module);
 
 WeightsReport matchStateDict(const torch::nn::Module& module, const NamedTensors& state);
 
+/// A module's state_dict key and shape, known without its tensors (a descriptor's state list).
+struct StateKey {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+/// matchStateDict() against keys and shapes alone: the same report, nothing allocated
+/// (`inspect --module` on a module whose weights would take gigabytes).
+WeightsReport matchStateKeys(const std::vector<StateKey>& own, const NamedTensors& state);
+
 /// Strict load: throws fl::Error(Weights) with the report's summary unless every key
 /// matches by name and shape; then copies values (converting dtype, e.g. float64 -> float32).
 WeightsReport loadStateDict(torch::nn::Module& module, const NamedTensors& state,

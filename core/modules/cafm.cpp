@@ -125,6 +125,14 @@ ModuleDescriptor cafmDescriptor() {
     return desc::f32Bytes(5 * n + 3 * s[0] * s[1] * s[1] + 16 * s[0] * s[2] * s[3] +
                           4 * s[0] * p.getInt("hidden"));
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t c = shapes[0][1], hid = p.getInt("hidden");
+    desc::StateList s;
+    s.conv2d("conv1_spatial", 2, 1, 3).conv2d("conv2_spatial", 1, 1, 3);
+    for (const char* name : {"avg1", "avg2", "max1", "max2"}) s.conv2d(name, c, hid, 1);
+    for (const char* name : {"avg11", "avg22", "max11", "max22"}) s.conv2d(name, hid, c, 1);
+    return s.list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Cafm m(CafmOptions(shapes[0][1])
                .hidden(p.getInt("hidden"))

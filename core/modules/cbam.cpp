@@ -116,6 +116,15 @@ ModuleDescriptor cbamDescriptor() {
     // input, x1 (gated in place into the output); channel pools, spatial maps
     return desc::f32Bytes(2 * desc::numel(s) + 6 * s[0] * s[2] * s[3] + 8 * s[0] * s[1]);
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t c = shapes[0][1], hid = c / p.getInt("reduction");
+    return desc::StateList()
+        .linear("ChannelGate.mlp.1", c, hid)
+        .linear("ChannelGate.mlp.3", hid, c)
+        .conv2d("SpatialGate.spatial.conv", 2, 1, p.getInt("kernel_size"), false)
+        .batchNorm("SpatialGate.spatial.bn", 1)
+        .list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Cbam m(CbamOptions(shapes[0][1])
                .reduction(p.getInt("reduction"))

@@ -131,6 +131,17 @@ ModuleDescriptor cbamJointDescriptor() {
     return desc::f32Bytes(3 * desc::numel(s) + 8 * s[0] * hw + 4 * s[0] * joint +
                           2 * joint * (s[1] / p.getInt("reduction")));
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t c = shapes[0][1], hid = c / p.getInt("reduction");
+    const int64_t joint = c + shapes[0][2] * shapes[0][3];
+    return desc::StateList()
+        .conv2d("ChannelAttention.se.0", c, hid, 1, false)
+        .conv2d("ChannelAttention.se.2", hid, c, 1, false)
+        .conv2d("SpatialAttention.conv", 2, 1, p.getInt("kernel_size"))
+        .conv2d("MLP.0", joint, hid, 1, false)
+        .conv2d("MLP.2", hid, joint, 1, false)
+        .list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     CbamJoint m(CbamJointOptions(shapes[0][1], shapes[0][2] * shapes[0][3])
                     .reduction(p.getInt("reduction"))

@@ -384,6 +384,15 @@ ModuleDescriptor cmgmDescriptor() {
     }
     return w;
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const CmgmOptions o = cmgmOptions(p, shapes[0][1]);
+    const int64_t c = o.dim(), h = o.num_heads();
+    desc::StateList s;
+    s.linear("k", c, c, o.qkv_bias()).linear("qv", c, 2 * c, o.qkv_bias()).linear("proj", c, c);
+    s.conv2d("conv", h, h, 3).layerNorm("lnx", c).layerNorm("lny", c).batchNorm("bn", h);
+    s.conv2d("conv2.0", c, c, 3).batchNorm("conv2.1", c).conv2d("conv2.3", c, c, 3).batchNorm("conv2.4", c);
+    return s.list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Cmgm m(cmgmOptions(p, shapes[0][1]));
     auto inst = makeInstance(m, [](Cmgm& mod, const std::vector<at::Tensor>& in) {

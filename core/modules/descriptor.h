@@ -63,6 +63,15 @@ struct WorkEstimate {
   double bytes = 0;            ///< memory traffic besides that (activations read and written)
 };
 
+/// One tensor of a module's state_dict, known without building the module: its dotted key,
+/// shape and kind, as the built module's moduleStateDict() (core/io/state_dict.h) lists it.
+struct StateTensor {
+  std::string name;      ///< e.g. "local_att.0.weight"
+  Shape shape;           ///< [] for a scalar (BatchNorm's num_batches_tracked)
+  bool buffer = false;   ///< a buffer (BatchNorm running statistics), else a parameter
+  bool integer = false;  ///< int64 (num_batches_tracked), else float32
+};
+
 /// Groups modules in the UI's module list.
 enum class ModuleCategory { Channel, Spatial, ChannelSpatial, Fusion, CrossAttention };
 const char* moduleCategoryName(ModuleCategory category);
@@ -101,6 +110,14 @@ struct ModuleDescriptor {
   /// memoryBytes as bytes moved, see core/run/estimate.h).
   std::function<WorkEstimate(const Params&, const std::vector<Shape>&, const OutputSelection&)>
       work;
+  /// The module's state_dict for these parameters and (checked) input shapes, computed
+  /// without building it: every parameter, then every buffer, in the order, names and shapes
+  /// of the built module's moduleStateDict(). `inspect --module` matches files against it
+  /// and the memory budget counts its bytes before anything is allocated (a module's weights
+  /// can dwarf its activations: aff at C = 24000 holds 2.3 GB). Required: the registry refuses
+  /// a descriptor without it, and tests/core/test_module_state.cpp compares it with the built
+  /// module for every registered module at several parameter sets and shapes.
+  std::function<std::vector<StateTensor>(const Params&, const std::vector<Shape>&)> state;
   /// Builds the module for these parameters and (checked) input shapes.
   std::function<std::shared_ptr<ModuleInstance>(const Params&, const std::vector<Shape>&)> make;
 

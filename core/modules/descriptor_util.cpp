@@ -1,5 +1,6 @@
 #include "core/modules/descriptor_util.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace fl::desc {
@@ -133,6 +134,75 @@ int64_t numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t v : shape) n *= v;
   return n;
+}
+
+namespace {
+std::string dotted(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+}  // namespace
+
+StateList& StateList::param(const std::string& name, Shape shape) {
+  params_.push_back({name, std::move(shape), false, false});
+  return *this;
+}
+
+StateList& StateList::buffer(const std::string& name, Shape shape, bool integer) {
+  buffers_.push_back({name, std::move(shape), true, integer});
+  return *this;
+}
+
+StateList& StateList::conv1d(const std::string& prefix, int64_t in, int64_t out, int64_t kernel, bool bias) {
+  param(dotted(prefix, "weight"), {out, in, kernel});
+  if (bias) param(dotted(prefix, "bias"), {out});
+  return *this;
+}
+
+StateList& StateList::conv2d(const std::string& prefix, int64_t in, int64_t out, int64_t kernel, bool bias,
+                             int64_t groups) {
+  param(dotted(prefix, "weight"), {out, in / groups, kernel, kernel});
+  if (bias) param(dotted(prefix, "bias"), {out});
+  return *this;
+}
+
+StateList& StateList::linear(const std::string& prefix, int64_t in, int64_t out, bool bias) {
+  param(dotted(prefix, "weight"), {out, in});
+  if (bias) param(dotted(prefix, "bias"), {out});
+  return *this;
+}
+
+StateList& StateList::batchNorm(const std::string& prefix, int64_t channels) {
+  param(dotted(prefix, "weight"), {channels});
+  param(dotted(prefix, "bias"), {channels});
+  buffer(dotted(prefix, "running_mean"), {channels});
+  buffer(dotted(prefix, "running_var"), {channels});
+  buffer(dotted(prefix, "num_batches_tracked"), {}, /*integer=*/true);
+  return *this;
+}
+
+StateList& StateList::layerNorm(const std::string& prefix, int64_t channels) {
+  param(dotted(prefix, "weight"), {channels});
+  param(dotted(prefix, "bias"), {channels});
+  return *this;
+}
+
+std::vector<StateTensor> StateList::list() const {
+  std::vector<StateTensor> out = params_;
+  out.insert(out.end(), buffers_.begin(), buffers_.end());
+  return out;
+}
+
+int64_t stateBytes(const std::vector<StateTensor>& state) {
+  // Saturating: sizes up to 2^20 per side can describe weights past int64 (cbam-joint's MLP
+  // grows with H*W); such a module is over any budget, never a wrapped small number.
+  constexpr __int128 kMax = std::numeric_limits<int64_t>::max() / 2;
+  __int128 bytes = 0;
+  for (const auto& t : state) {
+    __int128 n = t.integer ? 8 : 4;
+    for (int64_t v : t.shape) n = std::min(n * std::max<int64_t>(v, 0), kMax);
+    bytes = std::min(bytes + n, kMax);
+  }
+  return static_cast<int64_t>(bytes);
 }
 
 }  // namespace fl::desc

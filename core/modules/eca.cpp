@@ -109,6 +109,12 @@ ModuleDescriptor ecaDescriptor() {
     const auto& s = shapes[0];
     return desc::f32Bytes(2 * desc::numel(s) + 8 * s[0] * s[1]);
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    // official: Conv1d without bias (key conv.weight only)
+    return desc::StateList()
+        .conv1d("conv", 1, 1, ecaKernel(p, shapes[0][1]), p.getChoice("variant") != "official")
+        .list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     const int64_t k = ecaKernel(p, shapes[0][1]);
     Eca m(EcaOptions()

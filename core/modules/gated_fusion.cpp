@@ -115,6 +115,17 @@ ModuleDescriptor gatedFusionDescriptor() {
     const int64_t n = desc::numel(shapes[0]);
     return desc::f32Bytes((p.getChoice("variant") == "gman" ? 7 : 5) * n);
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t c = shapes[0][1];
+    desc::StateList s;
+    if (p.getChoice("variant") != "gman") return s.linear("fc1", c, c).linear("fc2", c, c).list();
+    // GmanFc: convs.I.conv (1x1) and convs.I.batch_norm per layer
+    s.conv2d("FC_xs.convs.0.conv", c, c, 1, false).batchNorm("FC_xs.convs.0.batch_norm", c);
+    s.conv2d("FC_xt.convs.0.conv", c, c, 1).batchNorm("FC_xt.convs.0.batch_norm", c);
+    s.conv2d("FC_h.convs.0.conv", c, c, 1).batchNorm("FC_h.convs.0.batch_norm", c);
+    s.conv2d("FC_h.convs.1.conv", c, c, 1).batchNorm("FC_h.convs.1.batch_norm", c);
+    return s.list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     GatedFusion m{GatedFusionOptions(shapes[0][1]).variant(
         p.getChoice("variant") == "gman" ? GatedFusionVariant::Gman : GatedFusionVariant::Seed)};

@@ -66,6 +66,16 @@ ModuleDescriptor iaffDescriptor() {
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     return desc::f32Bytes(14 * desc::numel(shapes[0]));
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    // All four branches are registered, whether or not stage 2 uses global_att2.
+    const int64_t c = shapes[0][1], inter = c / p.getInt("r");
+    desc::StateList s;
+    addLocalAttentionState(s, "local_att", c, inter);
+    addGlobalAttentionState(s, "global_att", c, inter);
+    addLocalAttentionState(s, "local_att2", c, inter);
+    addGlobalAttentionState(s, "global_att2", c, inter);
+    return s.list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Iaff m(IaffOptions(shapes[0][1]).r(p.getInt("r")).use_global_att2(
         p.getBool("use_global_att2")));

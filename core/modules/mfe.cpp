@@ -80,6 +80,17 @@ ModuleDescriptor mfeDescriptor() {
     // input, 4 branch outputs, 3 branch inputs, conv/BN temporaries, fusion, project
     return desc::f32Bytes(16 * desc::numel(shapes[0]));
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t c = shapes[0][1];
+    desc::StateList s;
+    for (int i = 1; i <= 4; ++i) {  // makeAsppConv: 0 dilated 3x3 conv, 1 BN
+      const std::string layer = "layer" + std::to_string(i);
+      s.conv2d(layer + ".0", c, c, 3, false).batchNorm(layer + ".1", c);
+    }
+    addSelectiveProjectState(s, "project", c);
+    addScaleSesState(s, c, parseScaleSeVariant(p.getChoice("se_variant")));
+    return s.list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Mfe m(MfeOptions(shapes[0][1])
               .atrous_rates(p.getIntList("atrous_rates"))

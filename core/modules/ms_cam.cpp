@@ -29,6 +29,18 @@ nn::Sequential makeGlobalAttention(int64_t channels, int64_t inter) {
                         nn::BatchNorm2d(channels));
 }
 
+void addLocalAttentionState(desc::StateList& state, const std::string& prefix, int64_t channels,
+                            int64_t inter) {
+  state.conv2d(prefix + ".0", channels, inter, 1).batchNorm(prefix + ".1", inter);
+  state.conv2d(prefix + ".3", inter, channels, 1).batchNorm(prefix + ".4", channels);
+}
+
+void addGlobalAttentionState(desc::StateList& state, const std::string& prefix, int64_t channels,
+                             int64_t inter) {
+  state.conv2d(prefix + ".1", channels, inter, 1).batchNorm(prefix + ".2", inter);
+  state.conv2d(prefix + ".4", inter, channels, 1).batchNorm(prefix + ".5", channels);
+}
+
 MsCamImpl::MsCamImpl(const MsCamOptions& options) : options(options) { reset(); }
 
 void MsCamImpl::reset() {
@@ -73,6 +85,13 @@ ModuleDescriptor msCamDescriptor() {
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     // input, two branch activations, weight, output and three probe copies
     return desc::f32Bytes(8 * desc::numel(shapes[0]));
+  };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t c = shapes[0][1], inter = c / p.getInt("r");
+    desc::StateList s;
+    addLocalAttentionState(s, "local_att", c, inter);
+    addGlobalAttentionState(s, "global_att", c, inter);
+    return s.list();
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     MsCam m(MsCamOptions(shapes[0][1]).r(p.getInt("r")));

@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "core/modules/descriptor.h"
+#include "core/modules/descriptor_util.h"
 
 namespace fl {
 
@@ -15,6 +16,9 @@ namespace fl {
 torch::nn::Sequential makeLocalAttention(int64_t channels, int64_t inter);
 /// Global branch G: GAP then the same stack, indices (0),1,2,(3),4,5. [B,C,H,W] -> [B,C,1,1].
 torch::nn::Sequential makeGlobalAttention(int64_t channels, int64_t inter);
+/// What makeLocalAttention / makeGlobalAttention register, under `prefix` (descriptor state).
+void addLocalAttentionState(desc::StateList& state, const std::string& prefix, int64_t channels, int64_t inter);
+void addGlobalAttentionState(desc::StateList& state, const std::string& prefix, int64_t channels, int64_t inter);
 
 struct MsCamOptions {
   explicit MsCamOptions(int64_t channels) : channels_(channels) {}

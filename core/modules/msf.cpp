@@ -51,6 +51,21 @@ std::array<ScaleSe, 4> registerScaleSes(nn::Module& owner, int64_t channels,
   return ses;
 }
 
+void addSelectiveProjectState(desc::StateList& state, const std::string& prefix, int64_t channels) {
+  state.conv2d(prefix + ".0", channels, channels, 1, false).batchNorm(prefix + ".1", channels);
+}
+
+void addScaleSesState(desc::StateList& state, int64_t channels, ScaleSeVariant variant) {
+  for (int i = 1; i <= 4; ++i) {
+    const std::string se = "SE" + std::to_string(i) + ".conv";
+    if (variant == ScaleSeVariant::Seed) {
+      state.conv2d(se + ".0", channels, channels, 1, false);
+    } else {
+      state.conv2d(se + ".0", channels, channels, 1, true).batchNorm(se + ".1", channels);
+    }
+  }
+}
+
 SelectiveFusion selectiveFuse(std::array<ScaleSe, 4>& ses,
                               const std::array<torch::Tensor, 4>& feats) {
   std::vector<torch::Tensor> logits;
@@ -107,6 +122,12 @@ ModuleDescriptor msfDescriptor() {
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     // four inputs, weighted terms and running sum, project conv/BN/ReLU outputs
     return desc::f32Bytes(10 * desc::numel(shapes[0]));
+  };
+  d.state = [](const Params&, const std::vector<Shape>& shapes) {
+    desc::StateList s;
+    addSelectiveProjectState(s, "project", shapes[0][1]);
+    addScaleSesState(s, shapes[0][1], MsfOptions(shapes[0][1]).se_variant());
+    return s.list();
   };
   d.make = [](const Params&, const std::vector<Shape>& shapes) {
     Msf m{MsfOptions(shapes[0][1])};

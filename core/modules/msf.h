@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/modules/descriptor.h"
+#include "core/modules/descriptor_util.h"
 
 namespace fl {
 
@@ -51,6 +52,10 @@ torch::nn::Sequential makeSelectiveProject(int64_t channels);
 /// Registers SE1..SE4 on `owner` (in that order) and returns them.
 std::array<ScaleSe, 4> registerScaleSes(torch::nn::Module& owner, int64_t channels,
                                         ScaleSeVariant variant);
+
+/// What makeSelectiveProject (under `prefix`) and registerScaleSes register (descriptor state).
+void addSelectiveProjectState(desc::StateList& state, const std::string& prefix, int64_t channels);
+void addScaleSesState(desc::StateList& state, int64_t channels, ScaleSeVariant variant);
 
 /// Result of selectiveFuse().
 struct SelectiveFusion {

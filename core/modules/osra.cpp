@@ -356,6 +356,24 @@ ModuleDescriptor osraDescriptor() {
     if (sel.wants("attention")) w.bytes += 6.0 * static_cast<double>(mem.attentionBytes());
     return w;
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const OsraOptions o = osraOptions(p, shapes[0]);
+    const int64_t c = o.dim(), r = o.sr_ratio(), k = r + 3;
+    desc::StateList s;
+    if (o.pos_enc_height() > 0) {  // the module's own parameter comes before its submodules'
+      s.param("relative_pos_enc", {1, o.num_heads(), o.pos_enc_height() * o.pos_enc_width(),
+                                   osraPosEncKeys(o.pos_enc_height(), r) * osraPosEncKeys(o.pos_enc_width(), r)});
+    }
+    s.conv2d("q", c, c, 1).conv2d("kv", c, 2 * c, 1);
+    if (r > 1 && o.variant() == OsraVariant::Seed) {
+      s.conv2d("sr.0", c, c, k, false, c).batchNorm("sr.1", c);
+      s.conv2d("sr.3", c, c, 1, false, c).batchNorm("sr.4", c);
+    } else if (r > 1) {
+      s.conv2d("sr.0.conv", c, c, k, false, c).batchNorm("sr.0.bn", c);
+      s.conv2d("sr.1.conv", c, c, 1, false, c).batchNorm("sr.1.bn", c);
+    }
+    return s.conv2d("local_conv", c, c, 3, true, c).list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Osra m(osraOptions(p, shapes[0]));
     auto inst = makeInstance(m, [](Osra& mod, const std::vector<at::Tensor>& in) {

@@ -33,6 +33,11 @@ void ModuleRegistry::add(ModuleDescriptor descriptor) {
   if (find(descriptor.id) != nullptr) {
     throw Error(ErrorKind::Internal, "module id registered twice: " + descriptor.id);
   }
+  // The memory budget and `inspect --module` need the state list before anything is built
+  // (docs/contributing.md): a module without it is a programming error, caught at start.
+  if (!descriptor.state) {
+    throw Error(ErrorKind::Internal, "module " + descriptor.id + " has no state list (descriptor.state)");
+  }
   modules_.push_back(std::move(descriptor));
 }
 

@@ -10,7 +10,7 @@ namespace fl {
 
 class ModuleRegistry {
  public:
-  /// Adds a descriptor; throws fl::Error(Internal) on a duplicate id.
+  /// Adds a descriptor; throws fl::Error(Internal) on a duplicate id or a missing `state`.
   void add(ModuleDescriptor descriptor);
   /// nullptr when unknown.
   const ModuleDescriptor* find(const std::string& id) const;

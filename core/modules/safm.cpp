@@ -97,6 +97,12 @@ ModuleDescriptor safmDescriptor() {
     // input, chunk levels (pooled and upsampled), cat, aggr, GELU, output, probe copy
     return desc::f32Bytes(8 * desc::numel(shapes[0]));
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t dim = shapes[0][1], n = p.getInt("n_levels"), chunk = dim / n;
+    desc::StateList s;
+    for (int64_t i = 0; i < n; ++i) s.conv2d("mfr." + std::to_string(i), chunk, chunk, 3, true, chunk);
+    return s.conv2d("aggr", dim, dim, 1).list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Safm m(SafmOptions(shapes[0][1]).n_levels(p.getInt("n_levels")));
     return makeInstance(m, [](Safm& mod, const std::vector<at::Tensor>& in) {

@@ -51,6 +51,10 @@ ModuleDescriptor seDescriptor() {
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     return desc::f32Bytes(2 * desc::numel(shapes[0]) + 4 * shapes[0][0] * shapes[0][1]);
   };
+  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
+    const int64_t c = shapes[0][1], hid = c / p.getInt("reduction");
+    return desc::StateList().linear("fc.0", c, hid, false).linear("fc.2", hid, c, false).list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Se m(SeOptions(shapes[0][1]).reduction(p.getInt("reduction")));
     return makeInstance(m, [](Se& mod, const std::vector<at::Tensor>& in) {

@@ -67,6 +67,9 @@ ModuleDescriptor spatialAttentionDescriptor() {
     // input, output; the pooled [B,2,H,W] map and its two halves, conv output, gate, probe
     return desc::f32Bytes(2 * desc::numel(s) + 7 * s[0] * s[2] * s[3]);
   };
+  d.state = [](const Params& p, const std::vector<Shape>&) {
+    return desc::StateList().conv2d("conv", 2, 1, p.getInt("kernel_size")).list();
+  };
   d.make = [](const Params& p, const std::vector<Shape>&) {
     const int64_t k = p.getInt("kernel_size");
     SpatialAttention m(SpatialAttentionOptions().kernel_size(k).padding(

@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/common/error.h"
 #include "core/modules/attention_rows.h"
 #include "core/modules/module_instance.h"
 #include "core/run/memory.h"
+#include "core/run/memory_plan.h"
 #include "core/run/run_internal.h"
 
 namespace fl {
@@ -29,15 +31,18 @@ void queryChecked(const ModuleRegistry& registry, const RunRequest& req,
   res.queryHeight = shapes.at(0).at(2);
   res.queryWidth = shapes.at(0).at(3);
 
-  // Rows need the module's fixed part plus one query row per chunk, never the full matrix.
-  const int64_t budget = req.maxMemoryBytes > 0 ? req.maxMemoryBytes : defaultMemoryBudget();
-  const int64_t required = desc.minMemoryBytes ? desc.minMemoryBytes(params, shapes)
-                                               : desc.memoryBytes(params, shapes);
-  if (required > budget) {
-    throw Error(ErrorKind::Memory, desc.id + ": attention rows need at least " +
-                                       formatBytes(required) + " but the memory budget is " +
-                                       formatBytes(budget) + "; use smaller inputs");
+  // Rows need the module's weights and fixed part plus one query row per chunk, never the full
+  // matrix: the minimum (chunked) plan must fit.
+  OutputSelection rowsOnly;
+  rowsOnly.all = false;
+  rowsOnly.names = {desc.outputs.front()};
+  const MemoryPlan plan =
+      planMemory(desc, params, shapes, rowsOnly, req.maxMemoryBytes, detail::checkpointBytesToRead(req));
+  if (!plan.fits()) {
+    throw Error(ErrorKind::Memory, plan.refusal(desc.id, "attention rows"), settingSubject(kSettingMemoryBudget),
+                fixBy(FixAction::RaiseMemoryBudget));
   }
+  const int64_t budget = plan.moduleBudget();
 
   const torch::Device device = detail::resolveDevice(req.device);
   res.device = device.str();

@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "core/common/error.h"
 #include "core/modules/module_instance.h"
 #include "core/run/estimate.h"
 #include "core/run/memory.h"
+#include "core/run/memory_plan.h"
 #include "core/run/run.h"
 
 namespace fl {
@@ -41,12 +43,15 @@ std::vector<BenchResult> bench(const ModuleRegistry& registry, const BenchOption
         sel.all = false;
         sel.names = desc.outputs;
       }
-      r.estimatedBytes = desc.plannedMemoryBytes ? desc.plannedMemoryBytes(params, shapes, 0, sel)
-                                                 : desc.memoryBytes(params, shapes);
+      // The bench runs unchunked, weights and all, under the default budget.
+      const MemoryPlan plan = planMemory(desc, params, shapes, sel, 0);
+      r.estimatedBytes = std::min(plan.fullWorkBytes, std::numeric_limits<int64_t>::max() - plan.weightBytes) +
+                         plan.weightBytes;
       r.work = estimateWork(desc, params, shapes, sel);
       r.estimatedMs = 1000 * estimateSeconds(r.work);
-      if (r.estimatedBytes > defaultMemoryBudget()) {
-        throw Error(ErrorKind::Memory, "needs about " + formatBytes(r.estimatedBytes));
+      if (r.estimatedBytes > plan.budget) {
+        throw Error(ErrorKind::Memory, "needs about " + formatBytes(r.estimatedBytes) + " (weights " +
+                                           formatBytes(plan.weightBytes) + ")");
       }
       torch::NoGradGuard noGrad;
       auto inst = makeSeededModule(desc, params, shapes, 0);

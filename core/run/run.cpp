@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "core/modules/module_instance.h"
 #include "core/run/estimate.h"
 #include "core/run/memory.h"
+#include "core/run/memory_plan.h"
 #include "core/run/run_internal.h"
 
 namespace fl {
@@ -64,6 +66,15 @@ torch::Device resolveDevice(DeviceChoice choice) {
   return cudaAvailable() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
 }
 
+int64_t checkpointBytesToRead(const RunRequest& req) {
+  if (req.weights || req.weightsPath.empty()) return 0;
+  std::error_code ec;
+  // Not a regular file (or none): the loader refuses it with the reason; nothing to count.
+  if (!std::filesystem::is_regular_file(req.weightsPath, ec)) return 0;
+  const uintmax_t n = std::filesystem::file_size(req.weightsPath, ec);
+  return ec ? 0 : static_cast<int64_t>(std::min<uintmax_t>(n, uintmax_t{1} << 62));
+}
+
 BuiltModule buildModule(const CheckedRequest& checked, const RunRequest& req, int64_t budget,
                         const torch::Device& device, std::vector<at::Tensor>& inputs) {
   BuiltModule b;
@@ -106,33 +117,18 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
   }
 
   const OutputSelection selection = selectOutputs(desc, req.outputs);
-  // What this selection needs without a budget: for osra/cmgm without the probe and cam,
-  // the fused attention's O(HW); else the descriptor's full estimate.
-  res.estimatedBytes = desc.plannedMemoryBytes
-                           ? desc.plannedMemoryBytes(params, shapes, 0, selection)
-                           : desc.memoryBytes(params, shapes);
-  const int64_t budget = req.maxMemoryBytes > 0 ? req.maxMemoryBytes : defaultMemoryBudget();
-  // Modules that can compute attention in query chunks (osra, cmgm) need only their minimum.
-  const int64_t required = desc.minMemoryBytes
-                               ? std::min(res.estimatedBytes, desc.minMemoryBytes(params, shapes))
-                               : res.estimatedBytes;
-  if (required > budget) {
-    std::string need = formatBytes(res.estimatedBytes);
-    if (required < res.estimatedBytes) {
-      need += " (at least " + formatBytes(required) + " when computed in query chunks)";
-    }
-    throw Error(ErrorKind::Memory,
-                desc.id + ": this run needs about " + need + " but the memory budget is " +
-                    formatBytes(budget) + "; smaller inputs (downsampled H and W) need less",
-                settingSubject(kSettingMemoryBudget),
+  // The budget counts the module's weights (from its state list, nothing built yet), a
+  // checkpoint file while it is read, and the forward; refused here, before any allocation.
+  const MemoryPlan plan =
+      planMemory(desc, params, shapes, selection, req.maxMemoryBytes, detail::checkpointBytesToRead(req));
+  if (!plan.fits()) {
+    throw Error(ErrorKind::Memory, plan.refusal(desc.id), settingSubject(kSettingMemoryBudget),
                 fixBy(FixAction::RaiseMemoryBudget));
   }
-
-  // Report what this run will use: for a chunked run (osra, cmgm over the budget) the planned
-  // chunked working set, not the unchunked estimate the refusal above is phrased in.
-  if (desc.plannedMemoryBytes && res.estimatedBytes > budget) {
-    res.estimatedBytes = desc.plannedMemoryBytes(params, shapes, budget, selection);
-  }
+  const int64_t budget = plan.moduleBudget();
+  // What this run will use: for a chunked run (osra, cmgm over the budget) the planned chunked
+  // working set, not the unchunked estimate a refusal is phrased in.
+  res.estimatedBytes = plan.estimatedBytes();
 
   // Time: refuse before building anything when the estimate is over the limit.
   RunEstimate estimate;

@@ -37,6 +37,10 @@ CheckedRequest checkRequest(const ModuleRegistry& registry, const RunRequest& re
 /// cpu, cuda (fl::Error Device when none is usable) or auto (cuda when available).
 torch::Device resolveDevice(DeviceChoice choice);
 
+/// Bytes of the weights file `request` will read (its size; 0 without one, or when its tensors
+/// were read already): the checkpoint's tensors are in memory beside the module's while loading.
+int64_t checkpointBytesToRead(const RunRequest& request);
+
 /// A module built for a request, loaded and placed on its device, in eval mode.
 struct BuiltModule {
   std::shared_ptr<ModuleInstance> instance;

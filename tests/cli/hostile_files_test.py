@@ -58,11 +58,11 @@ def limit():
     resource.setrlimit(resource.RLIMIT_AS, (VMEM, VMEM))
 
 
-def run_measured(args, timeout=60):
+def run_measured(args, timeout=60, stdout=subprocess.DEVNULL):
     """Runs the CLI; returns (exit status, stderr, the process's own peak RSS from wait4)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=err,
+        p = subprocess.Popen([CLI, *args], stdout=stdout, stderr=err,
                              stdin=subprocess.DEVNULL, env=env, preexec_fn=limit)
         deadline = time.monotonic() + timeout
         while True:
@@ -357,6 +357,84 @@ def case_image_decode_over_budget(tmp):
     png = png_zeros(os.path.join(tmp, "big.png"), 8192, 8192)
     refused(["run", "--module", "eca", "--input", png, "--features", "rgb:stride=64", "--max-memory", "512M",
              "--save", os.path.join(tmp, "o.safetensors")], "big.png", "to decode", "memory budget")
+
+
+def case_module_weights_over_budget(tmp):
+    # aff on two 1x24000x2x2 inputs: 3 MiB of activations but 2.15 GiB of weights (four 1x1
+    # convs of 24000 x 6000). The budget counts them before the module is built (it peaked at
+    # 2.9 GB and exited 0).
+    x = npy(os.path.join(tmp, "x.npy"), (1, 24000, 2, 2))
+    out = os.path.join(tmp, "o.safetensors")
+    refused(["run", "--module", "aff", "--input", x, "--input", x, "--max-memory", "1G", "--save", out],
+            "aff: this run needs about 2.15 GiB", "weights 2.15 GiB", "memory budget is 1.00 GiB", "--max-memory")
+    if os.path.exists(out):
+        fail("a refused run wrote its output")
+
+
+def case_inspect_module_keys_without_building(tmp):
+    # The weights report for aff at C = 24000 from its keys and shapes alone (building the
+    # module took 2.4 GB). The file holds one key of the module and one it lacks.
+    import torch
+    w = os.path.join(tmp, "w.pt")
+    torch.save({"local_att.0.bias": torch.zeros(6000), "extra": torch.zeros(2)}, w)
+    with tempfile.TemporaryFile() as out:
+        code, err, rss = run_measured(["inspect", w, "--module", "aff", "--shape", "1,24000,2,2", "--json"],
+                                      stdout=out)
+        out.seek(0)
+        text = out.read().decode()
+    print(f"inspect: exit {code}, peak RSS {rss >> 20} MiB: {err.strip()[:300]}")
+    if code != 0:
+        fail(f"exit status {code}: {err.strip()}")
+    report = json.loads(text)["weights"]
+    if report["matched"] != ["local_att.0.bias"]:
+        fail(f"matched {report['matched']}")
+    if "local_att.0.weight [6000, 24000, 1, 1]" not in report["missing"] or len(report["missing"]) != 27:
+        fail(f"missing {report['missing']}")
+    if report["unexpected"] != ["extra [2]"]:
+        fail(f"unexpected {report['unexpected']}")
+    if rss > RSS_BOUND:
+        fail(f"peak RSS {rss >> 20} MiB is above the bound of {RSS_BOUND >> 20} MiB")
+
+
+def checkpoint_with_pickle(path, pickle_bytes):
+    """A torch.save zip archive of one two-float tensor whose data.pkl is replaced."""
+    import torch
+    import zipfile
+    base = path + ".base"
+    torch.save({"a": torch.zeros(2)}, base)
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, pickle_bytes if info.filename.endswith("data.pkl") else src.read(info))
+    return path
+
+
+PID = b"(X\x07\x00\x00\x00storageq\x03ctorch\nFloatStorage\nq\x04X\x01\x00\x00\x000q\x05X\x03\x00\x00\x00cpuq\x06K\x02tq\x07"
+
+
+def case_pickle_twelve_million_nones(tmp):
+    # 12 MB: a list of 12 million None. Refused at the object cap, naming the count.
+    import pickle
+    w = checkpoint_with_pickle(os.path.join(tmp, "n.pt"), pickle.dumps([None] * 12_000_000, protocol=2))
+    refused(["inspect", w], "n.pt", "more than 262144 objects for 0 tensor storages")
+
+
+def case_pickle_storage_reference_flood(tmp):
+    # 12 MB: the one storage referenced again and again through the memo, 250 Nones after
+    # each; every reference used to raise the object cap (2.7 GB, exit 0).
+    unit = b"h\x07Q" + b"N" * 250
+    body = b"\x80\x02]" + PID + b"0(" + unit * (12_000_000 // len(unit)) + b"e."
+    w = checkpoint_with_pickle(os.path.join(tmp, "s.pt"), body)
+    refused(["inspect", w], "s.pt", "more than 262400 objects for 1 tensor storages")
+
+
+def case_pickle_memo_and_stack_floods(tmp):
+    # 12 MB of opcodes that make no object: MEMOIZE (830 MB, exit 0), DUP (810 MB), BINGET
+    # (490 MB). Refused at the bytes held.
+    for name, body in [("memoize", b"\x80\x02]" + b"\x94" * 12_000_000 + b"."),
+                       ("dup", b"\x80\x02](N" + b"2" * 12_000_000 + b"e."),
+                       ("binget", b"\x80\x02](Nq\x00" + b"h\x00" * 6_000_000 + b"e.")]:
+        w = checkpoint_with_pickle(os.path.join(tmp, name + ".pt"), body)
+        refused(["inspect", w], name + ".pt", "the pickle would hold more than", "for 0 tensor storages")
 
 
 def main():

@@ -19,6 +19,7 @@
 #include "core/io/state_dict.h"
 #include "core/modules/attention_rows.h"
 #include "core/modules/cmgm.h"
+#include "core/modules/descriptor_util.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/osra.h"
 #include "core/modules/probe.h"
@@ -373,9 +374,11 @@ TEST(Osra, RunChunksOverTheBudgetAndWithholdsTheProbe) {
   ASSERT_NE(full.findProbe("attention"), nullptr);
   EXPECT_TRUE(full.warnings.empty());
 
-  EXPECT_EQ(full.estimatedBytes, d.memoryBytes(p, {shape}));
+  // The budget counts the module's weights beside the forward.
+  const int64_t weights = desc::stateBytes(d.state(p, {shape}));
+  EXPECT_EQ(full.estimatedBytes, weights + d.memoryBytes(p, {shape}));
 
-  req.maxMemoryBytes = (d.memoryBytes(p, {shape}) + d.minMemoryBytes(p, {shape})) / 2;
+  req.maxMemoryBytes = weights + (d.memoryBytes(p, {shape}) + d.minMemoryBytes(p, {shape})) / 2;
   const RunResult chunked = run(registry(), req);
   ASSERT_TRUE(chunked.ok) << chunked.error;
   // The estimate reported is the chunked working set, not the unchunked one over the budget.
@@ -387,7 +390,7 @@ TEST(Osra, RunChunksOverTheBudgetAndWithholdsTheProbe) {
   ASSERT_EQ(chunked.warnings.size(), 1u);
   EXPECT_TRUE(contains(chunked.warnings[0], "chunks of")) << chunked.warnings[0];
 
-  req.maxMemoryBytes = d.minMemoryBytes(p, {shape}) - 1;
+  req.maxMemoryBytes = weights + d.minMemoryBytes(p, {shape}) - 1;
   const RunResult refused = run(registry(), req);
   EXPECT_FALSE(refused.ok);
   EXPECT_EQ(refused.errorKind, ErrorKind::Memory);
@@ -663,10 +666,12 @@ TEST(Cmgm, RunBetweenMinimumAndFullReturnsOutput0WithAWarning) {
   ASSERT_NE(full.findProbe("attention"), nullptr);
 
   const int64_t rowBytes = cmgmMemory(CmgmOptions(64), s).rowBytes;
-  req.maxMemoryBytes = attn::budgetForUsable(d.minMemoryBytes(p, {s, s}) + 2 * rowBytes);
+  // The budget counts the module's weights beside the forward; the forward gets the rest.
+  const int64_t weights = desc::stateBytes(d.state(p, {s, s}));
+  req.maxMemoryBytes = weights + attn::budgetForUsable(d.minMemoryBytes(p, {s, s}) + 2 * rowBytes);
   const RunResult chunked = run(registry(), req);
   ASSERT_TRUE(chunked.ok) << chunked.error;
-  EXPECT_EQ(full.estimatedBytes, d.memoryBytes(p, {s, s}));
+  EXPECT_EQ(full.estimatedBytes, weights + d.memoryBytes(p, {s, s}));
   EXPECT_LE(chunked.estimatedBytes, req.maxMemoryBytes) << "the chunked plan, not the full one";
   EXPECT_GE(chunked.estimatedBytes, d.minMemoryBytes(p, {s, s}));
   EXPECT_EQ(chunked.outputNames, (std::vector<std::string>{"output.0"}));

@@ -8,6 +8,7 @@
 
 #include "test_registry.h"
 #include "core/io/state_dict.h"
+#include "core/modules/descriptor_util.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/registry.h"
 #include "core/run/memory.h"
@@ -59,6 +60,7 @@ TEST(Run, ForwardRunsWithoutAutograd) {
   d.outputs = {"output"};
   d.check = [](const Params&, const std::vector<Shape>&) { return std::string(); };
   d.memoryBytes = [](const Params&, const std::vector<Shape>&) -> int64_t { return 1024; };
+  d.state = [](const Params&, const std::vector<Shape>&) { return desc::StateList().linear("", 7, 7).list(); };
   d.make = [seen](const Params&, const std::vector<Shape>&) {
     auto inst = std::make_shared<ModuleInstance>();
     auto linear = std::make_shared<torch::nn::LinearImpl>(7, 7);

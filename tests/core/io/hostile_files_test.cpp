@@ -15,6 +15,7 @@
 #include "core/io/npy.h"
 #include "core/io/pickle.h"
 #include "core/io/safetensors.h"
+#include "core/io/state_dict.h"
 #include "io_test_support.h"
 
 namespace fl {
@@ -175,13 +176,80 @@ TEST(Pickle, MillionsOfObjectsWithoutTensorsAreRefusedNamingTheCount) {
   p += "e.";
   const auto b = bytesOf(p);
   const std::string msg = errorOf([&] { unpickle(b.data(), b.size(), "n.pt"); });
-  EXPECT_NE(msg.find("more than 262144 objects for 0 tensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("more than 262144 objects for 0 tensor storages"), std::string::npos) << msg;
   // Below the cap a list of Nones is fine.
   std::string small = "\x80\x02](";
   small.append(1000, 'N');
   small += "e.";
   const auto s = bytesOf(small);
   EXPECT_EQ(unpickle(s.data(), s.size(), "s.pt")->items.size(), 1000u);
+}
+
+/// ('storage', torch.FloatStorage, KEY, 'cpu', 2), memoised as 7 and left on the stack.
+std::string storagePid(const std::string& key) {
+  // (Literals split where a hex escape would swallow the next letter: "\x03" "c".)
+  return "(X\x07\x00\x00\x00storageq\x03"s + "ctorch\nFloatStorage\nq\x04X"s + char(key.size()) +
+         "\x00\x00\x00"s + key + "X\x03\x00\x00\x00"s + "cpuK\x02tq\x07"s;
+}
+
+at::Tensor loadTwoFloats(const PickleStorageRef& ref) {
+  EXPECT_EQ(ref.numel, 2);
+  return at::zeros({2});
+}
+
+TEST(Pickle, ReferencesToOneStorageDoNotRaiseTheObjectCap) {
+  // Each `BINGET 7; BINPERSID` (3 bytes) makes a storage object from the memoised persistent
+  // id of the one storage. When every such object raised the cap by 256, 250 Nones after each
+  // went through: 12 MB of this held 2.7 GB. The cap follows distinct storages.
+  std::string p = "\x80\x02]"s + storagePid("0") + "0(";
+  for (int i = 0; i < 2000; ++i) p += "h\x07Q" + std::string(250, 'N');
+  p += "e.";
+  const auto b = bytesOf(p);
+  const std::string msg = errorOf([&] { unpickle(b.data(), b.size(), "s.pt", loadTwoFloats); });
+  EXPECT_NE(msg.find("more than 262400 objects for 1 tensor storages"), std::string::npos) << msg;
+}
+
+TEST(Pickle, OpcodesThatMakeNoObjectAreBoundedByTheBytesHeld) {
+  // MEMOIZE (1 byte: a memo entry), DUP (1 byte: a stack slot), MARK (1 byte) and BINGET
+  // (2 bytes: a list slot) make no object; millions of them held hundreds of MB (12 MB of
+  // MEMOIZE: 830 MB). They count against 64 MiB plus what the file's tensors allow.
+  const std::vector<std::pair<std::string, std::string>> floods = {
+      {"\x80\x02]" + std::string(2000000, '\x94') + ".", "memo entries"},
+      {"\x80\x02](N" + std::string(6000000, '2') + "e.", "a stack of"},
+      {"\x80\x02" + std::string(12000000, '(') + "N.", "marks"},
+  };
+  for (const auto& [pickle, what] : floods) {
+    const auto b = bytesOf(pickle);
+    const std::string msg = errorOf([&] { unpickle(b.data(), b.size(), "f.pt"); });
+    EXPECT_NE(msg.find("f.pt: the pickle would hold more than 64 MiB ("), std::string::npos) << msg;
+    EXPECT_NE(msg.find("for 0 tensor storages in a " + std::to_string(b.size()) + "-byte pickle"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find(what), std::string::npos) << msg;
+  }
+  std::string gets = "\x80\x02](Nq\x00";
+  for (int i = 0; i < 4000000; ++i) gets += "h\x00";
+  gets += "e.";
+  const auto g = bytesOf(gets);
+  EXPECT_NE(errorOf([&] { unpickle(g.data(), g.size(), "g.pt"); }).find("would hold more than 64 MiB"), std::string::npos);
+}
+
+TEST(Pickle, RealCheckpointsStayWellInsideTheBounds) {
+  // torch.save of 20,000 one-element tensors (the most objects per tensor byte a real
+  // state_dict has) and a training checkpoint with optimizer state and metadata.
+  TempDir d;
+  ASSERT_TRUE(test::runPython(d, R"PY(
+import torch, collections
+torch.save(collections.OrderedDict((f"layer{i}.weight", torch.zeros(1)) for i in range(20000)), "many.pt")
+net = torch.nn.Sequential(*[torch.nn.Conv2d(8, 8, 3) for _ in range(50)])
+opt = torch.optim.Adam(net.parameters())
+net(torch.zeros(1, 8, 120, 120)).sum().backward()
+opt.step()
+torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": 3,
+            "history": [float(i) for i in range(50000)]}, "train.pt")
+)PY"));
+  EXPECT_EQ(readStateDict(d.file("many.pt")).size(), 20000u);
+  const Checkpoint cp = readCheckpoint(d.file("train.pt"));
+  EXPECT_GE(cp.tensors.size(), 100u + 2 * 100u);  // weights and biases; exp_avg, exp_avg_sq (and step)
 }
 
 TEST(Pickle, AWholePickledModelIsSaidAsSuch) {
