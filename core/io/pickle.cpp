@@ -375,12 +375,12 @@ class Unpickler {
            "-byte pickle (refused as a memory-exhaustion construction)");
     }
   }
-  /// Makes room for `more` elements in `v`, charging the growth before it happens (doubling,
-  /// as push_back would).
+  /// Makes room for `more` elements in `v`, charging the growth before it happens (doubling
+  /// from 1, as push_back would: a pickle of many one-item lists holds one slot each).
   template <typename T>
   void grow(std::vector<T>& v, size_t more) {
     if (v.size() + more <= v.capacity()) return;
-    const size_t want = std::max({v.size() + more, v.capacity() * 2, size_t{16}});
+    const size_t want = std::max(v.size() + more, v.capacity() * 2);
     charge(uint64_t(want - v.capacity()) * sizeof(T));
     v.reserve(want);
   }

@@ -226,8 +226,8 @@ TEST(Pickle, OpcodesThatMakeNoObjectAreBoundedByTheBytesHeld) {
         << msg;
     EXPECT_NE(msg.find(what), std::string::npos) << msg;
   }
-  std::string gets = "\x80\x02](Nq\x00";
-  for (int i = 0; i < 4000000; ++i) gets += "h\x00";
+  std::string gets = "\x80\x02](Nq\x00"s;
+  for (int i = 0; i < 4000000; ++i) gets += "h\x00"s;
   gets += "e.";
   const auto g = bytesOf(gets);
   EXPECT_NE(errorOf([&] { unpickle(g.data(), g.size(), "g.pt"); }).find("would hold more than 64 MiB"), std::string::npos);
