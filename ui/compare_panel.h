@@ -1,9 +1,10 @@
 #pragma once
-// The compare panel: columns of modules run on the document's current inputs, rows
-// of probes, a shared or per-panel colour scale written on the colour bars, an A - B
-// difference column, linked zoom/pan and crosshair (CompareView), the statistics table, and
-// export to PNG/SVG/PDF with the figure spec beside it. Figures are built on a worker thread
-// (core figure::buildFigure); stale builds are dropped by generation.
+// The compare panel, a view of the document's comparison (Document::comparison()) and of its
+// controller (ui/compare_controller.h): the module columns, the probe rows, the scale, the
+// A - B difference and the width as controls that edit the document; the figure (CompareView:
+// linked zoom/pan and crosshair), the statistics table and the status from the controller;
+// export to PNG/SVG/PDF with the figure spec beside it.
+#include <QString>
 #include <QWidget>
 #include <memory>
 #include <vector>
@@ -20,21 +21,18 @@ class QTableWidget;
 namespace fl::ui {
 
 class Document;
+class CompareController;
 class CompareView;
-
-/// What a build on the worker returns.
-struct CompareBuild {
-  uint64_t generation = 0;
-  std::shared_ptr<figure::FigureModel> model;  ///< null on error
-  QString error;
-};
 
 class ComparePanel : public QWidget {
   Q_OBJECT
  public:
-  explicit ComparePanel(Document* document, QWidget* parent = nullptr);
-  ~ComparePanel() override;
+  /// Without `controller`, the panel makes its own (a panel on its own, as in tests).
+  explicit ComparePanel(Document* document, QWidget* parent = nullptr, CompareController* controller = nullptr);
 
+  CompareController* controller() const { return controller_; }
+
+  // Shortcuts to the document's comparison and the controller (menus, tests).
   /// Adds the document's current module with its parameters and weights as a column.
   void addCurrentModule();
   /// Adds a module with default parameters and seeded weights.
@@ -45,28 +43,19 @@ class ComparePanel : public QWidget {
   void moveColumn(int from, int to);
   /// The column's title in the figure ("" = the module's name); double-click in the list.
   void setColumnLabel(int index, const QString& label);
-  const std::vector<figure::FigureColumn>& columns() const { return columns_; }
-
-  /// The spec of what is compared now: the document's assigned inputs (with their feature
-  /// sources), the columns, the row and scale settings.
+  const std::vector<figure::FigureColumn>& columns() const;
+  /// The spec of what is compared now (Document::comparisonSpec()).
   figure::FigureSpec currentSpec() const;
-  /// Settings that are not columns (row, view, scale, width, difference), to and from a spec
-  /// (sessions use it).
-  void applySettings(const figure::FigureSpec& spec, bool rebuild = true);
-
-  /// Rebuilds the figure on the worker (no-op without columns or inputs).
+  /// Replaces the comparison with a spec's columns, rows, scale, difference and layout.
+  void applySettings(const figure::FigureSpec& spec);
+  /// Rebuilds the figure now.
   void refresh();
-  /// The last built figure, or null.
-  std::shared_ptr<const figure::FigureModel> model() const { return model_; }
+  std::shared_ptr<const figure::FigureModel> model() const;
   CompareView* view() const { return view_; }
-  /// True from a build's start until its figure (or error) is shown and no newer build
-  /// waits: the future alone finishes before its result reaches the panel.
-  bool busy() const { return building_; }
-
+  bool busy() const;
   /// Exports the current figure (format by extension) and its spec and statistics. Without
   /// `overwrite`, refuses when a file exists. Returns an empty string or the error.
   QString exportTo(const QString& path, bool overwrite);
-
   /// Asks for a file and exports the figure (File > Export figure..., the dock's button).
   void exportDialog();
 
@@ -76,24 +65,21 @@ class ComparePanel : public QWidget {
   void message(const QString& text, bool error);
 
  private:
-  void onBuilt(CompareBuild b);
-  void saveStatistics();
-  void showModel();
-  void updateColumnList();
+  /// The controls show the document's comparison (they never hold state of their own).
+  void syncFromDocument();
+  /// The figure, status and statistics show the controller's.
+  void syncFromController();
   void rowsFromFields();
-  QString viewKey() const;
-  /// Why the figure cannot be exported now ("" when it can).
-  QString exportBlocker() const;
+  void saveStatistics();
 
   Document* document_;
-  std::vector<figure::FigureColumn> columns_;
-  /// The figure's rows: from the Probe and View fields, or exactly as a spec or session gave
-  /// them (rows with different views) until those fields are edited.
-  std::vector<figure::FigureRow> rows_ = {figure::FigureRow{}};
-  QString rowFields_ = QStringLiteral("auto|mean");  // the fields' text rows_ came from
-  /// What the last applied spec or session set that has no control here (dpi, fonts,
-  /// percentiles, interpolation, seed, ...): kept, so it survives into exports and sessions.
-  figure::FigureSpec base_;
+  CompareController* controller_;
+  /// The Probe and View fields' text the document's rows were last shown as: focus leaving
+  /// an untouched field changes nothing (rows a spec gave, with a view each, stay).
+  QString rowFields_;
+  /// The document's rows the fields were last filled from (or produced): other changes of
+  /// the comparison leave what is being typed alone.
+  QString rowsShown_;
   QComboBox* moduleBox_;
   QListWidget* columnList_;
   QLineEdit* probeEdit_;
@@ -106,18 +92,7 @@ class ComparePanel : public QWidget {
   QLabel* hover_;
   QLabel* status_;
   QTableWidget* table_;
-  std::shared_ptr<const figure::FigureModel> model_;
-  uint64_t job_ = 0;  ///< the build on the worker; 0 none
-  uint64_t generation_ = 0;
-  bool pending_ = false;   // a refresh asked for while a build ran
-  bool building_ = false;
-  QString lastError_;
-  /// The last build failed: the figure on screen is from before the last change, so it is
-  /// not exported (it would not match the settings shown).
-  bool stale_ = false;
-  /// Colormap, alpha and batch of the main view that the figure was built with: the
-  /// comparison follows the main view's.
-  QString builtView_;
+  std::shared_ptr<const figure::FigureModel> shown_;  ///< the model on the canvas
 };
 
 }  // namespace fl::ui

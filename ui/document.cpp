@@ -1,5 +1,6 @@
 #include "ui/document.h"
 
+#include <QSignalBlocker>
 #include <algorithm>
 
 #include "core/run/memory.h"
@@ -16,6 +17,7 @@ Document::Document(const ModuleRegistry& registry, QObject* parent)
 
 void Document::addInput(InputItem item) {
   inputs_.push_back(std::move(item));
+  ++inputsRevision_;
   const int added = static_cast<int>(inputs_.size()) - 1;
   // Opening files one after another assigns them in order: the new input takes the first
   // slot that is empty or only repeats an earlier slot's input, and fills every empty slot
@@ -42,6 +44,7 @@ void Document::addInputs(std::vector<InputItem> items) {
   const int first = static_cast<int>(inputs_.size());
   const int count = static_cast<int>(items.size());
   for (auto& item : items) inputs_.push_back(std::move(item));
+  ++inputsRevision_;
   // Opened together, meant together (rubberwhale1 and 2 into AFF's x and residual): the
   // batch replaces what fed the module. Slots beyond the batch keep their input, or take
   // the batch's last one when they had none.
@@ -59,6 +62,7 @@ void Document::addInputs(std::vector<InputItem> items) {
 void Document::removeInput(int index) {
   if (index < 0 || index >= static_cast<int>(inputs_.size())) return;
   inputs_.erase(inputs_.begin() + index);
+  ++inputsRevision_;
   for (auto& slot : assignment_) {
     if (slot == index) {
       slot = -1;
@@ -288,8 +292,138 @@ void Document::setView(const ViewSettings& view) {
   Q_EMIT viewChanged();
 }
 
+void Document::setComparison(figure::FigureSpec spec) {
+  spec.inputs.clear();  // the comparison follows the document's inputs
+  spec.features.clear();
+  if (spec.rows.empty()) spec.rows = comparison_.rows;
+  if (spec.rows.empty()) spec.rows = {figure::FigureRow{}};
+  const int n = static_cast<int>(spec.columns.size());
+  if (spec.difference && (spec.difference->first < 0 || spec.difference->first >= n || spec.difference->second < 0 ||
+                          spec.difference->second >= n || spec.difference->first == spec.difference->second)) {
+    spec.difference.reset();
+  }
+  comparison_ = std::move(spec);
+  Q_EMIT comparisonChanged();
+}
+
+void Document::addComparisonColumn(figure::FigureColumn column) {
+  if (!registry_.find(column.module)) return;
+  comparison_.columns.push_back(std::move(column));
+  Q_EMIT comparisonChanged();
+}
+
+void Document::removeComparisonColumn(int index) {
+  if (index < 0 || index >= static_cast<int>(comparison_.columns.size())) return;
+  comparison_.columns.erase(comparison_.columns.begin() + index);
+  // The difference follows its two columns, and goes with either of them.
+  if (auto& d = comparison_.difference) {
+    if (d->first == index || d->second == index) {
+      d.reset();
+    } else {
+      d = std::make_pair(d->first - (d->first > index), d->second - (d->second > index));
+    }
+  }
+  Q_EMIT comparisonChanged();
+}
+
+void Document::clearComparisonColumns() {
+  if (comparison_.columns.empty() && !comparison_.difference) return;
+  comparison_.columns.clear();
+  comparison_.difference.reset();
+  Q_EMIT comparisonChanged();
+}
+
+void Document::moveComparisonColumn(int from, int to) {
+  const int n = static_cast<int>(comparison_.columns.size());
+  if (from < 0 || from >= n || to < 0 || to >= n || from == to) return;
+  // Where every old index goes, so the difference keeps its two columns.
+  std::vector<int> order(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  order.erase(order.begin() + from);
+  order.insert(order.begin() + to, from);
+  std::vector<int> newIndex(static_cast<size_t>(n));
+  std::vector<figure::FigureColumn> reordered;
+  for (int i = 0; i < n; ++i) {
+    newIndex[static_cast<size_t>(order[static_cast<size_t>(i)])] = i;
+    reordered.push_back(comparison_.columns[static_cast<size_t>(order[static_cast<size_t>(i)])]);
+  }
+  comparison_.columns = std::move(reordered);
+  if (auto& d = comparison_.difference) {
+    d = std::make_pair(newIndex[static_cast<size_t>(d->first)], newIndex[static_cast<size_t>(d->second)]);
+  }
+  Q_EMIT comparisonChanged();
+}
+
+void Document::setComparisonColumnLabel(int index, const std::string& label) {
+  if (index < 0 || index >= static_cast<int>(comparison_.columns.size())) return;
+  if (comparison_.columns[static_cast<size_t>(index)].label == label) return;
+  comparison_.columns[static_cast<size_t>(index)].label = label;
+  Q_EMIT comparisonChanged();
+}
+
+void Document::setComparisonRows(std::vector<figure::FigureRow> rows) {
+  if (rows.empty()) rows = {figure::FigureRow{}};
+  comparison_.rows = std::move(rows);
+  Q_EMIT comparisonChanged();
+}
+
+void Document::setComparisonDifference(std::optional<std::pair<int, int>> pair) {
+  const int n = static_cast<int>(comparison_.columns.size());
+  if (pair && (pair->first < 0 || pair->first >= n || pair->second < 0 || pair->second >= n || pair->first == pair->second)) {
+    pair.reset();
+  }
+  if (pair == comparison_.difference) return;
+  comparison_.difference = pair;
+  Q_EMIT comparisonChanged();
+}
+
+void Document::setComparisonScale(render::NormMode mode, bool shared) {
+  if (comparison_.scale.norm.mode == mode && comparison_.scale.shared == shared) return;
+  comparison_.scale.norm.mode = mode;
+  comparison_.scale.shared = shared;
+  Q_EMIT comparisonChanged();
+}
+
+void Document::setComparisonWidth(double inches) {
+  if (!(inches > 0) || comparison_.layout.widthIn == inches) return;
+  comparison_.layout.widthIn = inches;
+  Q_EMIT comparisonChanged();
+}
+
+figure::FigureSpec Document::comparisonSpec() const {
+  figure::FigureSpec s = comparison_;
+  s.inputs.clear();
+  s.features.clear();
+  // The inputs assigned to the current module, in its input order; else every opened input.
+  std::vector<int> order;
+  for (int i : assignment_) {
+    if (i >= 0) order.push_back(i);
+  }
+  // A column may need more inputs than the main module takes (aff beside eca): then the
+  // opened inputs in order, as many as the hungriest column needs.
+  size_t needed = 1;
+  for (const auto& c : s.columns) {
+    if (const ModuleDescriptor* d = registry_.find(c.module)) needed = std::max(needed, d->inputs.size());
+  }
+  if (order.size() < needed) {
+    order.clear();
+    for (int i = 0; i < static_cast<int>(inputs_.size()) && order.size() < needed; ++i) order.push_back(i);
+  }
+  for (int i : order) {
+    const InputItem& in = inputs_[static_cast<size_t>(i)];
+    s.inputs.push_back({in.path.toStdString(), {}});
+    if (!in.featureSpec.isEmpty()) s.features.push_back(in.featureSpec.toStdString());
+  }
+  s.scale.colormap = render::parseColormap(view_.colormap.toStdString());
+  if (render::isDiverging(s.scale.colormap)) s.scale.colormap = render::Colormap::Viridis;
+  s.alpha = view_.alpha;
+  s.batch = std::max(0, view_.batch);
+  return s;
+}
+
 void Document::restore(DocumentState state) {
   inputs_ = std::move(state.inputs);
+  ++inputsRevision_;
   moduleId_ = registry_.find(state.moduleId.toStdString()) ? state.moduleId : QString();
   params_ = std::move(state.params);
   weightsPath_ = state.weights ? state.weightsPath : QString();
@@ -311,11 +445,18 @@ void Document::restore(DocumentState state) {
   queryRows_ = QueryRows{};
   wantedQuery_ = QPoint(-1, -1);
   lastError_.clear();
+  // The comparison comes with the state: whoever follows the signals below sees the new
+  // columns on the new inputs, never the old columns on the new inputs.
+  {
+    const QSignalBlocker quiet(this);  // one comparisonChanged, below
+    setComparison(std::move(state.comparison));
+  }
   Q_EMIT moduleChanged();
   Q_EMIT inputsChanged();
   Q_EMIT requestChanged();
   Q_EMIT resultChanged();
   Q_EMIT viewChanged();
+  Q_EMIT comparisonChanged();
 }
 
 }  // namespace fl::ui

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/figure/figure_spec.h"
 #include "core/io/state_dict.h"
 #include "core/modules/registry.h"
 #include "core/run/attention_query.h"
@@ -62,6 +63,7 @@ struct DocumentState {
   DeviceChoice device = DeviceChoice::Auto;
   int64_t memoryBudget = 0;
   ViewSettings view;
+  figure::FigureSpec comparison;  ///< the comparison (no columns: nothing compared)
 };
 
 class Document : public QObject {
@@ -147,6 +149,38 @@ class Document : public QObject {
   const ViewSettings& view() const { return view_; }
   void setView(const ViewSettings& view);
 
+  // Comparison (the Compare dock) ------------------------------------------------------
+  /// What is compared and how (architecture.md, "The comparison is document state"): the
+  /// columns, rows, difference pair, scale and layout, as a figure spec without inputs (the
+  /// comparison runs on this document's inputs, in its view's colormap, alpha and batch).
+  /// What no control sets (dpi, fonts, percentiles, seed, ...) is kept as a spec gave it.
+  const figure::FigureSpec& comparison() const { return comparison_; }
+  /// Replaces the comparison (a figure spec, a session). Its inputs are ignored; empty rows
+  /// keep the current rows; a difference pair out of range is dropped.
+  void setComparison(figure::FigureSpec spec);
+  void addComparisonColumn(figure::FigureColumn column);
+  /// The difference pair goes with either of its two columns, else keeps them.
+  void removeComparisonColumn(int index);
+  void clearComparisonColumns();
+  /// Moves a column; the difference pair keeps its two columns.
+  void moveComparisonColumn(int from, int to);
+  /// The column's title in the figure ("" = the module's name).
+  void setComparisonColumnLabel(int index, const std::string& label);
+  /// The figure's rows (at least one).
+  void setComparisonRows(std::vector<figure::FigureRow> rows);
+  /// A - B of two columns, or none.
+  void setComparisonDifference(std::optional<std::pair<int, int>> pair);
+  void setComparisonScale(render::NormMode mode, bool shared);
+  void setComparisonWidth(double inches);
+  /// The spec of what is compared now: the comparison on the inputs assigned to the current
+  /// module (with their feature sources), or the opened inputs in order when a column needs
+  /// more; colormap, alpha and batch from the view (a diverging colormap becomes viridis: the
+  /// difference column has its own).
+  figure::FigureSpec comparisonSpec() const;
+  /// Counts changes of the list of opened inputs (opened, removed, a session): compare runs
+  /// cached for one revision are not reused for another.
+  uint64_t inputsRevision() const { return inputsRevision_; }
+
   // Sessions ----------------------------------------------------------------------------
   /// Replaces the whole state (File > Open session). The shown result is dropped: it belongs
   /// to the old state. An unknown module leaves none chosen; an assignment entry out of
@@ -161,6 +195,8 @@ class Document : public QObject {
   void resultChanged();
   void runFailed(const QString& message);
   void viewChanged();
+  /// The comparison changed (columns, rows, difference, scale or layout).
+  void comparisonChanged();
   void queryRowsWanted(int x, int y);
   void queryRowsChanged();
 
@@ -187,6 +223,8 @@ class Document : public QObject {
   std::vector<int> resultAssignment_;
   QString lastError_;
   ViewSettings view_;
+  figure::FigureSpec comparison_;
+  uint64_t inputsRevision_ = 0;
 };
 
 }  // namespace fl::ui

@@ -6,6 +6,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include "ui/compare_controller.h"
 #include "ui/compare_panel.h"
 #include <QDragEnterEvent>
 #include <QFile>
@@ -79,7 +80,9 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   moduleDock->setWidget(modulePanel_);
   addDockWidget(Qt::RightDockWidgetArea, moduleDock);
 
-  compare_ = new ComparePanel(document_);
+  // The comparison is the document's; its controller builds the figure, the panel shows it.
+  compareController_ = new CompareController(document_, this);
+  compare_ = new ComparePanel(document_, nullptr, compareController_);
   compare_->setMinimumHeight(240);  // its figure, controls and a few statistics rows
   auto* compareDock = new QDockWidget(tr("Compare"), this);
   compareDock->setObjectName(QStringLiteral("compareDock"));
@@ -88,7 +91,7 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   // Hidden until asked for (View > Compare, or --compare): it would halve the main view.
   compareDock->hide();
   connect(compare_, &ComparePanel::message, this, [this](const QString& text, bool error) { showMessage(text, error); });
-  sessions_ = new SessionController(document_, compare_, this);
+  sessions_ = new SessionController(document_, this);
   connect(sessions_, &SessionController::pathChanged, this, [this](const QString& path) {
     setWindowTitle(QStringLiteral("FusionLens - %1").arg(QFileInfo(path).fileName()));
   });

@@ -18,6 +18,7 @@ class InputsPanel;
 class ProbeView;
 class ViewControls;
 class ComparePanel;
+class CompareController;
 class SessionController;
 struct Example;
 
@@ -64,6 +65,7 @@ class MainWindow : public QMainWindow {
   ViewControls* controls_;
   ModulePanel* modulePanel_;
   InputsPanel* inputsPanel_;
+  CompareController* compareController_ = nullptr;
   ComparePanel* compare_ = nullptr;
   SessionController* sessions_ = nullptr;
   QMenu* recentMenu_ = nullptr;

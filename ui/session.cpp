@@ -11,7 +11,6 @@
 #include "core/common/file_io.h"
 #include "core/common/json_fields.h"
 #include "core/io/tensor_file.h"
-#include "ui/compare_panel.h"
 #include "ui/document.h"
 
 namespace fl::ui {
@@ -253,7 +252,7 @@ void writeSession(const SessionState& state, const QString& path) {
   }
 }
 
-SessionState captureSession(const Document& document, const ComparePanel* compare, bool compareVisible) {
+SessionState captureSession(const Document& document, bool compareVisible) {
   SessionState s;
   for (const InputItem& in : document.inputs()) {
     s.inputs.push_back({QFileInfo(in.path).isRelative() ? QFileInfo(in.path).absoluteFilePath() : in.path, in.featureSpec});
@@ -266,8 +265,8 @@ SessionState captureSession(const Document& document, const ComparePanel* compar
   s.memoryBudget = document.memoryBudget();
   s.view = document.view();
   s.compareVisible = compareVisible;
-  if (compare && !compare->columns().empty()) {
-    figure::FigureSpec layout = compare->currentSpec();
+  if (!document.comparison().columns.empty()) {
+    figure::FigureSpec layout = document.comparisonSpec();
     for (auto& c : layout.columns) {
       if (!c.weights.path.empty()) c.weights.path = QFileInfo(QString::fromStdString(c.weights.path)).absoluteFilePath().toStdString();
     }

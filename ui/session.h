@@ -19,7 +19,6 @@
 namespace fl::ui {
 
 class Document;
-class ComparePanel;
 
 /// The session schema this build writes and reads.
 constexpr int kSessionSchemaVersion = 1;
@@ -43,7 +42,7 @@ struct SessionState {
   ViewSettings view;
   bool compareVisible = false;
   /// The comparison: its columns (module, parameters, weights) and layout; no inputs (the
-  /// compare panel follows the session's inputs). Absent: nothing compared.
+  /// comparison follows the session's inputs). Absent: nothing compared.
   std::optional<figure::FigureSpec> compare;
 };
 
@@ -61,8 +60,8 @@ SessionState readSession(const QString& path);
 /// fl::Error(Input) naming the file.
 void writeSession(const SessionState& state, const QString& path);
 
-/// The session of what the document and the compare panel show now.
-SessionState captureSession(const Document& document, const ComparePanel* compare, bool compareVisible);
+/// The session of the document now (its comparison included).
+SessionState captureSession(const Document& document, bool compareVisible);
 
 /// The file part of an input path ("feats.npz:x" -> "feats.npz").
 QString inputFile(const QString& inputPath);

@@ -4,14 +4,13 @@
 
 #include "core/common/error.h"
 #include "core/io/state_dict.h"
-#include "ui/compare_panel.h"
 #include "ui/document.h"
 #include "ui/job_service.h"
 
 namespace fl::ui {
 
-SessionController::SessionController(Document* document, ComparePanel* compare, QObject* parent)
-    : QObject(parent), document_(document), compare_(compare) {
+SessionController::SessionController(Document* document, QObject* parent)
+    : QObject(parent), document_(document) {
   connect(document_->jobs(), &JobService::jobEnded, this, [this](uint64_t job) {
     if (job == job_) job_ = 0;  // dropped before it ran (superseded)
   });
@@ -27,7 +26,7 @@ void SessionController::waitForIdle() {
 
 QString SessionController::save(const QString& path, bool compareVisible) {
   try {
-    writeSession(captureSession(*document_, compare_, compareVisible), path);
+    writeSession(captureSession(*document_, compareVisible), path);
   } catch (const std::exception& e) {
     return QString::fromUtf8(e.what());
   }
@@ -101,7 +100,7 @@ void SessionController::apply(SessionLoad load) {
   d.device = s.device;
   d.memoryBudget = s.memoryBudget;
   d.view = s.view;
-  if (compare_) {
+  {
     figure::FigureSpec layout = s.compare.value_or(figure::FigureSpec{});
     // A column whose weights moved would show seeded weights under the trained model's name:
     // it is left out, and said so.
@@ -124,9 +123,7 @@ void SessionController::apply(SessionLoad load) {
       const int a = columnIndex[layout.difference->first], b = columnIndex[layout.difference->second];
       layout.difference = a >= 0 && b >= 0 ? std::optional<std::pair<int, int>>(std::make_pair(a, b)) : std::nullopt;
     }
-    // Before the document: its change signals then rebuild the new columns on the new inputs,
-    // never the old columns on the new inputs.
-    compare_->applySettings(layout, /*rebuild=*/false);
+    d.comparison = layout;  // restored with the rest, in one step
   }
   document_->restore(std::move(d));
 

@@ -15,7 +15,6 @@
 namespace fl::ui {
 
 class Document;
-class ComparePanel;
 
 /// What the worker read for a session.
 struct SessionLoad {
@@ -30,7 +29,7 @@ struct SessionLoad {
 class SessionController : public QObject {
   Q_OBJECT
  public:
-  SessionController(Document* document, ComparePanel* compare, QObject* parent = nullptr);
+  explicit SessionController(Document* document, QObject* parent = nullptr);
   ~SessionController() override;
 
   /// The session file last opened or saved ("" when none).
@@ -55,7 +54,6 @@ class SessionController : public QObject {
   void apply(SessionLoad load);
 
   Document* document_;
-  ComparePanel* compare_;
   QString path_;
   uint64_t generation_ = 0;
   uint64_t job_ = 0;  ///< the job reading the newest session; 0 none

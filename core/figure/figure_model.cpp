@@ -290,9 +290,9 @@ at::Tensor channelScores(const RunResult& run, int64_t batch, std::string* sourc
   return at::Tensor();
 }
 
-FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& specIn,
-                        const std::string& baseDir, const BuildOptions& options) {
-  FigureModel m;
+FigureData prepareFigure(const ModuleRegistry& registry, const FigureSpec& specIn,
+                         const std::string& baseDir, const BuildOptions& options) {
+  FigureData m;
   m.spec = specIn;
   m.baseDir = baseDir;
   FigureSpec& spec = m.spec;
@@ -355,16 +355,39 @@ FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& specIn
     req.inputs.assign(inputs.begin(), inputs.begin() + static_cast<long>(d->inputs.size()));
     const std::string title = col.label.empty() ? shortName(*d) : col.label;
     if (options.progress) options.progress(c, nCols, title);
-    RunResult r = options.runner ? options.runner(req) : run(registry, req);
+    RunResult r = options.runner ? options.runner(req, col) : run(registry, req);
     if (!r.ok) {
       throw Error(r.errorKind, "columns[" + std::to_string(c) + "] (" + title + "): " + r.error,
                   r.errorSubject, r.errorFix);
     }
     for (const auto& w : r.warnings) m.warnings.push_back(title + ": " + w);
-    m.columnTitles.push_back(title);
     m.runs.push_back(std::move(r));
   }
   if (options.progress) options.progress(nCols, nCols, "");
+  m.inputs = std::move(inputs);
+  return m;
+}
+
+FigureModel composeFigure(const ModuleRegistry& registry, const FigureData& data, const FigureSpec& view) {
+  if (view.columns.size() != data.spec.columns.size()) {
+    throw Error(ErrorKind::Internal, "composeFigure: the spec has " + std::to_string(view.columns.size()) +
+                                         " columns, the prepared data " + std::to_string(data.spec.columns.size()));
+  }
+  FigureModel m;
+  m.spec = view;
+  m.spec.inputs = data.spec.inputs;  // with their SHA-256
+  for (size_t c = 0; c < m.spec.columns.size(); ++c) m.spec.columns[c].weights = data.spec.columns[c].weights;
+  m.baseDir = data.baseDir;
+  m.underlay = data.underlay;
+  m.runs = data.runs;
+  m.warnings = data.warnings;
+  const FigureSpec& spec = m.spec;
+  const std::vector<at::Tensor>& inputs = data.inputs;
+  const int nCols = static_cast<int>(spec.columns.size());
+  for (int c = 0; c < nCols; ++c) {
+    const FigureColumn& col = spec.columns[c];
+    m.columnTitles.push_back(col.label.empty() ? shortName(registry.get(col.module)) : col.label);
+  }
 
   const bool diff = spec.difference.has_value();
   m.rows = static_cast<int>(spec.rows.size());
@@ -547,6 +570,11 @@ FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& specIn
     }
   }
   return m;
+}
+
+FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& spec,
+                        const std::string& baseDir, const BuildOptions& options) {
+  return composeFigure(registry, prepareFigure(registry, spec, baseDir, options), spec);
 }
 
 cv::Mat composePanel(const FigureModel& model, const FigurePanel& panel, cv::Size size) {

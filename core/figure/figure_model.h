@@ -68,19 +68,44 @@ struct FigureModel {
   const FigurePanel& panel(int row, int column) const { return panels[row * columns + column]; }
 };
 
-/// Options of buildFigure().
+/// Options of buildFigure() and prepareFigure().
 struct BuildOptions {
   /// Refuse (fl::Error Input) when a file's SHA-256 differs from the one in the spec.
   bool checkHashes = true;
   /// Called before each module run: (done, total, label).
   std::function<void(int, int, const std::string&)> progress;
-  /// Runs a request; default core::run. The GUI passes its own to reuse cached results.
-  std::function<RunResult(const RunRequest&)> runner;
+  /// Runs a column's request; default core::run. The column comes with its weights' SHA-256
+  /// filled in. The GUI passes its own to reuse cached results.
+  std::function<RunResult(const RunRequest&, const FigureColumn&)> runner;
 };
 
-/// Builds the figure. Throws fl::Error (Usage for a bad spec: unknown module or probe, bad
-/// view; Input for unreadable or changed files; the failing run's kind and message for a run
-/// that fails, naming the column).
+/// What a figure is drawn from, before any row, scale or layout is applied: the spec's files
+/// hashed and read, and one run per column. The expensive half of buildFigure().
+struct FigureData {
+  FigureSpec spec;      ///< as given, with every input and weights SHA-256 filled in
+  std::string baseDir;
+  std::vector<at::Tensor> inputs;  ///< as the columns got them (later inputs on the first's grid)
+  cv::Mat underlay;                ///< CV_8UC3 RGB; empty when none
+  std::vector<RunResult> runs;     ///< one per column
+  std::vector<std::string> warnings;
+};
+
+/// Hashes and reads the spec's files and runs every column (the inputs, columns, seed, device,
+/// features, channelsLast and underlay of `spec`; rows, scale and layout are not used). Throws
+/// as buildFigure().
+FigureData prepareFigure(const ModuleRegistry& registry, const FigureSpec& spec,
+                         const std::string& baseDir, const BuildOptions& options = {});
+
+/// The figure of `spec` drawn from prepared data: rows, reductions, colour ranges, the
+/// difference column and statistics; runs nothing and reads no file. `spec` must have the
+/// columns `data` was prepared with (labels may differ); its rows, scale, difference, layout,
+/// batch and alpha are applied. Throws fl::Error (Usage for a bad row or view).
+FigureModel composeFigure(const ModuleRegistry& registry, const FigureData& data,
+                          const FigureSpec& spec);
+
+/// prepareFigure() then composeFigure(). Throws fl::Error (Usage for a bad spec: unknown module
+/// or probe, bad view; Input for unreadable or changed files; the failing run's kind and
+/// message for a run that fails, naming the column).
 FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& spec,
                         const std::string& baseDir, const BuildOptions& options = {});
 

@@ -27,9 +27,10 @@ void registerBuiltinModules(ModuleRegistry& registry);
 
 /// Builds a module (descriptor.make) with LibTorch's global generator seeded with `seed`, so
 /// its PyTorch-default init is reproducible: the same seed, the same weights. A process-wide
-/// lock covers seeding and building, because the GUI builds modules on several threads at
-/// once (main view, Compare dock, weights check) and interleaved draws from the one global
-/// generator would give the same seed different weights. Every module build goes through it.
+/// lock covers seeding and building because run() may be called from several threads at once
+/// (it is documented so, and tests do), and interleaved draws from the one global generator
+/// would give the same seed different weights. The GUI no longer needs it (all its LibTorch
+/// work runs on one worker thread, ui/job_service.h), so there it is never contended.
 std::shared_ptr<ModuleInstance> makeSeededModule(const ModuleDescriptor& descriptor, const Params& params,
                                                  const std::vector<Shape>& shapes, uint64_t seed);
 

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 
 #include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QLineEdit>
@@ -19,6 +21,7 @@
 #include "ui/compare_panel.h"
 #include "ui/compare_view.h"
 #include "ui/document.h"
+#include "ui/job_service.h"
 
 namespace fl::ui {
 
@@ -255,6 +258,68 @@ class CompareTest : public QObject {
     QCOMPARE(kept.layout.fontSizePt, 6.5);
     QCOMPARE(panel.model()->columns, 3);
     QCOMPARE(panel.model()->columnTitles.back(), panel.model()->columnTitles[1] + " - " + panel.model()->columnTitles[0]);
+  }
+
+  // The comparison is the document's, and its figure is drawn from cached runs: changing the
+  // width, the colormap, the scale or a column's title runs no module (the job service counts
+  // every run); a new column runs itself only, and one added back comes from the cache.
+  void viewChangesRunNothing() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    openFramePair(doc);
+    ComparePanel panel(&doc);
+    panel.resize(1000, 500);
+    panel.show();
+    panel.addModule(QStringLiteral("aff"));
+    QVERIFY(waitBuilt(panel));
+    panel.addModule(QStringLiteral("iaff"));
+    QVERIFY(waitBuilt(panel));
+    const int64_t runs = doc.jobs()->moduleRuns();
+    QVERIFY(runs >= 2);
+
+    auto* width = panel.findChild<QComboBox*>(QStringLiteral("compareWidth"));
+    QVERIFY(width);
+    width->setFocus();
+    QTest::keyClick(width, Qt::Key_Down);  // single column
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->spec.layout.widthIn, 3.5);
+    QCOMPARE(doc.comparison().layout.widthIn, 3.5);  // the document's, not the panel's
+
+    ViewSettings v = doc.view();
+    v.colormap = QStringLiteral("magma");
+    doc.setView(v);
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->spec.scale.colormap, render::Colormap::Magma);
+
+    auto* scale = panel.findChild<QComboBox*>(QStringLiteral("compareScale"));
+    QVERIFY(scale);
+    scale->setFocus();
+    QTest::keyClick(scale, Qt::Key_Down);  // natural -> minmax
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->spec.scale.norm.mode, render::NormMode::MinMax);
+    auto* shared = panel.findChild<QCheckBox*>(QStringLiteral("compareShared"));
+    QVERIFY(shared);
+    shared->setFocus();
+    QTest::keyClick(shared, Qt::Key_Space);
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->spec.scale.shared, false);
+    QVERIFY(panel.model()->panel(0, 0).colorbar != panel.model()->panel(0, 1).colorbar);
+
+    panel.setColumnLabel(0, QStringLiteral("AFF trained"));
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->columnTitles[0], std::string("AFF trained"));
+    QCOMPARE(doc.jobs()->moduleRuns(), runs);  // nothing ran for any of these
+
+    panel.addModule(QStringLiteral("cafm"));
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(doc.jobs()->moduleRuns(), runs + 1);  // the new column only
+    panel.removeColumn(2);
+    QVERIFY(waitBuilt(panel));
+    panel.addModule(QStringLiteral("cafm"));
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(doc.jobs()->moduleRuns(), runs + 1);  // back from the cache
+    QCOMPARE(panel.model()->columns, 3);
   }
 };
 

@@ -329,16 +329,16 @@ class SessionTest : public QObject {
     doc.setModule(QStringLiteral("cbam"));
     const QString bad = dir_.filePath("no-such-folder/s.flsession");
     try {
-      writeSession(captureSession(doc, nullptr, false), bad);
+      writeSession(captureSession(doc, false), bad);
       QFAIL("a session was written into a folder that does not exist");
     } catch (const Error& e) {
       QVERIFY2(QString::fromUtf8(e.what()).contains(bad), e.what());
     }
     QTemporaryDir dir;
     const QString path = dir.filePath("s.flsession");
-    writeSession(captureSession(doc, nullptr, false), path);
+    writeSession(captureSession(doc, false), path);
     doc.setModule(QStringLiteral("eca"));
-    writeSession(captureSession(doc, nullptr, false), path);
+    writeSession(captureSession(doc, false), path);
     QVERIFY(readAll(path).contains("\"module\": \"eca\""));
     QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList{"s.flsession"});
   }
