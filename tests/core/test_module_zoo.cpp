@@ -299,9 +299,13 @@ Problem checkOf(const std::string& id, const std::vector<Shape>& shapes,
   return d.check(resolveParams(id, d.params, overrides), shapes);
 }
 
-#define EXPECT_HAS(problem, part)                                              \
-  EXPECT_NE((problem).message().find(part), std::string::npos) << "message: " \
-                                                               << (problem).message()
+// A check's problem or a plain message (an error's what()).
+std::string messageOf(const Problem& p) { return p.message(); }
+std::string messageOf(const std::string& s) { return s; }
+
+#define EXPECT_HAS(problem, part)                                                 \
+  EXPECT_NE(messageOf(problem).find(part), std::string::npos) << "message: " \
+                                                              << messageOf(problem)
 
 // The fix sets `param` to `value`, and the problem is about that parameter.
 #define EXPECT_FIX(problem, param, value)                                                 \
