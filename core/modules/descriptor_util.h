@@ -1,5 +1,4 @@
 #pragma once
-// Internal to core/modules/ (and its tests): not part of the core's public headers.
 /// Small helpers shared by the module descriptors: parameter declarations, input checks
 /// and memory arithmetic. Torch-free.
 #include <string>

@@ -400,7 +400,7 @@ def make_zips():
     # Unbounded, 12 million of them took 2.6 GB; refused at the object cap, naming the count.
     nones = b"\x80\x02](" + b"N" * 400000 + b"e."
     put("pt_million_nones.pt", zip_bytes([("archive/data.pkl", nones)], zipfile.ZIP_DEFLATED),
-        "weights", ["objects for 0 tensors"], ["objects for 0 tensors"])
+        "weights", ["objects for 0 tensor storages"], ["objects for 0 tensor storages"])
     put("pt_list_root.pt", torch_zip(pickle.dumps([1, 2, 3], protocol=2)), "weights",
         ["none of the module's"], "ok")
     put("pt_no_data_pkl.pt", zip_bytes([("archive/other.txt", b"x")]), "weights",

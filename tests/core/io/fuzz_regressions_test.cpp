@@ -319,7 +319,8 @@ TEST(FuzzRegressions, PrefixSearchStaysLinearInNameLength) {
   EXPECT_NE(msg.find("the weights prefix 'm.' fits several places: '0.m.', "), std::string::npos)
       << msg;
   EXPECT_NE(msg.find(", ...; a longer prefix picks one"), std::string::npos) << msg;
-  EXPECT_LT(msg.size(), 200u) << msg;
+  // 8 places and the sentence around them; the full list here would run to thousands.
+  EXPECT_LT(msg.size(), 240u) << msg;
 }
 
 }  // namespace
