@@ -4,10 +4,12 @@
 #   make check the fast loop while developing: build, then every test but the fuzzers and the
 #              sanitized GUI monkey (labels fuzz, monkey)
 #   make core  the core-only configuration (no Qt: FL_BUILD_GUI=OFF) into build-core/
+#   make figures  the docs' comparison figure of the trained modules, headless, from its spec
+#              (docs/examples/trained-modules.spec.json -> PDF, statistics, PNG; docs/figures.md)
 PRESET ?= release
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test check core cli clean bench format
+.PHONY: all deps configure build run test check core cli clean bench format figures
 
 all: build
 
@@ -32,6 +34,9 @@ check: build
 core: deps
 	@cmake --preset core
 	@cmake --build --preset core -j $(JOBS)
+
+figures: build
+	@bash scripts/figures.sh
 
 bench: build
 	@bash bench/run_bench.sh

@@ -14,6 +14,8 @@
 #include "core/io/image.h"
 #include "core/render/reductions.h"
 #include "core/run/inputs.h"
+#include "core/script/capture.h"
+#include "core/script/script_model.h"
 
 namespace fl::figure {
 namespace {
@@ -290,6 +292,193 @@ at::Tensor channelScores(const RunResult& run, int64_t batch, std::string* sourc
   return at::Tensor();
 }
 
+namespace {
+
+/// Feature specs with their TorchScript model files resolved against `baseDir` and hashed
+/// (`hashes` receives each file's SHA-256, checked against the spec's). `what` names them.
+std::vector<std::string> resolvedFeatures(const std::vector<std::string>& specs, std::vector<std::string>& hashes,
+                                          const std::string& baseDir, bool check, const std::string& what) {
+  hashes.resize(specs.size());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    FeatureSpec f;
+    try {
+      f = parseFeatureSpec(specs[i]);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::Usage, what + "[" + std::to_string(i) + "]: " + e.what());
+    }
+    if (f.kind != "torchscript") {
+      if (!hashes[i].empty()) {
+        throw Error(ErrorKind::Usage, what + "[" + std::to_string(i) + "]: a sha256 is only for a torchscript feature spec");
+      }
+      out.push_back(specs[i]);
+      continue;
+    }
+    f.path = resolvePath(f.path, baseDir);
+    hashes[i] = checkedHash(f.path, what + "[" + std::to_string(i) + "]: model '" + f.path + "' does not exist",
+                            hashes[i], check);
+    out.push_back(featureSpecText(f));
+  }
+  return out;
+}
+
+/// Every other input brought onto the first's grid: fusion needs one grid.
+void onFirstGrid(std::vector<at::Tensor>& inputs, std::vector<std::string>& warnings, const std::string& who) {
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (inputs[i].dim() == 4 && inputs[0].dim() == 4 &&
+        (inputs[i].size(2) != inputs[0].size(2) || inputs[i].size(3) != inputs[0].size(3))) {
+      warnings.push_back(who + "input " + std::to_string(i) + " resized from " +
+                         std::to_string(inputs[i].size(2)) + "x" + std::to_string(inputs[i].size(3)) +
+                         " to the first input's " + std::to_string(inputs[0].size(2)) + "x" +
+                         std::to_string(inputs[0].size(3)));
+      inputs[i] = resizeFeatures(inputs[i], inputs[0].size(2), inputs[0].size(3));
+    }
+  }
+}
+
+bool probabilityOp(const std::string& op) {
+  return op.find("sigmoid") != std::string::npos || op.find("softmax") != std::string::npos;
+}
+
+/// A script run as a RunResult: its points as probes (named by point), outputs as outputs.
+RunResult scriptResult(const std::string& id, const script::ScriptRunResult& r) {
+  std::vector<std::pair<std::string, at::Tensor>> probes;
+  std::vector<ProbeKind> kinds;
+  for (const auto& p : r.points) {
+    probes.emplace_back(p.spec.name, p.value);
+    kinds.push_back(p.kind.value_or(ProbeKind::FeatureMap));
+  }
+  RunResult res = scriptRunAsResult(id, r.outputs, probes, kinds);
+  for (size_t i = 0; i < r.points.size(); ++i) {
+    // A sigmoid or softmax lies in [0, 1]: the natural scale shows it on that range.
+    if (r.points[i].spec.attention && probabilityOp(r.points[i].spec.op)) {
+      res.probes[i].lo = 0;
+      res.probes[i].hi = 1;
+    }
+  }
+  for (const auto& n : r.notes) res.warnings.push_back(n);
+  return res;
+}
+
+/// The script column's point names, for messages.
+std::string pointList(const std::vector<script::PointSpec>& points) {
+  std::string out;
+  int n = 0;
+  for (const auto& p : points) {
+    if (!p.capturable) continue;
+    if (++n > 12) {
+      out += ", ...";
+      break;
+    }
+    out += (out.empty() ? "" : ", ") + p.name;
+  }
+  return out.empty() ? "none" : out;
+}
+
+RunResult failed(const Error& e) {
+  RunResult r;
+  r.ok = false;
+  r.errorKind = e.kind();
+  r.error = e.what();
+  return r;
+}
+
+}  // namespace
+
+RunResult runFigureColumn(const ModuleRegistry& registry, const RunRequest& request, const FigureColumn& column) {
+  if (!column.module.empty()) return run(registry, request);
+  try {
+    const bool isCapture = !column.capture.empty();
+    std::optional<Capture> cap;
+    std::string file = column.script;
+    if (isCapture) {
+      cap = readCapture(column.capture);
+      file = writeCaptureScript(*cap);
+    }
+    // The trace file of a capture is private and temporary: removed whatever happens.
+    struct Remove {
+      std::string path;
+      ~Remove() {
+        if (!path.empty()) removeCaptureScript(path);
+      }
+    } remove{isCapture ? file : std::string()};
+    const std::string shown = isCapture ? column.capture : column.script;
+    const auto model = script::ScriptModel::load(file);
+    const std::vector<at::Tensor>& xs = isCapture ? cap->inputs : request.inputs;
+    if (xs.size() < model->inputNames().size()) {
+      std::string names;
+      for (const auto& n : model->inputNames()) names += (names.empty() ? "" : ", ") + n;
+      throw Error(ErrorKind::Usage, shown + " takes " + std::to_string(model->inputNames().size()) + " input(s) (" +
+                                        names + "); the column has " + std::to_string(xs.size()));
+    }
+    // A point that is a submodule's output is only returned when asked for.
+    bool moduleOutputs = false;
+    if (!column.point.empty()) {
+      const auto all = model->points(true);
+      const auto it = std::find_if(all.begin(), all.end(), [&](const script::PointSpec& p) { return p.name == column.point; });
+      if (it == all.end()) {
+        throw Error(ErrorKind::Usage, shown + " has no point '" + clipForMessage(column.point) +
+                                          "' (its attention points: " + pointList(model->points(false)) +
+                                          "; fusionlens-cli inspect lists them all)");
+      }
+      if (!it->capturable) {
+        throw Error(ErrorKind::Usage, shown + ": point '" + column.point + "' cannot be captured: " + it->reason);
+      }
+      moduleOutputs = !it->attention;
+    }
+    const std::vector<at::Tensor> used(xs.begin(), xs.begin() + static_cast<long>(model->inputNames().size()));
+    RunResult r = scriptResult(isCapture ? "capture" : "script", model->run(used, moduleOutputs));
+    r.device = "cpu";
+    if (request.device != DeviceChoice::Cpu) r.warnings.push_back("TorchScript columns run on the CPU");
+    return r;
+  } catch (const Error& e) {
+    return failed(e);
+  } catch (const std::exception& e) {
+    return failed(Error(ErrorKind::Input, e.what()));
+  }
+}
+
+std::string columnTitle(const ModuleRegistry& registry, const FigureColumn& column) {
+  if (!column.label.empty()) return column.label;
+  if (!column.module.empty()) {
+    const ModuleDescriptor* d = registry.find(column.module);
+    return d ? shortName(*d) : column.module;
+  }
+  std::string stem = std::filesystem::path(column.script.empty() ? column.capture : column.script).stem().string();
+  return stem;
+}
+
+namespace {
+
+void mapFeatures(std::vector<std::string>& specs, const std::function<std::string(const std::string&)>& map) {
+  for (auto& text : specs) {
+    try {
+      FeatureSpec f = parseFeatureSpec(text);
+      if (f.kind != "torchscript" || f.path.empty()) continue;
+      f.path = map(f.path);
+      text = featureSpecText(f);
+    } catch (const Error&) {
+      // A bad spec is reported when the figure is built; its text stays as written.
+    }
+  }
+}
+
+}  // namespace
+
+void mapColumnPaths(FigureColumn& c, const std::function<std::string(const std::string&)>& map) {
+  if (!c.weights.path.empty()) c.weights.path = map(c.weights.path);
+  if (!c.script.empty()) c.script = map(c.script);
+  if (!c.capture.empty()) c.capture = map(c.capture);
+  for (auto& in : c.inputs) in.path = map(in.path);
+  mapFeatures(c.features, map);
+}
+
+void mapSpecPaths(FigureSpec& spec, const std::function<std::string(const std::string&)>& map) {
+  for (auto& in : spec.inputs) in.path = map(in.path);
+  mapFeatures(spec.features, map);
+  for (auto& c : spec.columns) mapColumnPaths(c, map);
+}
+
 FigureData prepareFigure(const ModuleRegistry& registry, const FigureSpec& specIn,
                          const std::string& baseDir, const BuildOptions& options) {
   FigureData m;
@@ -298,34 +487,46 @@ FigureData prepareFigure(const ModuleRegistry& registry, const FigureSpec& specI
   FigureSpec& spec = m.spec;
 
   // Files: resolve, hash, and refuse a changed file.
-  std::vector<std::string> paths;
-  for (size_t i = 0; i < spec.inputs.size(); ++i) {
-    FigureInput& in = spec.inputs[i];
-    const std::string path = resolvePath(in.path, baseDir);
-    in.sha256 = checkedHash(path, "input " + std::to_string(i) + " '" + path + "' does not exist",
-                            in.sha256, options.checkHashes);
-    paths.push_back(path);
-  }
+  // `column` < 0: the spec's inputs ("input 1 '...'"), else a column's ("columns[2].inputs[1] '...'").
+  const auto inputPaths = [&](std::vector<FigureInput>& list, int column) {
+    std::vector<std::string> paths;
+    for (size_t i = 0; i < list.size(); ++i) {
+      FigureInput& in = list[i];
+      const std::string path = resolvePath(in.path, baseDir);
+      const std::string what = column < 0 ? "input " + std::to_string(i)
+                                          : "columns[" + std::to_string(column) + "].inputs[" + std::to_string(i) + "]";
+      in.sha256 = checkedHash(path, what + " '" + path + "' does not exist", in.sha256, options.checkHashes);
+      paths.push_back(path);
+    }
+    return paths;
+  };
+  const std::vector<std::string> paths = inputPaths(spec.inputs, -1);
+  const std::vector<std::string> features =
+      resolvedFeatures(spec.features, spec.featuresSha256, baseDir, options.checkHashes, "features");
+  struct Files {
+    std::vector<std::string> paths, features;
+  };
+  std::vector<Files> own(spec.columns.size());
   for (size_t c = 0; c < spec.columns.size(); ++c) {
-    FigureWeights& w = spec.columns[c].weights;
-    if (w.path.empty()) continue;
-    const std::string path = resolvePath(w.path, baseDir);
-    w.sha256 = checkedHash(path, "column " + std::to_string(c) + " weights '" + path + "' do not exist",
-                           w.sha256, options.checkHashes);
+    FigureColumn& col = spec.columns[c];
+    const std::string key = "columns[" + std::to_string(c) + "]";
+    FigureWeights& w = col.weights;
+    if (!w.path.empty()) {
+      const std::string path = resolvePath(w.path, baseDir);
+      w.sha256 = checkedHash(path, "column " + std::to_string(c) + " weights '" + path + "' do not exist",
+                             w.sha256, options.checkHashes);
+    }
+    for (std::string* file : {&col.script, &col.capture}) {
+      if (file->empty()) continue;
+      const std::string path = resolvePath(*file, baseDir);
+      col.sha256 = checkedHash(path, key + ": '" + path + "' does not exist", col.sha256, options.checkHashes);
+    }
+    own[c].paths = inputPaths(col.inputs, static_cast<int>(c));
+    own[c].features = resolvedFeatures(col.features, col.featuresSha256, baseDir, options.checkHashes, key + ".features");
   }
 
-  std::vector<at::Tensor> inputs = readInputs(paths, spec.features, spec.channelsLast, m.warnings);
-  // A second image may come at another size or stride: fusion needs one grid, the first's.
-  for (size_t i = 1; i < inputs.size(); ++i) {
-    if (inputs[i].dim() == 4 && inputs[0].dim() == 4 &&
-        (inputs[i].size(2) != inputs[0].size(2) || inputs[i].size(3) != inputs[0].size(3))) {
-      m.warnings.push_back("input " + std::to_string(i) + " resized from " +
-                           std::to_string(inputs[i].size(2)) + "x" + std::to_string(inputs[i].size(3)) +
-                           " to the first input's " + std::to_string(inputs[0].size(2)) + "x" +
-                           std::to_string(inputs[0].size(3)));
-      inputs[i] = resizeFeatures(inputs[i], inputs[0].size(2), inputs[0].size(3));
-    }
-  }
+  std::vector<at::Tensor> inputs = readInputs(paths, features, spec.channelsLast, m.warnings);
+  onFirstGrid(inputs, m.warnings, "");
   if (spec.underlay >= 0 && spec.underlay < static_cast<int>(paths.size()) &&
       isImageFile(paths[spec.underlay])) {
     m.underlay = toRgb8(readImage(paths[spec.underlay]).rgb);
@@ -335,15 +536,29 @@ FigureData prepareFigure(const ModuleRegistry& registry, const FigureSpec& specI
   const DeviceChoice device = parseDevice(spec.device);
   for (int c = 0; c < nCols; ++c) {
     const FigureColumn& col = spec.columns[c];
-    const ModuleDescriptor* d = registry.find(col.module);
-    if (!d) {
-      throw Error(ErrorKind::Usage, "columns[" + std::to_string(c) + "]: unknown module '" +
-                                        col.module + "' (fusionlens-cli list shows the ids)");
+    const std::string key = "columns[" + std::to_string(c) + "]";
+    const ModuleDescriptor* d = nullptr;
+    if (!col.module.empty()) {
+      d = registry.find(col.module);
+      if (!d) {
+        throw Error(ErrorKind::Usage, key + ": unknown module '" + col.module + "' (fusionlens-cli list shows the ids)");
+      }
     }
-    if (inputs.size() < d->inputs.size()) {
-      throw Error(ErrorKind::Usage, "columns[" + std::to_string(c) + "]: " + col.module + " needs " +
-                                        std::to_string(d->inputs.size()) + " inputs; the spec has " +
-                                        std::to_string(inputs.size()));
+    // The column's own inputs or features, else the spec's.
+    std::vector<at::Tensor> colInputs;
+    if (!col.capture.empty()) {
+      // a capture runs on the inputs it holds (runFigureColumn reads them)
+    } else if (col.inputs.empty() && col.features.empty()) {
+      colInputs = inputs;
+    } else {
+      const std::vector<std::string>& ps = col.inputs.empty() ? paths : own[c].paths;
+      colInputs = readInputs(ps, col.features.empty() ? features : own[c].features, spec.channelsLast, m.warnings);
+      onFirstGrid(colInputs, m.warnings, key + ": ");
+    }
+    if (d && colInputs.size() < d->inputs.size()) {
+      throw Error(ErrorKind::Usage, key + ": " + col.module + " needs " + std::to_string(d->inputs.size()) +
+                                        " inputs; the " + (col.inputs.empty() ? "spec" : "column") + " has " +
+                                        std::to_string(colInputs.size()));
     }
     RunRequest req;
     req.moduleId = col.module;
@@ -352,15 +567,22 @@ FigureData prepareFigure(const ModuleRegistry& registry, const FigureSpec& specI
     req.weightsPrefix = col.weights.prefix;
     req.seed = col.seed.value_or(spec.seed);
     req.device = device;
-    req.inputs.assign(inputs.begin(), inputs.begin() + static_cast<long>(d->inputs.size()));
-    const std::string title = col.label.empty() ? shortName(*d) : col.label;
+    req.inputs = colInputs;
+    if (d) req.inputs.resize(d->inputs.size());
+    FigureColumn resolved = col;
+    mapColumnPaths(resolved, [&](const std::string& p) { return resolvePath(p, baseDir); });
+    const std::string title = columnTitle(registry, col);
     if (options.progress) options.progress(c, nCols, title);
-    RunResult r = options.runner ? options.runner(req, col) : run(registry, req);
+    RunResult r = options.runner ? options.runner(req, resolved) : runFigureColumn(registry, req, resolved);
     if (!r.ok) {
-      throw Error(r.errorKind, "columns[" + std::to_string(c) + "] (" + title + "): " + r.error,
-                  r.errorSubject, r.errorFix);
+      throw Error(r.errorKind, key + " (" + title + "): " + r.error, r.errorSubject, r.errorFix);
     }
     for (const auto& w : r.warnings) m.warnings.push_back(title + ": " + w);
+    if (!col.capture.empty()) {
+      // What the trace ran on, for input.N rows and attention query grids.
+      colInputs = readCapture(resolved.capture).inputs;
+    }
+    m.columnInputs.push_back(d ? req.inputs : colInputs);
     m.runs.push_back(std::move(r));
   }
   if (options.progress) options.progress(nCols, nCols, "");
@@ -376,18 +598,24 @@ FigureModel composeFigure(const ModuleRegistry& registry, const FigureData& data
   FigureModel m;
   m.spec = view;
   m.spec.inputs = data.spec.inputs;  // with their SHA-256
-  for (size_t c = 0; c < m.spec.columns.size(); ++c) m.spec.columns[c].weights = data.spec.columns[c].weights;
+  for (size_t c = 0; c < m.spec.columns.size(); ++c) {
+    // The hashes prepareFigure() filled in.
+    const FigureColumn& d = data.spec.columns[c];
+    FigureColumn& v = m.spec.columns[c];
+    v.weights = d.weights;
+    v.sha256 = d.sha256;
+    v.inputs = d.inputs;
+    v.featuresSha256 = d.featuresSha256;
+  }
+  m.spec.featuresSha256 = data.spec.featuresSha256;
   m.baseDir = data.baseDir;
   m.underlay = data.underlay;
   m.runs = data.runs;
   m.warnings = data.warnings;
   const FigureSpec& spec = m.spec;
-  const std::vector<at::Tensor>& inputs = data.inputs;
   const int nCols = static_cast<int>(spec.columns.size());
-  for (int c = 0; c < nCols; ++c) {
-    const FigureColumn& col = spec.columns[c];
-    m.columnTitles.push_back(col.label.empty() ? shortName(registry.get(col.module)) : col.label);
-  }
+  for (int c = 0; c < nCols; ++c) m.columnTitles.push_back(columnTitle(registry, spec.columns[c]));
+  m.columnInputs = data.columnInputs;
 
   const bool diff = spec.difference.has_value();
   m.rows = static_cast<int>(spec.rows.size());
@@ -411,9 +639,10 @@ FigureModel composeFigure(const ModuleRegistry& registry, const FigureData& data
       p.column = c;
       p.colormap = mapCmap;
       std::string note;
-      std::vector<at::Tensor> modIn(inputs.begin(),
-                                    inputs.begin() + static_cast<long>(registry.get(spec.columns[c].module).inputs.size()));
-      const auto src = findSource(m.runs[c], modIn, row.probe, &note);
+      const std::vector<at::Tensor>& modIn = data.columnInputs.at(static_cast<size_t>(c));
+      // "auto" on a script or capture column shows the point it names.
+      const std::string& point = spec.columns[c].point;
+      const auto src = findSource(m.runs[c], modIn, row.probe == "auto" && !point.empty() ? point : row.probe, &note);
       if (!src) {
         p.note = m.columnTitles[c] + ": " + note;
         continue;
@@ -533,7 +762,16 @@ FigureModel composeFigure(const ModuleRegistry& registry, const FigureData& data
   std::vector<at::Tensor> scores(nCols);
   for (int c = 0; c < nCols; ++c) {
     std::string source;
-    scores[c] = channelScores(m.runs[c], spec.batch, &source);
+    const std::string& point = spec.columns[c].point;
+    if (point.empty()) {
+      scores[c] = channelScores(m.runs[c], spec.batch, &source);
+    } else {
+      // A network's column stands for its point: the channel scores are that point's, never
+      // those of another depth of the network.
+      RunResult only;
+      if (const ProbeResult* p = m.runs[c].findProbe(point)) only.probes.push_back(*p);
+      scores[c] = channelScores(only, spec.batch, &source);
+    }
     if (!scores[c].defined()) continue;
     if (nonNegative(scores[c])) {
       addStat(t, "channel_entropy", source, m.columnTitles[c], "", analysis::normalizedEntropy(scores[c]));

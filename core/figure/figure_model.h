@@ -62,6 +62,7 @@ struct FigureModel {
   std::vector<FigureColorbar> colorbars;
   cv::Mat underlay;     ///< CV_8UC3 RGB image under spatial maps; empty when none
   std::vector<RunResult> runs;      ///< one per module column
+  std::vector<std::vector<at::Tensor>> columnInputs;  ///< what each column ran on
   analysis::StatisticsTable statistics;
   std::vector<std::string> warnings;
 
@@ -74,8 +75,9 @@ struct BuildOptions {
   bool checkHashes = true;
   /// Called before each module run: (done, total, label).
   std::function<void(int, int, const std::string&)> progress;
-  /// Runs a column's request; default core::run. The column comes with its weights' SHA-256
-  /// filled in. The GUI passes its own to reuse cached results.
+  /// Runs a column's request; default runFigureColumn(). The column comes with its paths
+  /// resolved and its SHA-256 filled in; the request holds its inputs (and, for a module
+  /// column, everything else). The GUI passes its own to reuse cached results.
   std::function<RunResult(const RunRequest&, const FigureColumn&)> runner;
 };
 
@@ -84,7 +86,8 @@ struct BuildOptions {
 struct FigureData {
   FigureSpec spec;      ///< as given, with every input and weights SHA-256 filled in
   std::string baseDir;
-  std::vector<at::Tensor> inputs;  ///< as the columns got them (later inputs on the first's grid)
+  std::vector<at::Tensor> inputs;  ///< the spec's inputs (later inputs on the first's grid)
+  std::vector<std::vector<at::Tensor>> columnInputs;  ///< per column, what it ran on
   cv::Mat underlay;                ///< CV_8UC3 RGB; empty when none
   std::vector<RunResult> runs;     ///< one per column
   std::vector<std::string> warnings;
@@ -108,6 +111,24 @@ FigureModel composeFigure(const ModuleRegistry& registry, const FigureData& data
 /// message for a run that fails, naming the column).
 FigureModel buildFigure(const ModuleRegistry& registry, const FigureSpec& spec,
                         const std::string& baseDir, const BuildOptions& options = {});
+
+/// Runs one column: a module column with core::run(request); a script column's TorchScript
+/// file (ScriptModel, `column.script` resolved) on `request.inputs`; a capture column's trace
+/// on the inputs the capture holds. Script and capture points become probes named by point,
+/// sigmoid and softmax points on the natural [0, 1] scale. Returns !ok with a one-line error
+/// (e.g. a `point` the file does not have, listing the ones it has) instead of throwing.
+RunResult runFigureColumn(const ModuleRegistry& registry, const RunRequest& request, const FigureColumn& column);
+
+/// The title of a column when it has no label: the module's short display name, or the stem
+/// of a script or capture file.
+std::string columnTitle(const ModuleRegistry& registry, const FigureColumn& column);
+
+/// Applies `map` to every file path a spec names: its inputs, each column's weights, script,
+/// capture and inputs, and the model file of each `torchscript:path=...` feature spec
+/// (rewritten in the spec's text). For rebasing a spec onto another folder (exported figures,
+/// sessions).
+void mapSpecPaths(FigureSpec& spec, const std::function<std::string(const std::string&)>& map);
+void mapColumnPaths(FigureColumn& column, const std::function<std::string(const std::string&)>& map);
 
 /// The pixels of a Map panel at `size` (CV_8UC3 RGB): the map coloured over its range,
 /// resized with the spec's interpolation, and alpha-blended over the underlay when the panel

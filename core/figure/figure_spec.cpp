@@ -32,7 +32,86 @@ render::Colormap colormapOf(const Json& j, const std::string& where, const std::
   }
 }
 
+/// A SHA-256 field: 64 lowercase hex digits (a truncated or upper-case copy would never match).
+std::string sha256Field(const Json& j, const std::string& where, const std::string& key) {
+  const std::string h = str(j, where, key);
+  if (!isSha256Text(h)) bad(where, key, "must be a SHA-256: 64 lowercase hex digits");
+  return h;
+}
+
+/// `inputs`: a list of paths or {"path", "sha256"}; `allowEmpty` for layouts.
+std::vector<FigureInput> inputList(const Json& list, const std::string& where, const std::string& key) {
+  std::vector<FigureInput> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Json& in = list[i];
+    const std::string k = key + "[" + std::to_string(i) + "]";
+    FigureInput fi;
+    if (in.is_string()) {
+      fi.path = in.get<std::string>();
+    } else if (in.is_object()) {
+      onlyKeys(in, {"path", "sha256"}, where, k + ".");
+      if (!in.contains("path")) bad(where, k + ".path", "is missing");
+      fi.path = str(in["path"], where, k + ".path");
+      if (in.contains("sha256")) fi.sha256 = str(in["sha256"], where, k + ".sha256");
+    } else {
+      bad(where, k, "must be a path or {\"path\": ..., \"sha256\": ...}");
+    }
+    if (fi.path.empty()) bad(where, k, "has an empty path");
+    out.push_back(fi);
+  }
+  return out;
+}
+
+/// `features`: a feature spec or {"spec", "sha256"}, or a list of them.
+void featureList(const Json& f, const std::string& where, const std::string& key,
+                 std::vector<std::string>& specs, std::vector<std::string>& hashes) {
+  const auto one = [&](const Json& e, const std::string& k) {
+    if (e.is_string()) {
+      specs.push_back(e.get<std::string>());
+      hashes.emplace_back();
+    } else if (e.is_object()) {
+      onlyKeys(e, {"spec", "sha256"}, where, k + ".");
+      if (!e.contains("spec")) bad(where, k + ".spec", "is missing");
+      specs.push_back(str(e["spec"], where, k + ".spec"));
+      hashes.push_back(e.contains("sha256") ? sha256Field(e["sha256"], where, k + ".sha256") : std::string());
+    } else {
+      bad(where, k, "must be a feature spec or {\"spec\": ..., \"sha256\": ...}");
+    }
+    if (specs.back().empty()) bad(where, k, "is empty");
+  };
+  if (f.is_array()) {
+    for (size_t i = 0; i < f.size(); ++i) one(f[i], key + "[" + std::to_string(i) + "]");
+  } else if (f.is_string() || f.is_object()) {
+    one(f, key);
+  } else {
+    bad(where, key, "must be a feature spec or a list of them");
+  }
+}
+
+Json featuresJson(const std::vector<std::string>& specs, const std::vector<std::string>& hashes) {
+  Json out = Json::array();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const std::string h = i < hashes.size() ? hashes[i] : std::string();
+    out.push_back(h.empty() ? Json(specs[i]) : Json{{"spec", specs[i]}, {"sha256", h}});
+  }
+  return out;
+}
+
+Json inputsJson(const std::vector<FigureInput>& inputs) {
+  Json out = Json::array();
+  for (const auto& in : inputs) {
+    Json j{{"path", in.path}};
+    if (!in.sha256.empty()) j["sha256"] = in.sha256;
+    out.push_back(j);
+  }
+  return out;
+}
+
 }  // namespace
+
+bool isSha256Text(const std::string& text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
 
 FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where, bool layoutOnly) {
   Json root = json::parseObject(jsonText, where, "figure spec");
@@ -50,52 +129,67 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
     }
   };
   requireList("inputs", "files");
-  for (size_t i = 0; i < root["inputs"].size(); ++i) {
-    const Json& in = root["inputs"][i];
-    const std::string key = "inputs[" + std::to_string(i) + "]";
-    FigureInput fi;
-    if (in.is_string()) {
-      fi.path = in.get<std::string>();
-    } else if (in.is_object()) {
-      onlyKeys(in, {"path", "sha256"}, where, key + ".");
-      if (!in.contains("path")) bad(where, key + ".path", "is missing");
-      fi.path = str(in["path"], where, key + ".path");
-      if (in.contains("sha256")) fi.sha256 = str(in["sha256"], where, key + ".sha256");
-    } else {
-      bad(where, key, "must be a path or {\"path\": ..., \"sha256\": ...}");
-    }
-    if (fi.path.empty()) bad(where, key, "has an empty path");
-    spec.inputs.push_back(fi);
-  }
-  if (root.contains("features")) {
-    const Json& f = root["features"];
-    if (f.is_string()) {
-      spec.features.push_back(f.get<std::string>());
-    } else if (f.is_array()) {
-      for (size_t i = 0; i < f.size(); ++i) {
-        spec.features.push_back(str(f[i], where, "features[" + std::to_string(i) + "]"));
-      }
-    } else {
-      bad(where, "features", "must be a feature spec or a list of them");
-    }
-  }
+  spec.inputs = inputList(root["inputs"], where, "inputs");
+  if (root.contains("features")) featureList(root["features"], where, "features", spec.features, spec.featuresSha256);
   if (root.contains("channels_last")) spec.channelsLast = boolean(root["channels_last"], where, "channels_last");
   if (root.contains("seed")) spec.seed = static_cast<uint64_t>(integer(root["seed"], where, "seed", 0, INT64_MAX));
   if (root.contains("device")) spec.device = str(root["device"], where, "device");
   if (root.contains("batch")) spec.batch = integer(root["batch"], where, "batch", 0, 1 << 20);
 
-  requireList("columns", "modules");
+  requireList("columns", "columns");
   for (size_t i = 0; i < root["columns"].size(); ++i) {
     const Json& c = root["columns"][i];
     const std::string key = "columns[" + std::to_string(i) + "]";
     FigureColumn col;
     if (c.is_string()) {
       col.module = c.get<std::string>();
+      if (col.module.empty()) bad(where, key + ".module", "is empty");
     } else if (c.is_object()) {
-      onlyKeys(c, {"label", "module", "params", "weights", "seed"}, where, key + ".");
+      onlyKeys(c, {"label", "module", "params", "weights", "seed", "script", "capture", "sha256", "point",
+                   "inputs", "features"},
+               where, key + ".");
+      // Exactly one source: a built-in module, a TorchScript file or a capture.
+      int sources = 0;
+      for (const char* k : {"module", "script", "capture"}) {
+        if (c.contains(k)) {
+          ++sources;
+          const std::string v = str(c[k], where, key + "." + k);
+          if (v.empty()) bad(where, key + "." + k, "is empty");
+          (std::string(k) == "module" ? col.module : std::string(k) == "script" ? col.script : col.capture) = v;
+        }
+      }
+      if (sources != 1) {
+        bad(where, key, sources == 0 ? "needs one of \"module\", \"script\" or \"capture\""
+                                     : "names more than one of \"module\", \"script\" and \"capture\"");
+      }
+      const bool isModule = !col.module.empty();
+      const std::string source = isModule ? "a module column" : col.script.empty() ? "a capture column" : "a script column";
+      // Keys that only one kind of column honours are refused on the others, so a spec never
+      // looks as if it set something it did not.
+      const std::vector<std::string> others =
+          isModule ? std::vector<std::string>{"sha256", "point"} : std::vector<std::string>{"params", "weights", "seed"};
+      for (const std::string& k : others) {
+        if (c.contains(k)) {
+          bad(where, key + "." + k, "does not apply to " + source +
+                                        (isModule ? " (it is for \"script\" and \"capture\")" : " (it is for \"module\")"));
+        }
+      }
+      if (!col.capture.empty()) {
+        for (const char* k : {"inputs", "features"}) {
+          if (c.contains(k)) bad(where, key + "." + k, "does not apply to a capture column: it runs on the inputs it holds");
+        }
+      }
+      if (c.contains("sha256")) col.sha256 = sha256Field(c["sha256"], where, key + ".sha256");
+      if (c.contains("point")) {
+        col.point = str(c["point"], where, key + ".point");
+        if (col.point.empty()) bad(where, key + ".point", "is empty");
+      }
+      if (c.contains("inputs")) {
+        if (!c["inputs"].is_array() || c["inputs"].empty()) bad(where, key + ".inputs", "must be a non-empty list of files");
+        col.inputs = inputList(c["inputs"], where, key + ".inputs");
+      }
+      if (c.contains("features")) featureList(c["features"], where, key + ".features", col.features, col.featuresSha256);
       if (c.contains("seed")) col.seed = static_cast<uint64_t>(integer(c["seed"], where, key + ".seed", 0, INT64_MAX));
-      if (!c.contains("module")) bad(where, key + ".module", "is missing");
-      col.module = str(c["module"], where, key + ".module");
       if (c.contains("label")) col.label = str(c["label"], where, key + ".label");
       if (c.contains("params")) {
         if (!c["params"].is_object()) bad(where, key + ".params", "must be an object");
@@ -119,9 +213,8 @@ FigureSpec parseFigureSpec(const std::string& jsonText, const std::string& where
         }
       }
     } else {
-      bad(where, key, "must be a module id or an object with \"module\"");
+      bad(where, key, "must be a module id or an object with \"module\", \"script\" or \"capture\"");
     }
-    if (col.module.empty()) bad(where, key + ".module", "is empty");
     spec.columns.push_back(col);
   }
 
@@ -237,27 +330,31 @@ FigureSpec readFigureSpec(const std::string& path) {
 std::string figureSpecJson(const FigureSpec& spec) {
   Json root;
   root["schema_version"] = spec.schemaVersion;
-  root["inputs"] = Json::array();
-  for (const auto& in : spec.inputs) {
-    Json j{{"path", in.path}};
-    if (!in.sha256.empty()) j["sha256"] = in.sha256;
-    root["inputs"].push_back(j);
-  }
-  root["features"] = spec.features;
+  root["inputs"] = inputsJson(spec.inputs);
+  root["features"] = featuresJson(spec.features, spec.featuresSha256);
   root["channels_last"] = spec.channelsLast;
   root["seed"] = spec.seed;
   root["device"] = spec.device;
   root["batch"] = spec.batch;
   root["columns"] = Json::array();
   for (const auto& c : spec.columns) {
-    Json j{{"label", c.label}, {"module", c.module}};
-    j["params"] = Json::object();
-    for (const auto& [k, v] : c.params) j["params"][k] = v;
-    Json w{{"path", c.weights.path}};
-    if (!c.weights.sha256.empty()) w["sha256"] = c.weights.sha256;
-    w["prefix"] = c.weights.prefix ? Json(*c.weights.prefix) : Json(nullptr);
-    j["weights"] = w;
-    if (c.seed) j["seed"] = *c.seed;
+    Json j{{"label", c.label}};
+    if (!c.module.empty()) {
+      j["module"] = c.module;
+      j["params"] = Json::object();
+      for (const auto& [k, v] : c.params) j["params"][k] = v;
+      Json w{{"path", c.weights.path}};
+      if (!c.weights.sha256.empty()) w["sha256"] = c.weights.sha256;
+      w["prefix"] = c.weights.prefix ? Json(*c.weights.prefix) : Json(nullptr);
+      j["weights"] = w;
+      if (c.seed) j["seed"] = *c.seed;
+    } else {
+      j[c.script.empty() ? "capture" : "script"] = c.script.empty() ? c.capture : c.script;
+      if (!c.sha256.empty()) j["sha256"] = c.sha256;
+      if (!c.point.empty()) j["point"] = c.point;
+    }
+    if (!c.inputs.empty()) j["inputs"] = inputsJson(c.inputs);
+    if (!c.features.empty()) j["features"] = featuresJson(c.features, c.featuresSha256);
     root["columns"].push_back(j);
   }
   root["rows"] = Json::array();

@@ -35,10 +35,22 @@ struct FigureWeights {
   std::optional<std::string> prefix;  ///< absent: detected
 };
 
-/// One column: a module with its parameters and weights.
+/// One column: a built-in module with its parameters and weights, or a point of a TorchScript
+/// file (`script`) or of a PyTorch capture (`capture`); exactly one of the three is set.
 struct FigureColumn {
-  std::string label;   ///< panel title; empty: the module's display name
+  std::string label;   ///< panel title; empty: the module's display name, or the file's stem
   std::string module;  ///< registry id, e.g. "aff"
+  std::string script;   ///< a TorchScript file (a module or a whole network)
+  std::string capture;  ///< a capture (.flcap, python/fusionlens_capture.py); runs its trace
+  std::string sha256;   ///< of `script` or `capture`; empty: not checked
+  /// The point (probe) that "auto" rows show for a script or capture column; empty: the
+  /// first spatial one, as for modules. Other rows may name any point.
+  std::string point;
+  /// This column's own inputs and features (e.g. a network's stem, or an image a network
+  /// reads); empty: the spec's. A capture runs on the inputs it holds: neither is allowed.
+  std::vector<FigureInput> inputs;
+  std::vector<std::string> features;        ///< as FigureSpec::features
+  std::vector<std::string> featuresSha256;  ///< as FigureSpec::featuresSha256
   std::map<std::string, std::string> params;  ///< as `--set KEY=VALUE`
   FigureWeights weights;
   /// Init seed of this column when it has no weights (absent: the spec's seed). Two modules
@@ -82,7 +94,11 @@ struct FigureLayout {
 struct FigureSpec {
   int schemaVersion = kFigureSchemaVersion;
   std::vector<FigureInput> inputs;
-  std::vector<std::string> features;  ///< per image input, as `--features`
+  /// Per image input, as `--features`. JSON: a spec text or `{"spec", "sha256"}` (the SHA-256
+  /// of the TorchScript file a `torchscript:path=...` spec names), one or a list.
+  std::vector<std::string> features;
+  /// Parallel to `features`: "" when not checked or not a torchscript spec.
+  std::vector<std::string> featuresSha256;
   bool channelsLast = false;
   uint64_t seed = 0;        ///< init of modules without weights
   std::string device = "cpu";
@@ -119,5 +135,8 @@ std::string resolvePath(const std::string& path, const std::string& baseDir);
 /// `path` made relative to `baseDir` when both are on the same root (for writing specs and
 /// sessions); otherwise absolute.
 std::string relativePath(const std::string& path, const std::string& baseDir);
+
+/// Whether a string is a SHA-256 as specs write it (64 lowercase hex digits).
+bool isSha256Text(const std::string& text);
 
 }  // namespace fl::figure

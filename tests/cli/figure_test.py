@@ -271,6 +271,85 @@ def case_statistics(tmp):
             fail(f"{r} out of [-1, 1]")
 
 
+def case_trained_modules_spec(tmp):
+    """docs/examples/trained-modules.spec.json (the docs' figure of the trained demo modules,
+    `make figures`) renders headless to a valid PDF with its hashes checked, and those hashes
+    are the shipped files' and the demo manifest's: the docs cannot silently rot."""
+    import hashlib
+    spec_path = os.path.join(SRC, "docs", "examples", "trained-modules.spec.json")
+    spec = json.load(open(spec_path))
+    base = os.path.dirname(spec_path)
+    manifest = json.load(open(os.path.join(SRC, "resources", "demo", "manifest.json")))["networks"]
+
+    def sha(path):
+        return hashlib.sha256(open(os.path.join(base, path), "rb").read()).hexdigest()
+
+    for i, inp in enumerate(spec["inputs"]):
+        if inp.get("sha256") != sha(inp["path"]):
+            fail(f"inputs[{i}] {inp['path']}: the spec's sha256 is not the file's")
+    modules = []
+    for i, col in enumerate(spec["columns"]):
+        net = manifest.get(col["module"])
+        if net is None:
+            fail(f"columns[{i}] {col['module']} is not a trained demo network")
+        modules.append(col["module"])
+        w = col["weights"]
+        if os.path.basename(w["path"]) != net["files"]["weights"] or w.get("sha256") != net["sha256"]["weights"]:
+            fail(f"columns[{i}] weights {w} are not the manifest's {net['files']['weights']} {net['sha256']['weights']}")
+        if w["sha256"] != sha(w["path"]):
+            fail(f"columns[{i}] weights: the spec's sha256 is not the file's")
+        (feat,) = col["features"]
+        stem = feat["spec"].split("path=", 1)[1].split(",")[0]
+        if os.path.basename(stem) != net["files"]["stem"] or feat.get("sha256") != net["sha256"]["stem"]:
+            fail(f"columns[{i}] stem {feat} is not the manifest's {net['files']['stem']}")
+        if feat["sha256"] != sha(stem):
+            fail(f"columns[{i}] stem: the spec's sha256 is not the file's")
+        if {k: str(v) for k, v in col.get("params", {}).items()} != net["params"]:
+            fail(f"columns[{i}] params {col.get('params')} are not the trained network's {net['params']}")
+    for need in ["cbam", "se", "eca", "spatial-attention", "cbam-joint", "ms-cam", "safm"]:
+        if need not in modules:
+            fail(f"the figure lacks the trained {need}")
+    out = os.path.join(tmp, "trained.pdf")
+    render_ok(spec_path, "--out", out, "--quiet")  # hashes checked: no --ignore-hashes
+    data = open(out, "rb").read()
+    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-32:]:
+        fail("not a PDF")
+    info = subprocess.run(["pdfinfo", out], capture_output=True, text=True)
+    if info.returncode != 0 or not re.search(r"^Pages:\s+1$", info.stdout, re.M):
+        fail(f"pdfinfo: {info.returncode} {info.stdout} {info.stderr}")
+    # Every column drew its map or bars (an empty panel would say why in the text).
+    text = subprocess.run(["pdftotext", out, "-"], capture_output=True, text=True).stdout
+    for col in spec["columns"]:
+        if col["label"] not in text:
+            fail(f"the PDF lacks the column title {col['label']}: {text!r}")
+    if "has no" in text or "failed" in text:
+        fail(f"an empty panel: {text!r}")
+    import csv
+    stats = list(csv.DictReader(open(out + ".stats.csv", newline="")))
+    kinds = {r["statistic"] for r in stats}
+    for need in ["channel_entropy", "channel_gini", "map_entropy", "map_gini", "channel_spearman", "map_iou_top10%"]:
+        if need not in kinds:
+            fail(f"the statistics lack {need}: {sorted(kinds)}")
+    # The shipped PDF and statistics are what the spec gives today.
+    # (to 1e-4: another CPU may round LibTorch's convolutions differently in the last digits)
+    shipped = list(csv.DictReader(open(os.path.join(base, "trained-modules.stats.csv"), newline="")))
+    key = lambda r: (r["statistic"], r["row"], r["module_a"], r["module_b"])
+    now = {key(r): float(r["value"]) for r in stats}
+    if {key(r) for r in shipped} != set(now) or any(abs(float(r["value"]) - now[key(r)]) > 1e-4 for r in shipped):
+        fail("docs/examples/trained-modules.stats.csv is not what the spec renders: run `make figures`")
+    # A changed stem is refused, naming it (exit 2).
+    bad = json.load(open(spec_path))
+    for inp in bad["inputs"]:
+        inp["path"] = os.path.join(base, inp["path"])
+    for col in bad["columns"]:
+        col["weights"]["path"] = os.path.join(base, col["weights"]["path"])
+        col["features"][0]["spec"] = col["features"][0]["spec"].replace("path=", "path=" + base + "/")
+    bad["columns"][0]["features"][0]["sha256"] = "0" * 64
+    bad_path = os.path.join(tmp, "bad.json")
+    json.dump(bad, open(bad_path, "w"))
+    render_error(bad_path, "--out", os.path.join(tmp, "bad.pdf"), expect=r"stem\.pt.*changed since the spec")
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":

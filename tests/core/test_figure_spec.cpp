@@ -5,6 +5,7 @@
 
 #include "core/common/error.h"
 #include "core/common/sha256.h"
+#include "core/figure/figure_model.h"
 #include "core/figure/figure_spec.h"
 
 namespace {
@@ -99,6 +100,100 @@ TEST(FigureSpec, PathsRelativeToTheSpec) {
   EXPECT_EQ(resolvePath("/abs/a.png", "/data/figs"), "/abs/a.png");
   EXPECT_EQ(relativePath("/data/img/a.png", "/data/figs"), "../img/a.png");
   EXPECT_EQ(resolvePath(relativePath("/data/img/a.png", "/data/figs"), "/data/figs"), "/data/img/a.png");
+}
+
+
+// Script and capture columns (issue 13): a TorchScript file's or a capture's point as a
+// column, with its SHA-256; a column's own inputs and features (a trained stem).
+TEST(FigureSpec, ScriptCaptureAndOwnFeaturesColumnsRoundTrip) {
+  const std::string h(64, 'a');
+  const std::string text = R"({
+    "schema_version": 1,
+    "inputs": ["boot.png"],
+    "features": [{"spec": "torchscript:path=stem.pt", "sha256": ")" + h + R"("}],
+    "columns": [
+      {"script": "net.pt", "point": "layer1.cbam.spatial.sigmoid", "sha256": ")" + h + R"(",
+       "inputs": [{"path": "x.npy", "sha256": "cd"}], "features": "gray:stride=1,standardize=0",
+       "label": "trained"},
+      {"capture": "fuse.flcap", "point": "sigmoid"},
+      {"module": "cbam", "features": ["torchscript:path=cbam.stem.pt"], "weights": "cbam.safetensors"}
+    ]
+  })";
+  const auto a = parseFigureSpec(text, "t.json");
+  ASSERT_EQ(a.columns.size(), 3u);
+  EXPECT_EQ(a.features[0], "torchscript:path=stem.pt");
+  EXPECT_EQ(a.featuresSha256[0], h);
+  EXPECT_EQ(a.columns[0].script, "net.pt");
+  EXPECT_TRUE(a.columns[0].module.empty());
+  EXPECT_EQ(a.columns[0].point, "layer1.cbam.spatial.sigmoid");
+  EXPECT_EQ(a.columns[0].sha256, h);
+  ASSERT_EQ(a.columns[0].inputs.size(), 1u);
+  EXPECT_EQ(a.columns[0].inputs[0].sha256, "cd");
+  EXPECT_EQ(a.columns[0].features, std::vector<std::string>{"gray:stride=1,standardize=0"});
+  EXPECT_EQ(a.columns[1].capture, "fuse.flcap");
+  EXPECT_TRUE(a.columns[1].sha256.empty());
+  EXPECT_EQ(a.columns[2].module, "cbam");
+  EXPECT_EQ(a.columns[2].features[0], "torchscript:path=cbam.stem.pt");
+  EXPECT_TRUE(a.columns[2].featuresSha256[0].empty());
+  const std::string json = fl::figure::figureSpecJson(a);
+  const auto b = parseFigureSpec(json, "again");
+  EXPECT_EQ(fl::figure::figureSpecJson(b), json);
+  EXPECT_EQ(b.columns[0].point, a.columns[0].point);
+  EXPECT_EQ(b.columns[1].capture, "fuse.flcap");
+  EXPECT_EQ(b.featuresSha256[0], h);
+  // The writer never gives a script column module-only keys.
+  EXPECT_EQ(json.find("\"prefix\"", json.find("net.pt")), json.find("\"prefix\"", json.find("cbam.safetensors")));
+}
+
+TEST(FigureSpec, RefusesBadScriptAndCaptureColumns) {
+  const std::string h(64, 'b');
+  const auto spec = [](const std::string& column) {
+    return R"({"schema_version": 1, "inputs": ["a.png"], "columns": [)" + column + "]}";
+  };
+  expectUsage(spec(R"({"label": "x"})"), "needs one of \"module\", \"script\" or \"capture\"");
+  expectUsage(spec(R"({"module": "cbam", "script": "n.pt"})"), "more than one");
+  expectUsage(spec(R"({"script": "n.pt", "capture": "c.flcap"})"), "more than one");
+  expectUsage(spec(R"({"script": ""})"), "columns[0].script");
+  expectUsage(spec(R"({"script": 3})"), "columns[0].script");
+  expectUsage(spec(R"({"script": "n.pt", "weights": "w.pt"})"), "columns[0].weights");
+  expectUsage(spec(R"({"script": "n.pt", "params": {"r": 2}})"), "columns[0].params");
+  expectUsage(spec(R"({"capture": "c.flcap", "seed": 1})"), "columns[0].seed");
+  expectUsage(spec(R"({"module": "cbam", "point": "x"})"), "columns[0].point");
+  expectUsage(spec(R"({"module": "cbam", "sha256": ")" + h + R"("})"), "columns[0].sha256");
+  expectUsage(spec(R"({"capture": "c.flcap", "inputs": ["a.png"]})"), "runs on the inputs it holds");
+  expectUsage(spec(R"({"capture": "c.flcap", "features": "gray"})"), "columns[0].features");
+  expectUsage(spec(R"({"script": "n.pt", "sha256": "abc"})"), "64 lowercase hex");
+  expectUsage(spec(R"({"script": "n.pt", "sha256": ")" + std::string(64, 'A') + R"("})"), "64 lowercase hex");
+  expectUsage(spec(R"({"script": "n.pt", "point": ""})"), "columns[0].point");
+  expectUsage(spec(R"({"script": "n.pt", "point": 7})"), "columns[0].point");
+  expectUsage(spec(R"({"script": "n.pt", "inputs": []})"), "columns[0].inputs");
+  expectUsage(spec(R"({"script": "n.pt", "inputs": [3]})"), "columns[0].inputs[0]");
+  expectUsage(spec(R"({"script": "n.pt", "inputs": [{"path": "a", "md5": "x"}]})"), "columns[0].inputs[0].md5");
+  expectUsage(spec(R"({"script": "n.pt", "features": [{"spec": "gray", "sha": "x"}]})"), "columns[0].features[0].sha");
+  expectUsage(spec(R"({"script": "n.pt", "features": [{"sha256": ")" + h + R"("}]})"), "columns[0].features[0].spec");
+  expectUsage(spec(R"({"script": "n.pt", "features": 4})"), "columns[0].features");
+  expectUsage(spec(R"({"script": "n.pt", "pont": "x"})"), "'columns[0].pont' is not a known key");
+  expectUsage(R"({"schema_version": 1, "inputs": ["a.png"], "features": [{"spec": "gray", "sha256": "12"}], "columns": ["cbam"]})",
+              "features[0].sha256");
+}
+
+TEST(FigureSpec, MapSpecPathsReachesEveryFile) {
+  const auto s0 = parseFigureSpec(R"({"schema_version": 1, "inputs": ["a.png"],
+    "features": ["torchscript:path=stem.pt", "gray"],
+    "columns": [{"module": "cbam", "weights": "w.safetensors", "features": "torchscript:path=s2.pt,output=1"},
+                {"script": "n.pt", "inputs": ["x.npy"]}, {"capture": "c.flcap"}]})",
+                                  "m.json");
+  auto s = s0;
+  fl::figure::mapSpecPaths(s, [](const std::string& p) { return "/base/" + p; });
+  EXPECT_EQ(s.inputs[0].path, "/base/a.png");
+  EXPECT_NE(s.features[0].find("path=/base/stem.pt"), std::string::npos) << s.features[0];
+  EXPECT_EQ(s.features[1], "gray");  // no file in it: left as written
+  EXPECT_EQ(s.columns[0].weights.path, "/base/w.safetensors");
+  EXPECT_NE(s.columns[0].features[0].find("path=/base/s2.pt"), std::string::npos);
+  EXPECT_NE(s.columns[0].features[0].find("output=1"), std::string::npos);
+  EXPECT_EQ(s.columns[1].script, "/base/n.pt");
+  EXPECT_EQ(s.columns[1].inputs[0].path, "/base/x.npy");
+  EXPECT_EQ(s.columns[2].capture, "/base/c.flcap");
 }
 
 }  // namespace

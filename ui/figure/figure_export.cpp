@@ -329,10 +329,16 @@ class Painter {
       p_.drawText(QRectF(box.left(), yy - fm.height() / 2, left - 3 * u_, fm.height()),
                   Qt::AlignRight | Qt::AlignVCenter, fmt(t));
     }
-    p_.drawText(QRectF(plot.left(), plot.bottom(), plot.width(), bottom), Qt::AlignCenter,
-                QStringLiteral("channel (0-%1), %2").arg(n - 1).arg(QString::fromStdString(panel.probe)));
+    // The longest label that fits a narrow panel: "channel (0-31), weight", then shorter.
+    QString label = QStringLiteral("channel (0-%1), %2").arg(n - 1).arg(QString::fromStdString(panel.probe));
+    for (const QString& shorter : {QStringLiteral("channel (0-%1)").arg(n - 1), QStringLiteral("0-%1").arg(n - 1)}) {
+      if (fm.horizontalAdvance(label) <= plot.width()) break;
+      label = shorter;
+    }
+    p_.drawText(QRectF(plot.left(), plot.bottom(), plot.width(), bottom), Qt::AlignCenter, label);
     p_.restore();
-    drawLetter(panel, box);
+    // Inside the plot, not over the tick labels.
+    drawLetter(panel, plot.adjusted(1.5 * u_, 0, 0, 0));
   }
 
   void drawEmpty(const FigurePanel& panel, const QRectF& box) {
@@ -466,10 +472,7 @@ std::vector<std::string> exportFiles(const std::string& path, const ExportOption
 FigureSpec specForExport(const FigureModel& model, const std::string& figurePath) {
   FigureSpec s = model.spec;
   const std::string dir = QFileInfo(QString::fromStdString(figurePath)).absolutePath().toStdString();
-  for (auto& in : s.inputs) in.path = relativePath(resolvePath(in.path, model.baseDir), dir);
-  for (auto& c : s.columns) {
-    if (!c.weights.path.empty()) c.weights.path = relativePath(resolvePath(c.weights.path, model.baseDir), dir);
-  }
+  mapSpecPaths(s, [&](const std::string& p) { return relativePath(resolvePath(p, model.baseDir), dir); });
   s.output = QFileInfo(QString::fromStdString(figurePath)).fileName().toStdString();
   return s;
 }
