@@ -37,6 +37,7 @@ sys.path.insert(0, HERE)
 
 import torch  # noqa: E402
 
+import bounds  # noqa: E402
 import reference_bench  # noqa: E402
 from reference_bench import ref  # noqa: E402
 
@@ -124,14 +125,37 @@ def run_seed(module, shape, iters, threads):
 OUTPUTS_ONLY = {"cmgm": "output.0"}
 
 
-def bound_ms(fl):
-    """Physical lower bound of a FusionLens row: its FLOPs at the measured GEMM rate or its
-    bytes at the measured bandwidth, whichever is longer (ms); None without the numbers."""
-    g, bw = fl.get("machine_gemm_gflops"), fl.get("machine_bandwidth_gbs")
-    if not g or not bw or "gemm_flops" not in fl:
-        return None
-    flops = fl["gemm_flops"] + 4.0 * fl.get("attention_scores", 0) * fl.get("head_dim", 0)
-    return max(flops / (g * 1e9), fl.get("bytes_moved", 0) / (bw * 1e9)) * 1e3
+def analytic_bound(module, shape, rates, cam=True):
+    """The module's FLOPs and bytes (bench/bounds.py, from the maths in modules.md) and its
+    bound in ms at this run's measured rates (`rates`: bounds.measure_rates)."""
+    try:
+        w = bounds.work(module, shape, cam=cam)
+    except KeyError:
+        return {}
+    ms, by = bounds.bound_ms(w, rates["gemm_gflops"], rates["bandwidth_gbs"])
+    return {"flops": w["flops"], "bytes": w["bytes"], "bound_ms": ms, "bound_by": by}
+
+
+# Sections other scripts write into results.md (bench/header_scaling.py, bench/interaction.py):
+# kept, as they are, when this script rewrites the file.
+KEPT_SECTIONS = ("## Header scaling", "## Interaction")
+
+
+def kept_sections(path):
+    """The KEPT_SECTIONS of the results file at `path` (each up to the next "## " heading)."""
+    try:
+        with open(path) as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return []
+    out = []
+    for title in KEPT_SECTIONS:
+        start = next((i for i, l in enumerate(lines) if l.strip() == title), None)
+        if start is None:
+            continue
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        out.append("\n".join(lines[start:end]).rstrip("\n"))
+    return out
 
 
 # glibc tunables that make a fresh process behave like a long-lived one whose allocator has
@@ -378,6 +402,15 @@ def write_report(path, rows, facts):
       % facts["threads"])
     w("| load average (1, 5, 15 min) | start %s; end %s |" % (facts["load_start"],
                                                              facts["load_end"]))
+    loads = [float(facts[k].split(",")[0]) for k in ("load_start", "load_end")]
+    if max(loads) >= 0.5 * float(facts["nproc"]):
+        w("")
+        w("**Measured under load**: the 1-minute load average (%s at the start, %s at the end) was "
+          "at least half the %s cores (other builds were running), so other processes took CPU "
+          "time in the middle of timed runs; medians are upper estimates and ratios noisier than "
+          "on a quiet machine (see \"Noise\")." % (facts["load_start"].split(",")[0],
+                                                  facts["load_end"].split(",")[0], facts["nproc"]))
+        w("")
     w("| LibTorch (FusionLens) | %s |" % facts["libtorch"])
     w("| PyTorch (reference) | %s, `/usr/bin/python3` %s |" % (facts["torch"], facts["python"]))
     w("| BLAS | %s |" % facts["blas"])
@@ -457,42 +490,58 @@ def write_report(path, rows, facts):
       "by `bench/seed_bench.py` at run time (its docstring says how the pages are turned into "
       "code; nothing is copied into the project), timed like the reference: fresh process, "
       "%d warm-up runs, default parameters, `torch.no_grad()`. **ratio = seed / FusionLens**. "
-      "**bound** = the module's work (`fusionlens-cli bench --json`: dense-product FLOPs, "
-      "4d FLOPs per attention score, bytes moved) at this machine's measured float32 GEMM rate "
-      "or memory bandwidth, whichever takes longer; **est.** = the time estimate `run` makes "
-      "before a run (core/run/estimate.h); FusionLens / bound says how far a module is from "
-      "what the hardware allows. BLAS in FusionLens's process: %s." % (WARMUP, facts.get("fl_blas", "?")))
+      "**GFLOP** and **MB moved** = the module's dense-product FLOPs and compulsory memory traffic "
+      "(inputs read and outputs written once), from the maths in modules.md, all formulas in "
+      "`bench/bounds.py`; **bound** = GFLOP at this machine's float32 GEMM rate or MB at its "
+      "memory bandwidth, whichever takes longer (the resource in brackets), both measured in "
+      "this run (a 1024^2 `torch.mm`, a 256 MiB copy); **FusionLens / bound** says how far a "
+      "module is from what the hardware allows (1.0 = at the bound; below 1.0 the timed "
+      "repetitions found their inputs still in the CPU caches, which the DRAM bandwidth of the "
+      "bound does not credit, or the rates were measured in a busier moment). **est.** = the time "
+      "estimate `run` makes before a run (core/run/estimate.h). BLAS in FusionLens's process: "
+      "%s." % (WARMUP, facts.get("fl_blas", "?")))
     w("")
     for threads, trows in sorted(by_threads.items()):
-        r0 = trows[0]
-        w("### %d thread%s (measured: GEMM %s GFLOP/s, bandwidth %s GB/s)" % (
+        rates = (facts.get("rates") or {}).get(str(threads)) or {}
+        w("### %d thread%s (measured in this run: GEMM %s GFLOP/s, bandwidth %s GB/s)" % (
             threads, "" if threads == 1 else "s",
-            "%.1f" % r0["gemm_gflops"] if r0.get("gemm_gflops") else "?",
-            "%.1f" % r0["bandwidth_gbs"] if r0.get("bandwidth_gbs") else "?"))
+            "%.1f" % rates["gemm_gflops"] if rates.get("gemm_gflops") else "?",
+            "%.1f" % rates["bandwidth_gbs"] if rates.get("bandwidth_gbs") else "?"))
         w("")
         w("| module | shape | FusionLens median ms | seed median ms | ratio vs seed | "
-          "reference median ms | ratio vs reference | est. ms | bound ms | FusionLens / bound "
-          "| est. peak memory |")
-        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "reference median ms | ratio vs reference | GFLOP | MB moved | bound ms | "
+          "FusionLens / bound | est. ms | est. peak memory |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
-        def line(name, shape, fl_ms, seed_ms, ref_ms, est, bound, peak):
-            w("| %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s | %s |" % (
+        def line(name, shape, fl_ms, seed_ms, ref_ms, est, b, peak):
+            bound = b.get("bound_ms") if b else None
+            w("| %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 name, shape_text(shape), fmt_ms(fl_ms), fmt_ms(seed_ms),
                 fmt_ratio(ratio(seed_ms, fl_ms)), fmt_ms(ref_ms), fmt_ratio(ratio(ref_ms, fl_ms)),
-                fmt_ms(est), fmt_ms(bound),
+                "%.4g" % (b["flops"] / 1e9) if b else "n/a",
+                "%.4g" % (b["bytes"] / 1e6) if b else "n/a",
+                "%s (%s)" % (fmt_ms(bound), b["bound_by"]) if bound else "n/a",
                 "%.1f" % (fl_ms / bound) if fl_ms and bound else "n/a",
-                "%.1f MiB" % (peak / 2 ** 20) if peak else "n/a"))
+                fmt_ms(est), "%.1f MiB" % (peak / 2 ** 20) if peak else "n/a"))
         for r in trows:
             line(r["module"], r["shape"], r["fl_median"], r.get("seed_median"), r["ref_median"],
-                 r.get("fl_estimated_ms"), r.get("bound_ms"), r.get("fl_peak_bytes"))
+                 r.get("fl_estimated_ms"), r.get("bound"), r.get("fl_peak_bytes"))
             if r.get("lean_outputs"):
                 line("%s (`--outputs %s`)" % (r["module"], r["lean_outputs"]), r["shape"],
                      r.get("lean_median"), r.get("seed_median"), r["ref_median"], None,
-                     r.get("lean_bound_ms"), r.get("lean_peak_bytes"))
+                     r.get("lean_bound"), r.get("lean_peak_bytes"))
         w("")
         for group in ("small", "large"):
             gm = geomean([r.get("seed_ratio_median") for r in trows if r["group"] == group])
             w("Geometric mean of the ratios vs seed, %s inputs: %s. " % (group, fmt_ratio(gm)))
+        far = sorted(((r["fl_median"] / r["bound"]["bound_ms"], r) for r in trows
+                      if r.get("bound") and r["fl_median"] and r["group"] == "large"),
+                     key=lambda x: -x[0])
+        if far:
+            w("")
+            w("Furthest from the bound at the large shapes: %s; closest: %s." % (
+                ", ".join("%s %.1fx" % (r["module"], f) for f, r in far[:3]),
+                ", ".join("%s %.1fx" % (r["module"], f) for f, r in far[-3:])))
         missing = sorted({"%s (%s)" % (r["module"], r["seed_error"]) for r in trows
                           if r.get("seed_error")})
         if missing:
@@ -561,6 +610,9 @@ def write_report(path, rows, facts):
       "(se: %s), which only shows where the kernels themselves are that short (small inputs, "
       "modules with few and cheap ops). Matrix products go through %s, the same library for both sides." % (se_note(rows), facts["blas"]))
     w("")
+    for kept in kept_sections(path):
+        w(kept)
+        w("")
     with open(path, "w") as f:
         f.write("\n".join(out))
     return slower_all
@@ -627,7 +679,12 @@ def main(argv=None):
 
     rows = []
     flip = False
+    facts["rates"] = {}
     for threads in threads_list:
+        rates = bounds.measure_rates(threads)
+        facts["rates"][str(threads)] = rates
+        print("threads %d: GEMM %.1f GFLOP/s, bandwidth %.1f GB/s" % (
+            threads, rates["gemm_gflops"], rates["bandwidth_gbs"]), flush=True)
         for group, items in groups():
             for module, shape in items:
                 if wanted and module not in wanted:
@@ -651,17 +708,19 @@ def main(argv=None):
                        "ref_median": rf.get("median_ms"), "ref_min": rf.get("min_ms"),
                        "seed_median": sd.get("median_ms"), "seed_min": sd.get("min_ms"),
                        "seed_error": sd.get("error"),
-                       "fl_estimated_ms": fl.get("estimated_ms"), "bound_ms": bound_ms(fl),
+                       "fl_estimated_ms": fl.get("estimated_ms"),
+                       "bound": analytic_bound(module, shape, rates),
                        "fl_peak_bytes": fl.get("estimated_peak_bytes"),
                        "fl_blas": fl.get("blas"),
-                       "gemm_gflops": fl.get("machine_gemm_gflops"),
-                       "bandwidth_gbs": fl.get("machine_bandwidth_gbs"),
+                       "cli_gemm_gflops": fl.get("machine_gemm_gflops"),
+                       "cli_bandwidth_gbs": fl.get("machine_bandwidth_gbs"),
                        "ns_per_score": fl.get("attention_ns_per_score")}
                 if lean:
                     row.update({"lean_outputs": OUTPUTS_ONLY[module],
                                 "lean_median": lean.get("median_ms"), "lean_min": lean.get("min_ms"),
                                 "lean_peak_bytes": lean.get("estimated_peak_bytes"),
-                                "lean_bound_ms": bound_ms(lean), "lean_error": lean.get("error")})
+                                "lean_bound": analytic_bound(module, shape, rates, cam=False),
+                                "lean_error": lean.get("error")})
                 if "error" in fl:
                     row["fl_error"] = "FusionLens: " + str(fl["error"])
                 if "error" in rf:
