@@ -21,6 +21,8 @@
 #include "core/script/script_model.h"
 #include "core/io/torchscript_safety.h"
 #include "core/common/numbers.h"
+#include "core/features/preprocess.h"
+#include "core/io/image.h"
 
 namespace fl::cli {
 
@@ -29,6 +31,7 @@ const char* const kScriptUsage = R"(TorchScript files and captures from PyTorch 
                          [--features SPEC] [--channels-last] [--module-outputs]
   fusionlens-cli run --script FILE.pt --input FILE [--input FILE]... --save OUT.safetensors
                      [--features SPEC] [--channels-last] [--module-outputs] [--threads N] [--quiet]
+  fusionlens-cli run --script NET.pt --input PHOTO --preprocess TEXT --save OUT.safetensors
   fusionlens-cli run --capture FILE.flcap [--save OUT.safetensors] [--module-outputs] [--quiet]
 
   A TorchScript file (torch.jit.trace(m, x).save(p) or torch.jit.script(m).save(p)) is a
@@ -40,7 +43,10 @@ const char* const kScriptUsage = R"(TorchScript files and captures from PyTorch 
   inspect runs the file once at --shape (one per input, or one for all) or on --input
   files; without them at a shape guessed from the first weights (said so).
   run --script saves the outputs and every point as probe.<name> (plus kind and stride in
-  the metadata). run --capture opens a file written by python/fusionlens_capture.py: when
+  the metadata). --preprocess feeds a whole network the photo itself, made ready as TEXT says:
+  size=none|WxH|multiple:N, order=rgb|bgr|gray, range=1|255, mean=M[:M:M], std=S[:S:S]
+  (e.g. the ImageNet preset "size=224x224,order=rgb,range=1,mean=0.485:0.456:0.406,
+  std=0.229:0.224:0.225"); strides then map each point onto that photo. run --capture opens a file written by python/fusionlens_capture.py: when
   the class is a built-in module it runs the built-in with the captured weights and inputs
   and checks it against the captured output ("matches your PyTorch run, max |diff| ...");
   when they differ it says by how much, runs the capture's own trace with its attention
@@ -289,11 +295,14 @@ int cmdInspectScript(const std::vector<std::string>& argv) {
 int cmdRunScript(const std::vector<std::string>& argv) {
   ArgList args{argv};
   std::string file, save;
+  std::optional<std::string> preprocess;
   bool moduleOutputs = false, channelsLast = false, quiet = false;
   std::vector<std::string> inputs, features;
   while (!args.done()) {
     const std::string a = args.next();
-    if (a == "--script") {
+    if (a == "--preprocess") {
+      preprocess = args.value(a);
+    } else if (a == "--script") {
       file = args.value(a);
     } else if (a == "--input") {
       inputs.push_back(args.value(a));
@@ -315,6 +324,13 @@ int cmdRunScript(const std::vector<std::string>& argv) {
     }
   }
   if (save.empty()) usage("run --script: missing --save OUT.safetensors");
+  std::optional<Preprocess> pre;
+  if (preprocess) {
+    pre = parsePreprocess(*preprocess);  // a typo is a usage error before anything loads
+    if (inputs.size() != 1 || !isImageFile(inputs.front()) || !features.empty()) {
+      usage("run --script: --preprocess takes one --input image (png, jpg, ...) and no --features");
+    }
+  }
   if (std::filesystem::path(save).extension() != ".safetensors") {
     usage("--save '" + save + "': the output must be a .safetensors file");
   }
@@ -326,9 +342,17 @@ int cmdRunScript(const std::vector<std::string>& argv) {
           "), got " + std::to_string(inputs.size()));
   }
   std::vector<std::string> warnings;
-  const std::vector<at::Tensor> xs = readInputs(inputs, features, channelsLast, warnings);
+  std::vector<at::Tensor> xs;
+  if (pre) {
+    const Image image = readImage(inputs.front());
+    warnings.insert(warnings.end(), image.warnings.begin(), image.warnings.end());
+    xs.push_back(preprocessImage(image.rgb, *pre).tensor);
+  } else {
+    xs = readInputs(inputs, features, channelsLast, warnings);
+  }
   const script::ScriptRunResult r = model->run(xs, moduleOutputs);
   std::map<std::string, std::string> meta{{"script", file}, {"script.sha256", sha256File(file)}};
+  if (pre) meta["preprocess"] = preprocessText(*pre);
   const RunResult res = asResult("script", r, meta);
   writeResultSafetensors(res, save, /*overwrite=*/true, meta);
   if (!quiet) {

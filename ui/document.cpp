@@ -1,5 +1,6 @@
 #include "ui/document.h"
 
+#include <QFileInfo>
 #include <QSignalBlocker>
 #include <algorithm>
 
@@ -99,7 +100,12 @@ void Document::resetAssignment() {
 }
 
 void Document::setModule(const QString& id) {
-  if (id == moduleId_ || registry_.find(id.toStdString()) == nullptr) return;
+  if (registry_.find(id.toStdString()) == nullptr) return;
+  if (script_) {
+    closeScript();  // choosing a module leaves the script source, even the same module
+  } else if (id == moduleId_) {
+    return;
+  }
   moduleId_ = id;
   params_.clear();
   // The weights the user loaded for this module earlier in the session come back with it.
@@ -148,6 +154,7 @@ void Document::setMemoryBudget(int64_t bytes) {
 }
 
 QString Document::readiness() const {
+  if (script_) return scriptBlocksModule();
   const ModuleDescriptor* d = descriptor();
   if (!d) return tr("Choose a module.");
   std::vector<Shape> shapes;
@@ -272,6 +279,7 @@ void Document::setRunError(const QString& message) {
 void Document::setRunError(const Error& error) { setRunError(guiText(error)); }
 
 QImage Document::baseImage(int slot) const {
+  if (script_) return scriptRun_ ? scriptRun_->image : QImage();
   if (slot >= 0 && slot < static_cast<int>(resultAssignment_.size())) {
     const int idx = resultAssignment_[slot];
     if (idx >= 0 && idx < static_cast<int>(inputs_.size())) return inputs_[idx].image;
@@ -280,6 +288,11 @@ QImage Document::baseImage(int slot) const {
 }
 
 at::Tensor Document::resultInput(int slot) const {
+  if (script_) {
+    return scriptRun_ && slot >= 0 && slot < static_cast<int>(scriptRun_->inputs.size())
+               ? scriptRun_->inputs[static_cast<size_t>(slot)]
+               : at::Tensor();
+  }
   if (slot >= 0 && slot < static_cast<int>(resultAssignment_.size())) {
     const int idx = resultAssignment_[slot];
     if (idx >= 0 && idx < static_cast<int>(inputs_.size())) return inputs_[idx].tensor;
@@ -440,6 +453,8 @@ void Document::restore(DocumentState state) {
     assignment_[i] = idx >= 0 && idx < static_cast<int>(inputs_.size()) ? idx : -1;
   }
   result_.reset();
+  script_.reset();  // a session with a script source sets it again (ScriptController)
+  scriptRun_.reset();
   resultContext_ = ResultContext{};
   resultAssignment_.clear();
   queryRows_ = QueryRows{};
@@ -457,6 +472,80 @@ void Document::restore(DocumentState state) {
   Q_EMIT resultChanged();
   Q_EMIT viewChanged();
   Q_EMIT comparisonChanged();
+  Q_EMIT scriptChanged();
+}
+
+// Script source --------------------------------------------------------------------------
+// (Kept together here, apart from the module's functions above.)
+
+QString Document::scriptBlocksModule() const {
+  return tr("%1 is open (File > Open); choose a module to run a built-in instead.")
+      .arg(QFileInfo(script_->path).fileName());
+}
+
+void Document::setScript(ScriptSource source) {
+  script_ = std::move(source);
+  scriptRun_.reset();
+  Q_EMIT scriptChanged();
+  Q_EMIT requestChanged();  // a built-in run still on its way is now stale
+}
+
+void Document::closeScript() {
+  if (!script_) return;
+  script_.reset();
+  scriptRun_.reset();
+  result_.reset();  // its points belong to the script
+  Q_EMIT scriptChanged();
+  Q_EMIT requestChanged();
+  Q_EMIT resultChanged();
+  Q_EMIT viewChanged();
+}
+
+void Document::setScriptPreprocess(const std::string& text) {
+  if (!script_ || script_->preprocess == text) return;
+  script_->preprocess = text;
+  Q_EMIT scriptChanged();
+  Q_EMIT requestChanged();
+}
+
+void Document::setScriptModuleOutputs(bool on) {
+  if (!script_ || script_->moduleOutputs == on) return;
+  script_->moduleOutputs = on;
+  Q_EMIT scriptChanged();
+  Q_EMIT requestChanged();
+}
+
+void Document::setScriptImageInput(bool on) {
+  if (!script_ || script_->imageInput == on) return;
+  script_->imageInput = on;
+  Q_EMIT scriptChanged();
+  Q_EMIT requestChanged();
+}
+
+QString Document::scriptReadiness() const {
+  if (!script_) return tr("No TorchScript file or capture is open.");
+  if (script_->kind == ScriptKind::Capture) return {};  // it carries its own inputs
+  if (!script_->model) return tr("%1 has nothing to run.").arg(QFileInfo(script_->path).fileName());
+  if (script_->imageInput) {
+    for (const InputItem& in : inputs_) {
+      if (!in.image.isNull()) return {};
+    }
+    return tr("Open a photo (File > Open) for %1: it takes an image.").arg(QFileInfo(script_->path).fileName());
+  }
+  const size_t needed = script_->model->inputNames().size();
+  if (inputs_.size() < needed) {
+    return tr("%1 takes %2 input(s); open %3 more (File > Open).")
+        .arg(QFileInfo(script_->path).fileName())
+        .arg(needed)
+        .arg(needed - inputs_.size());
+  }
+  return {};
+}
+
+void Document::setScriptResult(ScriptRun run, RunResult result) {
+  if (!script_) return;
+  scriptRun_ = std::move(run);
+  setResult(std::move(result));
 }
 
 }  // namespace fl::ui

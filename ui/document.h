@@ -20,6 +20,7 @@
 #include "core/modules/registry.h"
 #include "core/run/attention_query.h"
 #include "core/run/run.h"
+#include "ui/script_source.h"
 #include "ui/view_settings.h"
 
 namespace fl::ui {
@@ -181,6 +182,28 @@ class Document : public QObject {
   /// cached for one revision are not reused for another.
   uint64_t inputsRevision() const { return inputsRevision_; }
 
+  // Script source (a TorchScript file or a capture instead of the module) -----------------
+  /// The opened TorchScript file or capture, or null: the built-in module is what runs.
+  /// While one is open the module does not run (readiness() says so); choosing a module
+  /// (setModule) or closeScript() goes back to it. ScriptController loads and runs it.
+  const ScriptSource* script() const { return script_ ? &*script_ : nullptr; }
+  /// A loaded script source replaces what runs; the shown result stays until its first run.
+  void setScript(ScriptSource source);
+  void closeScript();
+  /// Preprocessing of the photo for a whole network (core/features/preprocess.h text form).
+  void setScriptPreprocess(const std::string& text);
+  /// Also capture every submodule's output as a point.
+  void setScriptModuleOutputs(bool on);
+  /// The network takes the first opened image (through the preprocessing), not the opened
+  /// inputs' tensors.
+  void setScriptImageInput(bool on);
+  /// "" when the script source can run, else what is missing (no image opened, ...).
+  QString scriptReadiness() const;
+  /// A run of the script source: its points (as the result's probes), image and prediction.
+  void setScriptResult(ScriptRun run, RunResult result);
+  /// The last run of the current script source; null when none.
+  const ScriptRun* scriptRun() const { return scriptRun_ ? &*scriptRun_ : nullptr; }
+
   // Sessions ----------------------------------------------------------------------------
   /// Replaces the whole state (File > Open session). The shown result is dropped: it belongs
   /// to the old state. An unknown module leaves none chosen; an assignment entry out of
@@ -199,9 +222,12 @@ class Document : public QObject {
   void comparisonChanged();
   void queryRowsWanted(int x, int y);
   void queryRowsChanged();
+  /// A script source was opened, closed, or its preprocessing / options changed.
+  void scriptChanged();
 
  private:
   void resetAssignment();
+  QString scriptBlocksModule() const;
 
   const ModuleRegistry& registry_;
   JobService* jobs_;  ///< a child: its worker stops (after its running job) with the document
@@ -225,6 +251,8 @@ class Document : public QObject {
   ViewSettings view_;
   figure::FigureSpec comparison_;
   uint64_t inputsRevision_ = 0;
+  std::optional<ScriptSource> script_;
+  std::optional<ScriptRun> scriptRun_;
 };
 
 }  // namespace fl::ui

@@ -48,6 +48,12 @@ const std::vector<Example>& examples() {
               QStringLiteral("probe.scale_weights")),
       trained(QStringLiteral("osra"), QStringLiteral("OSRA"), QStringLiteral("0-ankle_boot"),
               QStringLiteral("probe.attention")),
+      // The whole trained network with its attention points (TorchScript), on the photo the
+      // way it was trained: gray, [0,1].
+      {QObject::tr("Trained CBAM network, whole (TorchScript), on a Fashion-MNIST ankle boot"), QStringLiteral("cbam"),
+       QStringLiteral(":/images/garments/0-ankle_boot.png"), QString(), QString(),
+       QString::fromStdString(defaultFeatureSpecText()), QStringLiteral("probe.att.SpatialGate.sigmoid"),
+       QStringLiteral(":/demo/cbam.pt"), QStringLiteral("size=none,order=gray,range=1,mean=0,std=1")},
       {QObject::tr("Seeded weights: CBAM on fruits.jpg (filter-bank features)"), QStringLiteral("cbam"),
        QStringLiteral(":/images/fruits.jpg"), QString(), QString(),
        QString::fromStdString(defaultFeatureSpecText()), QStringLiteral("probe.spatial_weight")},

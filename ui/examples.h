@@ -16,6 +16,11 @@ struct Example {
   QString weights;   ///< resource path of the module's trained state_dict; empty: seeded init
   QString featureSpec;  ///< used when stem is empty
   QString tensor;    ///< the probe shown first
+  /// Resource path of a whole trained network (TorchScript) opened with its points instead of
+  /// the built-in module; its manifest.json (class names) is written out beside it. Empty:
+  /// the built-in module runs.
+  QString network;
+  QString preprocess;  ///< the network's preprocessing (core/features/preprocess.h)
 };
 
 /// Every example, the trained CBAM (the start-up demo) first.

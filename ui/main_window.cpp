@@ -33,8 +33,10 @@
 #include "ui/inputs_panel.h"
 #include "ui/job_service.h"
 #include "ui/module_panel.h"
+#include "ui/points_panel.h"
 #include "ui/result_export.h"
 #include "ui/run_controller.h"
+#include "ui/script_controller.h"
 #include "ui/session_controller.h"
 #include "ui/settings.h"
 #include "ui/view_controls.h"
@@ -80,6 +82,38 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   moduleDock->setWidget(modulePanel_);
   addDockWidget(Qt::RightDockWidgetArea, moduleDock);
 
+  // A TorchScript file or a capture: its controller loads and runs it, the Points dock shows it.
+  scripts_ = new ScriptController(document_, this);
+  points_ = new PointsPanel(document_);
+  auto* pointsDock = new QDockWidget(tr("Points"), this);
+  pointsDock->setObjectName(QStringLiteral("pointsDock"));
+  pointsDock->setWidget(points_);
+  addDockWidget(Qt::RightDockWidgetArea, pointsDock);
+  tabifyDockWidget(moduleDock, pointsDock);
+  moduleDock->raise();
+  connect(scripts_, &ScriptController::opened, this, [this, pointsDock](const QString& path, bool firstTime) {
+    pointsDock->show();
+    pointsDock->raise();
+    if (firstTime) points_->showNotice(path);
+    showMessage(tr("Opened %1").arg(path), false);
+  });
+  connect(scripts_, &ScriptController::failed, this, [this](const QString& message) {
+    // The window keeps what it showed; the refusal stays readable in the status line.
+    showMessage(message, true);
+    points_->showError(message);
+  });
+  connect(scripts_, &ScriptController::runFailed, this, [this](const QString& message) {
+    stats_->setText(tr("run failed"));
+    showMessage(message, true);
+    points_->showError(message);
+  });
+  connect(scripts_, &ScriptController::busyChanged, this, [this](bool busy) {
+    busy_->setRange(0, 0);
+    busy_->setTextVisible(false);
+    busy_->setVisible(busy || runner_->busy());
+  });
+  connect(points_, &PointsPanel::closeRequested, this, [moduleDock] { moduleDock->raise(); });
+
   // The comparison is the document's; its controller builds the figure, the panel shows it.
   compareController_ = new CompareController(document_, this);
   compare_ = new ComparePanel(document_, nullptr, compareController_);
@@ -100,6 +134,15 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
     auto* box = new QMessageBox(QMessageBox::Warning, tr("Session not opened"), message, QMessageBox::Ok, this);
     box->setAttribute(Qt::WA_DeleteOnClose);
     box->open();  // window-modal, never blocks the event loop
+  });
+  connect(sessions_, &SessionController::scriptWanted, this, [this](const SessionScript& s, const QString& show) {
+    ScriptOpenOptions o;
+    o.preprocess = s.preprocess;
+    o.imageInput = s.imageInput;
+    o.moduleOutputs = s.moduleOutputs;
+    o.expectSha256 = s.sha256;
+    o.showPoint = show;
+    scripts_->open(s.path, o);
   });
   connect(sessions_, &SessionController::restored, this,
           [this](const QString& path, const QStringList& problems, bool compareVisible) {
@@ -151,7 +194,8 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
   connect(inputsPanel_, &InputsPanel::openRequested, this, [this] {
     const QStringList paths = QFileDialog::getOpenFileNames(
         this, tr("Open images or tensors"), prefs::startDirectory(),
-        tr("Images and tensors (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.npy *.npz *.pt *.pth *.safetensors);;All files (*)"));
+        tr("Images, tensors, networks and captures (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.npy *.npz *.pt *.pth "
+           "*.zip *.safetensors *.flcap);;All files (*)"));
     if (!paths.isEmpty()) openFiles(paths);
   });
   // A read-out is not an error: it takes the status line back in the normal colour.
@@ -270,6 +314,7 @@ void MainWindow::buildMenus() {
   for (const Example& e : examples()) {
     // A network scripts/train_demo.py did not ship is not offered.
     if (!e.stem.isEmpty() && !QFile::exists(e.stem)) continue;
+    if (!e.network.isEmpty() && !QFile::exists(e.network)) continue;
     examplesMenu->addAction(e.title, this, [this, e] { openExample(e); });
   }
   file->addSeparator();
@@ -295,7 +340,13 @@ void MainWindow::buildMenus() {
   quit->setShortcut(QKeySequence::Quit);
 
   auto* runMenu = menuBar()->addMenu(tr("&Run"));
-  auto* runNow = runMenu->addAction(tr("&Run now"), runner_, &RunController::runNow);
+  auto* runNow = runMenu->addAction(tr("&Run now"), this, [this] {
+    if (document_->script()) {
+      scripts_->runNow();
+    } else {
+      runner_->runNow();
+    }
+  });
   runNow->setShortcut(QKeySequence(Qt::Key_F5));
   // No QAction shortcut: a window shortcut also fired for the Esc that closes a combo's
   // popup (the Colormap list), throwing a 22 s run away. Esc cancels only when no widget used
@@ -350,7 +401,17 @@ void MainWindow::showCompare() {
 void MainWindow::openFiles(const QStringList& paths) {
   if (paths.isEmpty()) return;
   prefs::kLastDirectory.set(QFileInfo(paths.front()).absolutePath());
-  loader_->load(paths, inputsPanel_->featureSpec());
+  // TorchScript files (by their entries: a .pt may also be a tensor file) and captures open
+  // as the script source; the rest are inputs.
+  QStringList inputs;
+  for (const QString& p : paths) {
+    if (ScriptController::isScriptFile(p)) {
+      scripts_->open(p);
+    } else {
+      inputs << p;
+    }
+  }
+  if (!inputs.isEmpty()) loader_->load(inputs, inputsPanel_->featureSpec());
 }
 
 void MainWindow::openDemo() { openExample(examples().front()); }
@@ -358,6 +419,23 @@ void MainWindow::openDemo() { openExample(examples().front()); }
 void MainWindow::openExample(const Example& example) {
   // The example's files ship inside the binary; OpenCV and LibTorch read files: write them out.
   QString error;
+  if (!example.network.isEmpty()) {
+    const QString image = materialiseResource(example.image, &error);
+    const QString network = image.isEmpty() ? QString() : materialiseResource(example.network, &error);
+    // The manifest beside it names the classes; without it the classes are numbered.
+    if (!network.isEmpty()) materialiseResource(QStringLiteral(":/demo/manifest.json"), nullptr);
+    if (!error.isEmpty()) {
+      showMessage(tr("The example could not be opened: %1").arg(error), true);
+      return;
+    }
+    ScriptOpenOptions o;
+    o.preprocess = example.preprocess.toStdString();
+    o.imageInput = true;
+    o.showPoint = example.tensor;
+    scripts_->open(network, o);
+    loader_->load({image}, inputsPanel_->featureSpec());
+    return;
+  }
   const QString image = materialiseResource(example.image, &error);
   const QString stem = example.stem.isEmpty() || image.isEmpty() ? QString() : materialiseResource(example.stem, &error);
   const QString weights =

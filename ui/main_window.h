@@ -20,6 +20,8 @@ class ViewControls;
 class ComparePanel;
 class CompareController;
 class SessionController;
+class ScriptController;
+class PointsPanel;
 struct Example;
 
 class MainWindow : public QMainWindow {
@@ -27,7 +29,8 @@ class MainWindow : public QMainWindow {
  public:
   MainWindow(Document* document, RunController* runner, InputLoader* loader, QWidget* parent = nullptr);
 
-  /// Opens files (images through the chosen feature source, or tensor files).
+  /// Opens files: images through the chosen feature source, tensor files, and TorchScript
+  /// files or captures (.flcap) as the script source (ui/script_controller.h).
   void openFiles(const QStringList& paths);
   /// The start-up demo: the trained CBAM network on a Fashion-MNIST garment (ui/examples.h).
   void openDemo();
@@ -45,6 +48,8 @@ class MainWindow : public QMainWindow {
   /// Opens a session file (File > Open session); problems are shown when it is restored.
   void openSession(const QString& path);
   SessionController* sessions() const { return sessions_; }
+  ScriptController* scripts() const { return scripts_; }
+  PointsPanel* pointsPanel() const { return points_; }
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -68,6 +73,8 @@ class MainWindow : public QMainWindow {
   CompareController* compareController_ = nullptr;
   ComparePanel* compare_ = nullptr;
   SessionController* sessions_ = nullptr;
+  ScriptController* scripts_ = nullptr;
+  PointsPanel* points_ = nullptr;
   QMenu* recentMenu_ = nullptr;
   QLabel* stats_;
   QLabel* hover_;

@@ -10,6 +10,7 @@
 #include "core/common/error.h"
 #include "core/common/file_io.h"
 #include "core/common/json_fields.h"
+#include "core/features/preprocess.h"
 #include "core/io/tensor_file.h"
 #include "ui/document.h"
 
@@ -158,6 +159,15 @@ std::string sessionJson(const SessionState& s, const QString& sessionPath) {
     compare["layout"] = nullptr;
   }
   root["compare"] = compare;
+  if (s.script) {
+    Json j;
+    j["path"] = relative(s.script->path, base);
+    j["sha256"] = s.script->sha256.toStdString();
+    j["preprocess"] = s.script->preprocess;
+    j["image_input"] = s.script->imageInput;
+    j["module_outputs"] = s.script->moduleOutputs;
+    root["script"] = j;
+  }
   return root.dump(2) + "\n";
 }
 
@@ -167,7 +177,7 @@ SessionState parseSession(const std::string& text, const QString& sessionPath) {
   const Json root = json::parseObject(text, where, "FusionLens session");
   json::onlyKeys(root,
                  {"schema_version", "app", "comment", "inputs", "assignment", "module", "params", "weights",
-                  "device", "memory_budget", "view", "compare"},
+                  "device", "memory_budget", "view", "compare", "script"},
                  where, "");
   SessionState s;
   s.schemaVersion = json::schemaVersion(root, where, kSessionSchemaVersion, "FusionLens session");
@@ -234,6 +244,28 @@ SessionState parseSession(const std::string& text, const QString& sessionPath) {
       s.compare = layout;
     }
   }
+  if (root.contains("script") && !root["script"].is_null()) {
+    const Json& j = root["script"];
+    if (!j.is_object()) json::bad(where, "script", "must be an object with a path");
+    json::onlyKeys(j, {"path", "sha256", "preprocess", "image_input", "module_outputs"}, where, "script.");
+    if (!j.contains("path")) json::bad(where, "script.path", "is missing");
+    SessionScript sc;
+    const std::string path = json::str(j["path"], where, "script.path");
+    if (path.empty()) json::bad(where, "script.path", "is empty");
+    sc.path = QString::fromStdString(figure::resolvePath(path, base));
+    if (j.contains("sha256")) sc.sha256 = QString::fromStdString(json::str(j["sha256"], where, "script.sha256"));
+    if (j.contains("preprocess")) {
+      sc.preprocess = json::str(j["preprocess"], where, "script.preprocess");
+      try {
+        parsePreprocess(sc.preprocess);
+      } catch (const Error& e) {
+        json::bad(where, "script.preprocess", e.what());
+      }
+    }
+    if (j.contains("image_input")) sc.imageInput = json::boolean(j["image_input"], where, "script.image_input");
+    if (j.contains("module_outputs")) sc.moduleOutputs = json::boolean(j["module_outputs"], where, "script.module_outputs");
+    s.script = sc;
+  }
   return s;
 }
 
@@ -272,6 +304,10 @@ SessionState captureSession(const Document& document, bool compareVisible) {
     }
     s.compare = layout;
   }
+  if (const ScriptSource* sc = document.script()) {
+    s.script = SessionScript{QFileInfo(sc->path).absoluteFilePath(), sc->sha256, sc->preprocess, sc->imageInput,
+                             sc->moduleOutputs};
+  }
   return s;
 }
 
@@ -295,6 +331,9 @@ QStringList missingFiles(const SessionState& s) {
   }
   if (!s.weights.isEmpty() && !QFileInfo::exists(s.weights)) {
     out << QCoreApplication::translate("Session", "weights of %1: %2").arg(s.module, s.weights);
+  }
+  if (s.script && !QFileInfo::exists(s.script->path)) {
+    out << QCoreApplication::translate("Session", "script: %1").arg(s.script->path);
   }
   if (s.compare) {
     for (size_t i = 0; i < s.compare->columns.size(); ++i) {

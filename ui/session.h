@@ -28,6 +28,17 @@ struct SessionInput {
   QString features;  ///< images: the feature source (as `--features`); tensor files: empty
 };
 
+/// A TorchScript file or capture opened instead of a module (ui/script_source.h), with what
+/// identifies it (its SHA-256: a changed file is said so, not shown under the old name) and
+/// how it runs.
+struct SessionScript {
+  QString path;    ///< absolute once read
+  QString sha256;
+  std::string preprocess;  ///< core/features/preprocess.h's text form; "" default
+  bool imageInput = false;
+  bool moduleOutputs = false;
+};
+
 /// What a session file holds. Paths are absolute in memory, relative to the session's folder
 /// in the file.
 struct SessionState {
@@ -44,6 +55,8 @@ struct SessionState {
   /// The comparison: its columns (module, parameters, weights) and layout; no inputs (the
   /// comparison follows the session's inputs). Absent: nothing compared.
   std::optional<figure::FigureSpec> compare;
+  /// The script source shown instead of the module (its selected point is view.tensor).
+  std::optional<SessionScript> script;
 };
 
 /// The session as JSON, paths made relative to `sessionPath`'s folder.

@@ -130,6 +130,7 @@ void SessionController::apply(SessionLoad load) {
   path_ = load.path;
   Q_EMIT pathChanged(path_);
   Q_EMIT restored(load.path, load.problems, s.compareVisible);
+  if (s.script && QFileInfo::exists(s.script->path)) Q_EMIT scriptWanted(*s.script, s.view.tensor);
 }
 
 }  // namespace fl::ui

@@ -49,6 +49,9 @@ class SessionController : public QObject {
   /// The session is restored; `problems` lists what is missing or could not be read.
   void restored(const QString& path, const QStringList& problems, bool compareVisible);
   void pathChanged(const QString& path);
+  /// After `restored`: the session shows a TorchScript file or capture; the window opens it
+  /// (ScriptController::open with these settings and its SHA-256 checked).
+  void scriptWanted(const fl::ui::SessionScript& script, const QString& showTensor);
 
  private:
   void apply(SessionLoad load);

@@ -32,6 +32,9 @@ inline const Preference<bool> kAutoRun{"run/auto", true};
 /// shown row by row on demand, which keeps runs short and the machine responsive.
 inline const Preference<qint64> kMemoryBudget{"run/memoryBudget", qint64{4} << 30};
 inline constexpr int kMaxRecentFiles = 10;
+/// SHA-256 of every TorchScript file and capture opened on this machine: the window says once
+/// per file that TorchScript runs code from the file.
+inline const Preference<QStringList> kSeenScripts{"scripts/seenSha256", {}};
 /// Where file dialogs start: the folder last opened from, else the home folder (never the
 /// demo's cache folder, never a folder that is gone).
 inline QString startDirectory() {

@@ -122,6 +122,32 @@ def case_run_script_module_outputs():
         expect(meta["point.stem.kind"] == "feature_map", meta)
 
 
+def case_run_script_preprocess():
+    # A whole network on a photo: --preprocess makes it ready; the output is what PyTorch
+    # computes from the same pixels prepared by hand.
+    from PIL import Image
+    with tempfile.TemporaryDirectory() as tmp:
+        g = torch.Generator().manual_seed(5)
+        pixels = (torch.rand((64, 48, 3), generator=g) * 255).round().to(torch.uint8)
+        photo = os.path.join(tmp, "photo.png")
+        Image.fromarray(pixels.numpy()).save(photo)
+        out = os.path.join(tmp, "out.safetensors")
+        text = "size=none,order=bgr,range=255,mean=1:2:3,std=4:5:6"
+        r = cli("run", "--script", fx("net.pt"), "--input", photo, "--preprocess", text, "--save", out, "--quiet")
+        expect(r.returncode == 0, r.stderr)
+        got, meta = read_safetensors(out)
+        x = pixels.permute(2, 0, 1).float().flip(0).unsqueeze(0)  # BGR, [0,255]
+        x = (x - torch.tensor([1., 2., 3.]).view(1, 3, 1, 1)) / torch.tensor([4., 5., 6.]).view(1, 3, 1, 1)
+        want = torch.jit.load(fx("net.pt"))(x)
+        expect((got["output"] - want).abs().max() < 1e-4, "output differs from PyTorch's")
+        expect(list(got["probe.layers.1.cbam.SpatialGate.sigmoid"].shape) == [1, 1, 16, 12], got.keys())
+        expect(meta["preprocess"] == text, meta)
+        r = cli("run", "--script", fx("net.pt"), "--input", photo, "--preprocess", "size=224by224",
+                "--save", out)
+        expect(r.returncode == 2, "exit %d" % r.returncode)
+        expect("size '224by224'" in r.stderr, r.stderr)
+
+
 def case_run_script_wrong_inputs():
     r = cli("run", "--script", fx("builtin/aff.traced.pt"), "--input",
             fx("builtin/aff.inputs.safetensors") + ":input.0", "--save", "/tmp/never.safetensors")
