@@ -31,7 +31,10 @@ const char* const kRenderUsage = R"(render: a figure from a figure spec (JSON; d
                      spec is written beside it as FILE.spec.json, the statistics as
                      FILE.stats.csv. A spec written beside a figure renders it again.
   --overwrite        replace existing files (otherwise an existing file is an error)
-  --ignore-hashes    render even when an input or weights file changed since the spec
+  --ignore-hashes    render even when an input, weights, script, capture or feature
+                     model file changed since the spec (its sha256 differs)
+  Columns may be built-in modules, or points of TorchScript files and captures
+  ({"script": "net.pt", "point": "layer1.cbam.spatial.sigmoid", "sha256": ...}).
   --batch DIR        one figure per image in DIR (sorted by name), each replacing the
                      spec's first input; written to --out-dir (default .) as NAME.EXT,
                      EXT from --out or the spec's output (default png); a progress bar

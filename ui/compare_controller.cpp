@@ -8,6 +8,8 @@
 #include "ui/figure/figure_export.h"
 #include "ui/job_service.h"
 #include "ui/error_text.h"
+#include "core/script/capture.h"
+#include "core/script/script_model.h"
 
 namespace fl::ui {
 
@@ -16,6 +18,12 @@ namespace {
 /// Cache key of one column's run: what decides its result. The weights by content (SHA-256),
 /// the inputs by the document's inputs revision and the files they came from.
 std::string runKey(const RunRequest& req, const figure::FigureColumn& column, const std::string& inputs) {
+  if (req.moduleId.empty()) {
+    // A script or capture column: its file by content, and the point (a submodule output
+    // point makes the run return more).
+    return "file\n" + column.script + '\n' + column.capture + '\n' + column.sha256 + '\n' + column.point + '\n' +
+           std::to_string(req.inputs.size()) + '\n' + inputs;
+  }
   std::string key = req.moduleId + '\n';
   for (const auto& [k, v] : req.params) key += k + '=' + v + ';';
   key += '\n' + column.weights.sha256 + '\n' + column.weights.prefix.value_or("(detected)") + '\n' +
@@ -78,6 +86,56 @@ void CompareController::addModule(const QString& id) {
   document_->addComparisonColumn(c);
 }
 
+void CompareController::addNetworkPoint(const QString& file, const QString& point, const QString& features) {
+  if (file.isEmpty()) return;
+  figure::FigureColumn c;
+  const std::string path = QFileInfo(file).absoluteFilePath().toStdString();
+  (file.endsWith(QStringLiteral(".flcap"), Qt::CaseInsensitive) ? c.capture : c.script) = path;
+  c.point = point.toStdString();
+  if (!features.isEmpty() && c.capture.empty()) c.features = {features.toStdString()};
+  // "net: layer1.cbam.spatial.sigmoid" tells two points of one network apart.
+  c.label = QFileInfo(file).completeBaseName().toStdString() + (point.isEmpty() ? "" : ": " + c.point);
+  document_->addComparisonColumn(c);
+}
+
+void CompareController::listNetworkPoints(const QString& file) {
+  struct Listed {
+    QStringList points;
+    QString features;
+    QString error;
+  };
+  const std::string path = file.toStdString();
+  const bool isCapture = file.endsWith(QStringLiteral(".flcap"), Qt::CaseInsensitive);
+  document_->jobs()->submit<Listed>(
+      JobPriority::Interactive, this,
+      [path, isCapture](JobContext&) {
+        Listed out;
+        std::string trace;
+        try {
+          trace = isCapture ? writeCaptureScript(readCapture(path)) : path;
+          const auto model = script::ScriptModel::load(trace);
+          for (const auto& p : model->points(false)) {
+            if (p.capturable) out.points << QString::fromStdString(p.name);
+          }
+          // A network whose first layer takes one or three channels reads the image itself.
+          if (const auto shapes = model->guessInputShapes(); !isCapture && shapes && shapes->size() == 1 &&
+                                                             (*shapes)[0].size() == 4) {
+            const int64_t channels = (*shapes)[0][1];
+            if (channels == 1) out.features = QStringLiteral("gray:stride=1,standardize=0");
+            if (channels == 3) out.features = QStringLiteral("rgb:stride=1,standardize=0");
+          }
+          if (out.points.isEmpty()) out.error = CompareController::tr("%1 has no attention point (no sigmoid, hardsigmoid or softmax outside control flow)").arg(QString::fromStdString(path));
+        } catch (const Error& e) {
+          out.error = guiText(e);
+        } catch (const std::exception& e) {
+          out.error = QString::fromUtf8(e.what());
+        }
+        if (isCapture && !trace.empty()) removeCaptureScript(trace);
+        return out;
+      },
+      [this, file](Listed&& out, const JobReport&) { Q_EMIT networkPointsListed(file, out.points, out.features, out.error); });
+}
+
 void CompareController::setStatus(const QString& status) {
   status_ = status;
   Q_EMIT changed();
@@ -99,7 +157,7 @@ std::string CompareController::prepareKey(const figure::FigureSpec& spec) const 
   key += "seed " + std::to_string(spec.seed) + " device " + spec.device + " underlay " +
          std::to_string(spec.underlay) + '\n';
   for (const auto& c : spec.columns) {
-    key += c.module + '|';
+    key += c.module + '|' + c.script + '|' + c.capture + '|' + c.point + '|';
     for (const auto& [k, v] : c.params) key += k + '=' + v + ';';
     key += '|' + c.weights.path + '|' + c.weights.sha256 + '|' + c.weights.prefix.value_or("(detected)") + '|' +
            (c.seed ? std::to_string(*c.seed) : std::string("-")) + '\n';
@@ -173,7 +231,8 @@ void CompareController::refresh() {
               const std::string k = runKey(req, column, inputs);
               if (const auto hit = cache.find(k); hit != cache.end()) return *hit->second;
               if (const auto hit = out.newRuns.find(k); hit != out.newRuns.end()) return *hit->second;
-              RunResult r = ctx.run(*registry, req);
+              // Script and capture columns run their file; modules through the job's run.
+              RunResult r = req.moduleId.empty() ? figure::runFigureColumn(*registry, req, column) : ctx.run(*registry, req);
               if (r.ok) out.newRuns[k] = std::make_shared<const RunResult>(r);
               return r;
             };

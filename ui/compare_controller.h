@@ -9,6 +9,7 @@
 // revision and files, seed, device); only new columns run.
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,6 +34,15 @@ class CompareController : public QObject {
   void addCurrentModule();
   /// Adds a module with default parameters and seeded weights.
   void addModule(const QString& id);
+  /// Adds a point of a TorchScript file (.pt) or of a capture (.flcap) as a column; it runs
+  /// on the document's inputs (a capture: on the inputs it holds). `point` empty: the file's
+  /// first spatial point. `features`: the column's own feature spec for image inputs (e.g.
+  /// "gray:stride=1,standardize=0" for a network that reads the image itself); empty: the
+  /// document's. The column runs like the others (a compare job, cached).
+  void addNetworkPoint(const QString& file, const QString& point, const QString& features = QString());
+  /// Lists the capturable attention points of a TorchScript file or capture on the job
+  /// service (loading runs the safety check); answers with networkPointsListed().
+  void listNetworkPoints(const QString& file);
 
   /// Builds (or composes) the figure of the comparison now.
   void refresh();
@@ -62,6 +72,11 @@ class CompareController : public QObject {
   /// The model, status or placeholder changed.
   void changed();
   void message(const QString& text, bool error);
+  /// The points of `file` (names, in graph order), or why there are none (`error`).
+  /// `features`: what a whole network on an image needs (its first layer takes 1 or 3
+  /// channels: the image itself at stride 1, unstandardised), else "".
+  void networkPointsListed(const QString& file, const QStringList& points, const QString& features,
+                           const QString& error);
 
  private:
   struct Outcome;

@@ -53,6 +53,10 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent, CompareControlle
   add->setToolTip(tr("Add this module (default parameters, seeded weights) as a column"));
   auto* addCurrent = new QPushButton(tr("Add current"));
   addCurrent->setToolTip(tr("Add the module of the main view, with its parameters and weights"));
+  auto* addPoint = new QPushButton(tr("Add network point..."));
+  addPoint->setObjectName(QStringLiteral("compareAddPoint"));
+  addPoint->setToolTip(tr("Add an attention point of a TorchScript file (.pt) or a capture (.flcap) as a column: "
+                          "your own network beside the built-in modules"));
   auto* remove = new QPushButton(tr("Remove"));
   columnList_ = new QListWidget;
   columnList_->setMaximumHeight(90);
@@ -124,6 +128,7 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent, CompareControlle
   left->setContentsMargins(0, 0, 0, 0);
   left->addWidget(moduleBox_);
   left->addLayout(addRow);
+  left->addWidget(addPoint);
   left->addWidget(columnList_);
   left->addLayout(form);
   left->addLayout(exportRow);
@@ -150,6 +155,22 @@ ComparePanel::ComparePanel(Document* document, QWidget* parent, CompareControlle
   // User actions edit the document's comparison; the controller rebuilds what they change.
   connect(add, &QPushButton::clicked, this, [this] { addModule(moduleBox_->currentData().toString()); });
   connect(addCurrent, &QPushButton::clicked, this, &ComparePanel::addCurrentModule);
+  connect(addPoint, &QPushButton::clicked, this, &ComparePanel::addNetworkPointDialog);
+  connect(controller_, &CompareController::networkPointsListed, this,
+          [this](const QString& file, const QStringList& points, const QString& features, const QString& error) {
+            if (file != pendingPointFile_) return;  // a listing nobody waits for any more
+            pendingPointFile_.clear();
+            if (!error.isEmpty()) {
+              Q_EMIT message(error, true);
+              return;
+            }
+            bool ok = false;
+            const QString point = QInputDialog::getItem(this, tr("Add network point"),
+                                                        tr("Attention point of %1 (the column shows it in \"auto\" rows):")
+                                                            .arg(QFileInfo(file).fileName()),
+                                                        points, 0, false, &ok);
+            if (ok) controller_->addNetworkPoint(file, point, features);
+          });
   connect(remove, &QPushButton::clicked, this, [this] { removeColumn(columnList_->currentRow()); });
   connect(columnList_->model(), &QAbstractItemModel::rowsMoved, this,
           [this](const QModelIndex&, int start, int, const QModelIndex&, int row) {
@@ -204,6 +225,17 @@ bool ComparePanel::busy() const { return controller_->busy(); }
 void ComparePanel::refresh() { controller_->refresh(); }
 void ComparePanel::addCurrentModule() { controller_->addCurrentModule(); }
 void ComparePanel::addModule(const QString& id) { controller_->addModule(id); }
+void ComparePanel::addNetworkPoint(const QString& file, const QString& point) { controller_->addNetworkPoint(file, point); }
+
+void ComparePanel::addNetworkPointDialog() {
+  const QString file = QFileDialog::getOpenFileName(this, tr("Add network point"), QString(),
+                                                    tr("TorchScript files and captures (*.pt *.pth *.flcap);;All files (*)"));
+  if (file.isEmpty()) return;
+  pendingPointFile_ = file;
+  Q_EMIT message(tr("Listing the attention points of %1...").arg(QFileInfo(file).fileName()), false);
+  controller_->listNetworkPoints(file);
+}
+
 void ComparePanel::removeColumn(int index) { document_->removeComparisonColumn(index); }
 void ComparePanel::clearColumns() { document_->clearComparisonColumns(); }
 void ComparePanel::applySettings(const figure::FigureSpec& spec) { document_->setComparison(spec); }
@@ -230,9 +262,9 @@ void ComparePanel::syncFromDocument() {
   // The difference choices: every ordered pair of columns; the document's pair chosen.
   differenceBox_->clear();
   differenceBox_->addItem(tr("none"));
-  const auto name = [&c](int i) {
+  const auto name = [&c, this](int i) {
     const auto& col = c.columns[static_cast<size_t>(i)];
-    return QStringLiteral("%1 %2").arg(i + 1).arg(QString::fromStdString(col.label.empty() ? col.module : col.label));
+    return QStringLiteral("%1 %2").arg(i + 1).arg(QString::fromStdString(figure::columnTitle(document_->registry(), col)));
   };
   const int n = static_cast<int>(c.columns.size());
   for (int a = 0; a < n; ++a) {
@@ -246,6 +278,11 @@ void ComparePanel::syncFromDocument() {
   columnList_->clear();
   for (const auto& col : c.columns) {
     QString text = QString::fromStdString(col.module);
+    if (col.module.empty()) {
+      // A network's point: the file and the point it shows.
+      text = QFileInfo(QString::fromStdString(col.script.empty() ? col.capture : col.script)).fileName();
+      if (!col.point.empty()) text += QStringLiteral(" @ %1").arg(QString::fromStdString(col.point));
+    }
     if (!col.label.empty()) text += QStringLiteral(" \"%1\"").arg(QString::fromStdString(col.label));
     for (const auto& [k, v] : col.params) text += QStringLiteral(" %1=%2").arg(QString::fromStdString(k), QString::fromStdString(v));
     if (!col.weights.path.empty()) text += QStringLiteral(" [%1]").arg(QFileInfo(QString::fromStdString(col.weights.path)).fileName());

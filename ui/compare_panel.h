@@ -37,6 +37,11 @@ class ComparePanel : public QWidget {
   void addCurrentModule();
   /// Adds a module with default parameters and seeded weights.
   void addModule(const QString& id);
+  /// Adds a point of a TorchScript file or capture as a column (CompareController).
+  void addNetworkPoint(const QString& file, const QString& point);
+  /// Asks for a .pt or .flcap file, lists its points on the job service, then asks for one
+  /// ("Add network point...").
+  void addNetworkPointDialog();
   void removeColumn(int index);
   void clearColumns();
   /// Moves a column (drag in the list); a difference column keeps its two modules.
@@ -93,6 +98,7 @@ class ComparePanel : public QWidget {
   QLabel* status_;
   QTableWidget* table_;
   std::shared_ptr<const figure::FigureModel> shown_;  ///< the model on the canvas
+  QString pendingPointFile_;  ///< the file whose points are being listed for the dialog
 };
 
 }  // namespace fl::ui

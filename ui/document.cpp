@@ -320,7 +320,9 @@ void Document::setComparison(figure::FigureSpec spec) {
 }
 
 void Document::addComparisonColumn(figure::FigureColumn column) {
-  if (!registry_.find(column.module)) return;
+  // A built-in module, or a point of a TorchScript file or capture (their files are checked
+  // when the column runs).
+  if (!registry_.find(column.module) && column.script.empty() && column.capture.empty()) return;
   comparison_.columns.push_back(std::move(column));
   Q_EMIT comparisonChanged();
 }

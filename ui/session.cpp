@@ -12,6 +12,7 @@
 #include "core/common/json_fields.h"
 #include "core/features/preprocess.h"
 #include "core/io/tensor_file.h"
+#include "core/figure/figure_model.h"
 #include "ui/document.h"
 
 namespace fl::ui {
@@ -152,7 +153,7 @@ std::string sessionJson(const SessionState& s, const QString& sessionPath) {
     layout.inputs.clear();  // the comparison follows the session's inputs
     layout.features.clear();
     for (auto& c : layout.columns) {
-      if (!c.weights.path.empty()) c.weights.path = relative(QString::fromStdString(c.weights.path), base);
+      figure::mapColumnPaths(c, [&](const std::string& p) { return relative(QString::fromStdString(p), base); });
     }
     compare["layout"] = Json::parse(figure::figureSpecJson(layout));
   } else {
@@ -239,7 +240,7 @@ SessionState parseSession(const std::string& text, const QString& sessionPath) {
     if (c.contains("layout") && !c["layout"].is_null()) {
       figure::FigureSpec layout = figure::parseFigureSpec(c["layout"].dump(), where + " (compare.layout)", true);
       for (auto& col : layout.columns) {
-        if (!col.weights.path.empty()) col.weights.path = resolved(col.weights.path, base).toStdString();
+        figure::mapColumnPaths(col, [&](const std::string& p) { return resolved(p, base).toStdString(); });
       }
       s.compare = layout;
     }
@@ -300,7 +301,7 @@ SessionState captureSession(const Document& document, bool compareVisible) {
   if (!document.comparison().columns.empty()) {
     figure::FigureSpec layout = document.comparisonSpec();
     for (auto& c : layout.columns) {
-      if (!c.weights.path.empty()) c.weights.path = QFileInfo(QString::fromStdString(c.weights.path)).absoluteFilePath().toStdString();
+      figure::mapColumnPaths(c, [](const std::string& p) { return QFileInfo(QString::fromStdString(p)).absoluteFilePath().toStdString(); });
     }
     s.compare = layout;
   }

@@ -18,6 +18,8 @@
 #include "core/io/image.h"
 #include "core/modules/registry.h"
 #include "tests/test_env.h"
+#include "core/run/run.h"
+#include "ui/compare_controller.h"
 #include "ui/compare_panel.h"
 #include "ui/compare_view.h"
 #include "ui/document.h"
@@ -320,6 +322,80 @@ class CompareTest : public QObject {
     QVERIFY(waitBuilt(panel));
     QCOMPARE(doc.jobs()->moduleRuns(), runs + 1);  // back from the cache
     QCOMPARE(panel.model()->columns, 3);
+  }
+
+  /// Issue 13: a point of a TorchScript network as a column ("Add network point..."): listed
+  /// on the job service, run beside a built-in module, its values the network's own, its run
+  /// cached, and its export (script, point, sha256 in the spec) rendered again by the CLI.
+  void networkPointColumn() {
+    ModuleRegistry registry;
+    registerBuiltinModules(registry);
+    Document doc(registry);
+    const QString src = QString::fromStdString(test::env("FL_SOURCE_DIR"));
+    const QString boot = src + "/resources/images/garments/0-ankle_boot.png";
+    const QString net = src + "/resources/demo/cbam.pt";
+    doc.addInput(imageInput(boot, QStringLiteral("filterbank:channels=16,stride=2")));
+    doc.setModule(QStringLiteral("cbam"));
+    ComparePanel panel(&doc);
+    panel.resize(1000, 500);
+    panel.addModule(QStringLiteral("spatial-attention"));
+    QVERIFY(waitBuilt(panel));
+
+    QSignalSpy listed(panel.controller(), &CompareController::networkPointsListed);
+    panel.controller()->listNetworkPoints(net);
+    QTRY_VERIFY_WITH_TIMEOUT(listed.count() == 1, 60000);
+    QCOMPARE(listed[0][3].toString(), QString());
+    const QStringList points = listed[0][1].toStringList();
+    QVERIFY2(points.contains("att.SpatialGate.sigmoid") && points.contains("att.ChannelGate.sigmoid"),
+             qPrintable(points.join(", ")));
+    // The network's first layer takes one channel: it reads the garment itself.
+    QCOMPARE(listed[0][2].toString(), QStringLiteral("gray:stride=1,standardize=0"));
+
+    panel.controller()->addNetworkPoint(net, QStringLiteral("att.SpatialGate.sigmoid"), listed[0][2].toString());
+    QVERIFY(waitBuilt(panel));
+    auto model = panel.model();
+    QCOMPARE(model->columns, 2);
+    QCOMPARE(model->columnTitles[1], std::string("cbam: att.SpatialGate.sigmoid"));
+    const auto& p = model->panel(0, 1);
+    QCOMPARE(static_cast<int>(p.kind), static_cast<int>(figure::PanelKind::Map));
+    QCOMPARE(p.probe, std::string("att.SpatialGate.sigmoid"));
+    QCOMPARE(p.values.size(0), 14);  // the stem's stride 2 on the 28x28 garment
+
+    // The network's own gate is the built-in CBAM with the trained weights on the trained stem.
+    RunRequest req;
+    req.moduleId = "cbam";
+    req.params = {{"reduction", "16"}, {"kernel_size", "7"}};
+    req.weightsPath = (src + "/resources/demo/cbam.weights.safetensors").toStdString();
+    req.inputs = {imageFeatures(boot.toStdString(),
+                                parseFeatureSpec("torchscript:path=" + (src + "/resources/demo/cbam.stem.pt").toStdString()),
+                                nullptr)};
+    const RunResult builtin = run(registry, req);
+    QVERIFY2(builtin.ok, builtin.error.c_str());
+    const at::Tensor gate = builtin.findProbe("spatial_weight")->value[0][0];
+    QVERIFY2(at::allclose(p.values, gate, 1e-5, 1e-5), "the network's point differs from the built-in CBAM");
+
+    // Another column reuses the network's run (same tensor, not a new run).
+    const void* before = model->runs[1].probes[0].value.data_ptr();
+    panel.addModule(QStringLiteral("se"));
+    QVERIFY(waitBuilt(panel));
+    QCOMPARE(panel.model()->runs[1].probes[0].value.data_ptr(), before);
+
+    QTemporaryDir dir;
+    const QString gui = dir.filePath("gui.png");
+    QCOMPARE(panel.exportTo(gui, false), QString());
+    QFile specFile(gui + ".spec.json");
+    QVERIFY(specFile.open(QIODevice::ReadOnly));
+    const QByteArray spec = specFile.readAll();
+    QVERIFY2(spec.contains("\"script\"") && spec.contains("\"point\": \"att.SpatialGate.sigmoid\"") &&
+                 spec.contains("\"sha256\": \"b4ad2c729fb5fd2e"),
+             spec.constData());
+    QProcess cli;
+    cli.start(QString::fromStdString(test::env("FL_CLI")), {"render", gui + ".spec.json", "--out", dir.filePath("cli.png")});
+    QVERIFY(cli.waitForFinished(120000));
+    QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+    QFile g(gui), c(dir.filePath("cli.png"));
+    QVERIFY(g.open(QIODevice::ReadOnly) && c.open(QIODevice::ReadOnly));
+    QVERIFY2(g.readAll() == c.readAll(), "the GUI's PNG and the CLI's PNG of a spec with a network point differ");
   }
 };
 
