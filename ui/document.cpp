@@ -544,10 +544,10 @@ QString Document::scriptReadiness() const {
   return {};
 }
 
-void Document::setScriptResult(ScriptRun run, RunResult result) {
+void Document::setScriptResult(ScriptRun run, RunResult result, ResultContext context) {
   if (!script_) return;
   scriptRun_ = std::move(run);
-  setResult(std::move(result));
+  setResult(std::move(result), std::move(context));
 }
 
 }  // namespace fl::ui

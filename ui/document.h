@@ -200,7 +200,7 @@ class Document : public QObject {
   /// "" when the script source can run, else what is missing (no image opened, ...).
   QString scriptReadiness() const;
   /// A run of the script source: its points (as the result's probes), image and prediction.
-  void setScriptResult(ScriptRun run, RunResult result);
+  void setScriptResult(ScriptRun run, RunResult result, ResultContext context = {});
   /// The last run of the current script source; null when none.
   const ScriptRun* scriptRun() const { return scriptRun_ ? &*scriptRun_ : nullptr; }
 

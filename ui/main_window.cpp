@@ -236,11 +236,18 @@ MainWindow::MainWindow(Document* document, RunController* runner, InputLoader* l
       return ms < 1000 ? tr("%1 ms").arg(ms, 0, 'f', 1) : tr("%1 s").arg(ms / 1000, 0, 'f', 2);
     };
     const int64_t peak = document_->resultContext().peakBytes;
-    stats_->setText(tr("%1 on %2: %3 (forward %4), peak memory %5 (estimate %6)")
-                        .arg(QString::fromStdString(r->moduleId), QString::fromStdString(r->device),
-                             time(r->totalMs), time(r->forwardMs),
-                             peak >= 0 ? QStringLiteral("+") + QString::fromStdString(formatBytes(peak)) : tr("not measured"),
-                             QString::fromStdString(formatBytes(r->estimatedBytes))));
+    const QString peakText = peak >= 0 ? QStringLiteral("+") + QString::fromStdString(formatBytes(peak)) : tr("not measured");
+    if (document_->script()) {
+      // A TorchScript file has no estimate of its own.
+      stats_->setText(tr("%1 on %2: %3 (forward %4), peak memory %5")
+                          .arg(QString::fromStdString(r->moduleId), QString::fromStdString(r->device), time(r->totalMs),
+                               time(r->forwardMs), peakText));
+    } else {
+      stats_->setText(tr("%1 on %2: %3 (forward %4), peak memory %5 (estimate %6)")
+                          .arg(QString::fromStdString(r->moduleId), QString::fromStdString(r->device),
+                               time(r->totalMs), time(r->forwardMs), peakText,
+                               QString::fromStdString(formatBytes(r->estimatedBytes))));
+    }
     stats_->setToolTip(tr("Time of the whole run and of the module's forward. Peak memory: the most tensor memory "
                           "this run's job held at once (measured by LibTorch's allocator for this job alone, not the "
                           "process); estimate: the module's own estimate of its full computation."));

@@ -152,7 +152,11 @@ PointsPanel::PointsPanel(Document* document, QWidget* parent) : QWidget(parent),
   tree_->setObjectName(QStringLiteral("pointsTree"));
   tree_->setColumnCount(4);
   tree_->setHeaderLabels({tr("Point"), tr("Kind"), tr("Shape"), tr("Stride")});
-  tree_->header()->setSectionResizeMode(0, QHeaderView::Stretch);
+  // Module paths nest deeply (layers > 0 > cbam > SpatialGate > sigmoid): a narrow indent, and
+  // the name column as wide as its deepest item (the dock scrolls sideways if it must).
+  tree_->setIndentation(10);
+  tree_->header()->setStretchLastSection(false);
+  for (int c = 0; c < 4; ++c) tree_->header()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
   tree_->setToolTip(tr("Attention points by module path: choose one to show it. Greyed: inside control flow, not capturable."));
   layout->addWidget(tree_, 1);
 
@@ -391,8 +395,6 @@ void PointsPanel::rebuildTree() {
     }
   }
   tree_->expandAll();
-  tree_->resizeColumnToContents(1);
-  tree_->resizeColumnToContents(2);
 }
 
 QTreeWidgetItem* PointsPanel::itemForPoint(const QString& name) const {

@@ -8,6 +8,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QCoreApplication>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -282,6 +283,7 @@ void ScriptController::startRun() {
       [=](JobContext&) {
         RunOutcome out;
         out.revision = revision;
+        const auto start = std::chrono::steady_clock::now();
         try {
           ScriptRun run;
           if (capture) {
@@ -299,7 +301,10 @@ void ScriptController::startRun() {
           if (builtin) {
             out.result = *builtin;
           } else {
+            const auto forwardStart = std::chrono::steady_clock::now();
             run.result = model->run(run.inputs, moduleOutputs);
+            const double forwardMs =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - forwardStart).count();
             std::vector<std::pair<std::string, at::Tensor>> probes;
             std::vector<ProbeKind> kinds;
             for (const auto& p : run.result.points) {
@@ -307,6 +312,7 @@ void ScriptController::startRun() {
               kinds.push_back(p.kind.value_or(ProbeKind::FeatureMap));
             }
             out.result = scriptRunAsResult(name, run.result.outputs, probes, kinds);
+            out.result.forwardMs = forwardMs;
             // [1,K] logits: the predicted class and its softmax score.
             if (run.result.outputs.size() == 1) {
               const at::Tensor y = run.result.outputs.front().second;
@@ -323,18 +329,21 @@ void ScriptController::startRun() {
             }
           }
           out.run = std::move(run);
+          out.result.totalMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         } catch (const std::exception& e) {
           out.error = errorText(e);
         }
         return out;
       },
-      [this](RunOutcome&& out, const JobReport&) {
+      [this](RunOutcome&& out, const JobReport& report) {
         runJob_ = 0;
         // Made for an older state (another file, input or preprocessing): run again instead.
         const bool stale = out.revision != document_->revision() || !document_->script();
         if (!stale) {
           if (out.run) {
-            document_->setScriptResult(std::move(*out.run), std::move(out.result));
+            ResultContext context;
+            context.peakBytes = report.peakBytes;
+            document_->setScriptResult(std::move(*out.run), std::move(out.result), std::move(context));
             if (!pendingShow_.isEmpty()) {
               const RunResult* r = document_->result();
               if (r && pendingShow_.startsWith(QStringLiteral("probe.")) && r->findProbe(pendingShow_.mid(6).toStdString())) {

@@ -260,6 +260,51 @@ class ScriptTest : public QObject {
     QVERIFY(greyed);
   }
 
+  void sessionsRestoreTheScriptItsPreprocessingAndPoint() {
+    QTemporaryDir dir;
+    const QString net = dir.filePath(QStringLiteral("net.pt"));
+    QVERIFY(QFile::copy(fixture("net.pt"), net));
+    const QString session = dir.filePath(QStringLiteral("s.flsession"));
+    const QString point = QStringLiteral("probe.layers.1.cbam.SpatialGate.sigmoid");
+    const std::string pre = "size=32x32,order=rgb,range=1,mean=0.5,std=0.25";
+    QString sha;
+    {
+      App app;
+      app.window.openFiles({writePhoto(dir), net});
+      app.settle();
+      app.doc.setScriptPreprocess(pre);
+      app.settle();
+      app.window.pointsPanel()->tree()->setCurrentItem(app.window.pointsPanel()->itemForPoint(point.mid(6)));
+      QCOMPARE(app.doc.view().tensor, point);
+      sha = app.doc.script()->sha256;
+      QCOMPARE(app.window.sessions()->save(session, false), QString());
+    }
+    {
+      App app;
+      app.window.openSession(session);
+      app.settle();
+      QVERIFY(app.doc.script());
+      QCOMPARE(app.doc.script()->path, net);
+      QCOMPARE(app.doc.script()->sha256, sha);
+      QCOMPARE(app.doc.script()->preprocess, pre);
+      QVERIFY(app.doc.scriptRun());
+      QCOMPARE(app.doc.scriptRun()->inputs.at(0).sizes(), (at::IntArrayRef{1, 3, 32, 32}));
+      QCOMPARE(app.doc.view().tensor, point);
+      QVERIFY(app.window.pointsPanel()->tree()->currentItem());
+      QCOMPARE(app.window.pointsPanel()->tree()->currentItem()->data(0, Qt::UserRole).toString(), point);
+    }
+    // Another file under the same name: said so, never shown as the saved one.
+    QVERIFY(QFile::remove(net));
+    QVERIFY(QFile::copy(fixture("control_flow.pt"), net));
+    App app;
+    QSignalSpy failed(app.window.scripts(), &ScriptController::failed);
+    app.window.openSession(session);
+    app.settle();
+    QCOMPARE(failed.count(), 1);
+    QVERIFY2(failed.at(0).at(0).toString().contains(QStringLiteral("SHA-256")), qPrintable(failed.at(0).at(0).toString()));
+    QVERIFY(!app.doc.script());
+  }
+
   void choosingAModuleLeavesTheScript() {
     QTemporaryDir dir;
     App app;
