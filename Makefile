@@ -4,10 +4,12 @@
 #   make check the fast loop while developing: build, then every test but the fuzzers and the
 #              sanitized GUI monkey (labels fuzz, monkey)
 #   make core  the core-only configuration (no Qt: FL_BUILD_GUI=OFF) into build-core/
+#   make bench the modules' timings against the seeds' code and the reference (bench/results.md)
+#   make bench-interaction  the window's input -> pixels latency and cold start (bench/results.md)
 PRESET ?= release
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test check core cli clean bench format
+.PHONY: all deps configure build run test check core cli clean bench bench-interaction format
 
 all: build
 
@@ -35,6 +37,11 @@ core: deps
 
 bench: build
 	@bash bench/run_bench.sh
+
+# The window's input -> pixels latency and cold start (bench/interaction.cpp); writes the
+# Interaction section of bench/results.md, which `make bench` keeps.
+bench-interaction: build
+	@/usr/bin/python3 bench/interaction.py
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cpp')
