@@ -13,7 +13,8 @@
 // the heatmap's plot widget that shows the new picture (an event filter runs the widget's own
 // paint, then takes the time). Broken down into: until the run started on the worker, the
 // run (RunResult::totalMs on the worker), the document taking the result to the heatmap's
-// rebuild (setResult ... QCustomPlot::replot, on the GUI thread), and replot to painted; the
+// replot starting (setResult ... showMap, on the GUI thread), and the replot (drawing the
+// map into the plot's buffer) to painted; the
 // rest of the total is queueing and the result's trip to the GUI thread.
 //
 // Cold start: `--gui build/bin/fusionlens` started --cold times with FL_BENCH_FIRST_PAINT=1
@@ -201,6 +202,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  std::fprintf(stderr, "window exposed; loading the input\n");
   const LoadOutcome in = loadInputFile(resized, features);
   if (!in.ok) {
     std::fprintf(stderr, "fl_interaction_bench: %s\n", qPrintable(in.error));
@@ -225,10 +227,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  std::fprintf(stderr, "first result shown; timing\n");
   HeatmapPanel* heatmap = window.probeView()->heatmap();
   PaintProbe probe(heatmap->plot());
   QObject::connect(&doc, &Document::resultChanged, &probe, [&probe] { probe.onResult(); });
-  QObject::connect(heatmap->plot(), &QCustomPlot::afterReplot, &probe, [&probe] { probe.onReplot(); });
+  // beforeReplot: the new data is in place; QCustomPlot may repaint inside replot() (before
+  // afterReplot), so the flag is set when the replot starts.
+  QObject::connect(heatmap->plot(), &QCustomPlot::beforeReplot, &probe, [&probe] { probe.onReplot(); });
   Clock::time_point runStarted{};
   double runMs = 0;
   QObject::connect(&runner, &RunController::started, &probe, [&runStarted](uint64_t) { runStarted = Clock::now(); });
@@ -328,12 +333,12 @@ int main(int argc, char** argv) {
   line("total", param.total);
   line("  input -> run started on the worker", param.untilStart);
   line("  run (worker wall time)", param.run);
-  line("  document got the result -> heatmap rebuilt", param.deliverAndRebuild);
-  line("  rebuilt -> painted", param.paint);
+  line("  document got the result -> replot starts", param.deliverAndRebuild);
+  line("  replot starts -> painted", param.paint);
   std::printf("view change (colormap), input -> heatmap painted:\n");
   line("total", view.total);
-  line("  input -> heatmap rebuilt (GUI)", view.deliverAndRebuild);
-  line("  rebuilt -> painted", view.paint);
+  line("  input -> replot starts", view.deliverAndRebuild);
+  line("  replot starts -> painted", view.paint);
   if (!coldDemo.empty() || !coldImage.empty()) {
     std::printf("cold start, process start -> first heatmap painted:\n");
     line("fusionlens --demo", coldDemo);
