@@ -6,10 +6,12 @@
 #   make core  the core-only configuration (no Qt: FL_BUILD_GUI=OFF) into build-core/
 #   make figures  the docs' comparison figure of the trained modules, headless, from its spec
 #              (docs/examples/trained-modules.spec.json -> PDF, statistics, PNG; docs/figures.md)
+#   make bench the modules' timings against the seeds' code and the reference (bench/results.md)
+#   make bench-interaction  the window's input -> pixels latency and cold start (bench/results.md)
 PRESET ?= release
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test check core cli clean bench format figures
+.PHONY: all deps configure build run test check core cli clean bench bench-interaction format figures
 
 all: build
 
@@ -40,6 +42,11 @@ figures: build
 
 bench: build
 	@bash bench/run_bench.sh
+
+# The window's input -> pixels latency and cold start (bench/interaction.cpp); writes the
+# Interaction section of bench/results.md, which `make bench` keeps.
+bench-interaction: build
+	@/usr/bin/python3 bench/interaction.py
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cpp')

@@ -421,6 +421,16 @@ def write_report(path, rows, facts):
     w("| wall time of the run | %.0f s |" % facts["elapsed"])
     w("")
 
+    measured = {r["module"] for r in rows}
+    skipped = [m for m in ref.MODULE_IDS if m not in measured]
+    quick = any(r["iters"] < 5 for r in rows)
+    if skipped or quick:
+        w("**Partial run**: %s%s%s." % (
+            "not measured in this run: %s (`--modules`)" % ", ".join(skipped) if skipped else "",
+            "; " if skipped and quick else "",
+            "few iterations (`--quick`), so medians are rough" if quick else ""))
+        w("")
+
     by_threads = {}
     for r in rows:
         by_threads.setdefault(r["threads"], []).append(r)

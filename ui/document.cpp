@@ -108,6 +108,7 @@ void Document::setModule(const QString& id) {
   }
   moduleId_ = id;
   params_.clear();
+  wantEverything_ = false;
   // The weights the user loaded for this module earlier in the session come back with it.
   const auto kept = moduleWeights_.find(id);
   weightsPath_ = kept != moduleWeights_.end() ? kept->second.first : QString();
@@ -202,6 +203,7 @@ RunRequest Document::makeRequest(uint64_t requestId) const {
   RunRequest req;
   req.requestId = requestId;
   req.maxMemoryBytes = memoryBudget_;
+  req.outputs = wantedOutputs();
   req.moduleId = moduleId_.toStdString();
   req.params = params_;
   req.weights = weights_;
@@ -211,6 +213,55 @@ RunRequest Document::makeRequest(uint64_t requestId) const {
     if (idx >= 0 && idx < static_cast<int>(inputs_.size())) req.inputs.push_back(inputs_[idx].tensor);
   }
   return req;
+}
+
+std::vector<std::string> Document::wantedOutputs() const {
+  const ModuleDescriptor* d = descriptor();
+  if (!d || !d->plannedMemoryBytes || d->outputs.empty() || wantEverything_) return {};
+  // The tensor the view will show: its own when it is one of this module's, else the one a
+  // new result is shown with (setResult: the first probe, withheld or not, else the output).
+  QString shown = view_.tensor;
+  bool known = false;
+  for (const auto& o : d->outputs) known |= shown == QString::fromStdString(o);
+  for (const auto& p : d->probes) known |= shown == QStringLiteral("probe.") + QString::fromStdString(p.name);
+  for (const auto& in : d->inputs) known |= shown == QStringLiteral("input.") + QString::fromStdString(in.name);
+  if (!known) {
+    shown = d->probes.empty() ? QString::fromStdString(d->outputs.front())
+                              : QStringLiteral("probe.") + QString::fromStdString(d->probes.front().name);
+  }
+  std::vector<std::string> out{d->outputs.front()};
+  for (size_t i = 1; i < d->outputs.size(); ++i) {
+    if (shown == QString::fromStdString(d->outputs[i])) out.push_back(d->outputs[i]);
+  }
+  for (const auto& p : d->probes) {
+    if (shown == QStringLiteral("probe.") + QString::fromStdString(p.name)) out.push_back(p.name);
+  }
+  return out;
+}
+
+QStringList Document::notComputed() const {
+  QStringList out;
+  if (!result_) return out;
+  const std::vector<std::string>& asked = resultContext_.request.outputs;
+  const ModuleDescriptor* d = registry_.find(result_->moduleId);
+  if (!d || asked.empty()) return out;
+  const auto wanted = [&asked](const std::string& name) {
+    return std::find(asked.begin(), asked.end(), name) != asked.end();
+  };
+  for (const auto& o : d->outputs) {
+    if (!wanted(o)) out << QString::fromStdString(o);
+  }
+  for (const auto& p : d->probes) {
+    if (!wanted(p.name) && !wanted("probe." + p.name)) out << QStringLiteral("probe.") + QString::fromStdString(p.name);
+  }
+  return out;
+}
+
+void Document::requestEverything() {
+  if (wantEverything_) return;
+  const auto before = wantedOutputs();
+  wantEverything_ = true;
+  if (wantedOutputs() != before) Q_EMIT requestChanged();
 }
 
 void Document::setResult(RunResult result, ResultContext context) {
@@ -301,7 +352,11 @@ at::Tensor Document::resultInput(int slot) const {
 }
 
 void Document::setView(const ViewSettings& view) {
+  const auto before = wantedOutputs();
   view_ = view;
+  // Showing the attention matrix or cam asks for it (and leaving it asks for the fused run):
+  // the request first, so the run is under way before the view asks for attention rows.
+  if (wantedOutputs() != before) Q_EMIT requestChanged();
   Q_EMIT viewChanged();
 }
 
@@ -440,6 +495,7 @@ void Document::restore(DocumentState state) {
   inputs_ = std::move(state.inputs);
   ++inputsRevision_;
   moduleId_ = registry_.find(state.moduleId.toStdString()) ? state.moduleId : QString();
+  wantEverything_ = false;
   params_ = std::move(state.params);
   weightsPath_ = state.weights ? state.weightsPath : QString();
   weights_ = std::move(state.weights);

@@ -111,6 +111,19 @@ class Document : public QObject {
   QString estimate() const;
   /// A snapshot of everything a run needs.
   RunRequest makeRequest(uint64_t requestId) const;
+  /// The outputs and probes a run computes (RunRequest::outputs; empty = all). Modules that
+  /// can leave (HW)^2 work out (a plannedMemoryBytes: osra and cmgm) compute their first
+  /// output always, and the rest (the full attention matrix, cmgm's cam) only when the view
+  /// shows it (the view's tensor; before a result, the probe a result would be shown with)
+  /// or an export asked for everything (requestEverything); otherwise the fused attention
+  /// runs. Changing the view to or away from such a tensor changes the request.
+  std::vector<std::string> wantedOutputs() const;
+  /// Outputs and probes ("output.1", "probe.attention") the shown result left out because
+  /// nobody asked for them (not those withheld over the memory budget).
+  QStringList notComputed() const;
+  /// From now on (until another module or a session is chosen) runs compute every output
+  /// and probe: File > Export probes of a result that left some out.
+  void requestEverything();
   /// Counts changes of what a run would compute (each requestChanged): a result made from
   /// an older revision no longer matches the document and is not shown.
   uint64_t revision() const { return revision_; }
@@ -253,6 +266,7 @@ class Document : public QObject {
   uint64_t inputsRevision_ = 0;
   std::optional<ScriptSource> script_;
   std::optional<ScriptRun> scriptRun_;
+  bool wantEverything_ = false;  ///< requestEverything(): until another module or a session
 };
 
 }  // namespace fl::ui

@@ -1,11 +1,14 @@
 #include "ui/job_service.h"
 
+#include <ATen/Parallel.h>
+
 #include <QMetaObject>
 #include <algorithm>
 #include <cstdio>
 #include <exception>
 
 #include "core/common/error.h"
+#include "core/common/versions.h"
 #include "core/run/estimate.h"
 #include "core/run/memory_meter.h"
 
@@ -76,8 +79,15 @@ void JobContext::reportProgress(double fraction) {
       Qt::QueuedConnection);
 }
 
+int JobService::workerThreads() { return hardwareThreads(); }
+
 JobService::JobService(QObject* parent) : QObject(parent) {
-  worker_ = std::thread([this] { workerLoop(); });
+  worker_ = std::thread([this] {
+    // LibTorch's OpenMP thread count is per calling thread: a new thread starts from whatever
+    // was set last in the process (or OMP_NUM_THREADS), so the worker sets its own.
+    at::set_num_threads(workerThreads());
+    workerLoop();
+  });
 }
 
 JobService::~JobService() {

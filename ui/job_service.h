@@ -2,7 +2,8 @@
 // One service for all LibTorch work of the window (architecture.md, "Running work"): runs,
 // attention rows, compare columns, weights matching, input loading and session restore are
 // jobs on one worker thread. One thread, because LibTorch already spreads one forward over
-// every core (two forwards side by side only compete) and because module builds draw from
+// every core (two forwards side by side only compete; the worker sets LibTorch's threads to
+// the machine's cores, as the CLI's --threads default does) and because module builds draw from
 // LibTorch's one global generator (core/modules/registry.h): one at a time keeps a seed's
 // weights the same whoever else is working.
 //
@@ -82,6 +83,9 @@ class JobService : public QObject {
   Q_OBJECT
  public:
   explicit JobService(QObject* parent = nullptr);
+  /// LibTorch intra-op threads the worker runs its jobs with: the cores this process may use
+  /// (fl::hardwareThreads()), whatever another thread or OMP_NUM_THREADS set before.
+  static int workerThreads();
   /// Cancels every job, then waits for the one running (tests; the app exits without
   /// waiting when a job still runs at quit, see app/gui_main.cpp).
   ~JobService() override;

@@ -130,9 +130,19 @@ QString exportResult(const Document& document, const QString& path, bool overwri
   return {};
 }
 
-ExportReport exportProbesDialog(QWidget* parent, const Document& document) {
+ExportReport exportProbesDialog(QWidget* parent, Document& document) {
   const RunResult* res = document.result();
   if (!res) return {noResult(), true};
+  // osra's and cmgm's full attention matrix and cmgm's cam are computed only when shown or
+  // exported: an export of a result that left them out asks the next run for everything.
+  const QStringList missing = document.notComputed();
+  if (!missing.isEmpty()) {
+    document.requestEverything();
+    return {tr("This result left out %1 (computed only when shown or exported); computing them now: "
+               "choose Export probes... again when the run is done.")
+                .arg(missing.join(QStringLiteral(", "))),
+            false};
+  }
   bool overwrite = false;
   const QString path = askPath(
       parent, tr("Export probes"), QString::fromStdString(res->moduleId) + QStringLiteral("_probes.safetensors"),

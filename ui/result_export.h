@@ -24,8 +24,10 @@ struct ExportReport {
 };
 
 /// Asks for a .safetensors (every output and probe) or .npy (the selected tensor) file and
-/// writes it. Overwrites only after the dialog's own confirmation.
-ExportReport exportProbesDialog(QWidget* parent, const Document& document);
+/// writes it. Overwrites only after the dialog's own confirmation. A result that left out
+/// what is computed only on request (Document::notComputed) is not exported: the document
+/// asks the next run for everything (Document::requestEverything) and the report says so.
+ExportReport exportProbesDialog(QWidget* parent, Document& document);
 
 /// Asks for a .csv or .json file and writes the channel scores of the shown result.
 ExportReport exportChannelScoresDialog(QWidget* parent, const Document& document);

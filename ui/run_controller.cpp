@@ -6,16 +6,12 @@ namespace fl::ui {
 
 RunController::RunController(Document* document, QObject* parent)
     : QObject(parent), document_(document) {
-  debounce_.setSingleShot(true);
-  debounce_.setInterval(150);  // parameter spin boxes emit several changes per second
   // An automatic re-run of a document that cannot run yet (no input open: the start, the demo
   // while its image loads) is no failure: the Module dock already says what is missing. Only
-  // an explicit Run now reports it.
-  connect(&debounce_, &QTimer::timeout, this, [this] {
-    if (document_->readiness().isEmpty()) runNow();
-  });
+  // an explicit Run now reports it. No timer in front: a run that takes 10 ms shows its
+  // picture 10 ms after the change; a burst of changes during a run coalesces in runNow().
   connect(document_, &Document::requestChanged, this, [this] {
-    if (autoRun_) debounce_.start();
+    if (autoRun_ && document_->readiness().isEmpty()) runNow();
   });
   connect(document_, &Document::queryRowsWanted, this, &RunController::onQueryWanted);
   connect(document_->jobs(), &JobService::progress, this, [this](uint64_t job, double fraction, double eta) {
@@ -43,7 +39,6 @@ void RunController::updateBusy() {
 }
 
 void RunController::runNow() {
-  debounce_.stop();
   const QString why = document_->readiness();
   if (!why.isEmpty()) {
     document_->setRunError(why);
@@ -60,7 +55,6 @@ void RunController::runNow() {
 }
 
 void RunController::cancel() {
-  debounce_.stop();
   pending_.reset();
   pendingQuery_.reset();
   cancelledUpTo_ = nextId_ - 1;

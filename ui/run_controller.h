@@ -2,15 +2,17 @@
 // Runs modules, and attention rows on demand, as interactive jobs of the document's job
 // service (ui/job_service.h) so the window never waits on LibTorch. Requests carry increasing
 // ids; only the newest request's result reaches the document (older ones are stale and
-// dropped). While a run computes, new requests coalesce: the latest one starts when it ends,
-// and the running one is asked to stop (a newer request supersedes it).
+// dropped). No debounce: a change of the request starts a run at once (queued on the worker
+// before the change's handler returns). While a run computes, new requests coalesce: only the
+// latest is kept and starts when the running one ends (exactly one more run, with the latest
+// settings, however many changes came meanwhile), and the running one is asked to stop (a
+// newer request supersedes it).
 //
 // Cancel is honest about what it can do: osra and cmgm stop between bands of query rows; other
 // forwards cannot be stopped midway, so a cancelled run keeps the worker busy until it ends;
 // its result is then dropped and the previous result stays. Pending requests are forgotten at
 // once. Long runs report their progress (fraction done, time left) for the busy bar.
 #include <QObject>
-#include <QTimer>
 #include <optional>
 
 #include "core/run/attention_query.h"
@@ -33,7 +35,7 @@ class RunController : public QObject {
   /// Cancels its jobs; never waits for them.
   ~RunController() override;
 
-  /// Re-run automatically (debounced) whenever the document's request changes.
+  /// Re-run automatically whenever the document's request changes (coalesced, see above).
   void setAutoRun(bool on) { autoRun_ = on; }
   /// A run or attention rows are computing (or their result is on its way to the document).
   bool busy() const { return runJob_ != 0 || queryJob_ != 0; }
@@ -78,7 +80,6 @@ class RunController : public QObject {
   void updateBusy();
 
   Document* document_;
-  QTimer debounce_;
   std::optional<RunRequest> pending_;
   uint64_t pendingRevision_ = 0;
   std::optional<QueryJob> pendingQuery_;

@@ -167,6 +167,10 @@ void ViewControls::syncFromDocument() {
         tensor_->addItem(QStringLiteral("probe: ") + name.mid(6) + tr(" (on demand)"), name);
       }
       for (const auto& o : res->outputNames) tensor_->addItem(QString::fromStdString(o), QString::fromStdString(o));
+      // Outputs computed only when shown (cmgm's cam): choosing one asks the next run for it.
+      for (const QString& name : document_->notComputed()) {
+        if (!name.startsWith(QStringLiteral("probe."))) tensor_->addItem(name + tr(" (computed when shown)"), name);
+      }
       if (const ModuleDescriptor* d = document_->registry().find(res->moduleId)) {
         for (const auto& in : d->inputs) {
           tensor_->addItem(QStringLiteral("input: ") + QString::fromStdString(in.name),

@@ -1,6 +1,7 @@
 // The job service (ui/job_service.h): one worker for all LibTorch work, priorities, queued
 // jobs cancelled, results on the GUI thread, each job's own peak memory, receivers that die.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <QCoreApplication>
 #include <QSignalSpy>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "test_registry.h"
+#include "core/common/versions.h"
 #include "ui/job_service.h"
 
 using namespace fl;
@@ -202,6 +204,22 @@ class JobsTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(!jobs.busy(), 20000);
     QCOMPARE(ok, (std::vector<bool>{true, false}));
     QCOMPARE(jobs.moduleRuns(), int64_t{1});
+  }
+
+  // The GUI's LibTorch work runs with as many threads as the machine has cores (issue 15,
+  // item 3), even when something set fewer before the service started (LibTorch's OpenMP
+  // count is per thread: the worker would otherwise inherit the last value set anywhere).
+  void workerRunsOnEveryCore() {
+    QCOMPARE(JobService::workerThreads(), hardwareThreads());
+    at::set_num_threads(1);
+    JobService jobs;
+    QObject receiver;
+    int seen = 0;
+    jobs.submit<int>(
+        JobPriority::Interactive, &receiver, [](JobContext&) { return at::get_num_threads(); },
+        [&seen](int&& n, const JobReport&) { seen = n; });
+    QTRY_VERIFY_WITH_TIMEOUT(!jobs.busy(), 20000);
+    QCOMPARE(seen, hardwareThreads());
   }
 };
 

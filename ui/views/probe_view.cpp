@@ -140,6 +140,10 @@ bool ProbeView::selected(SelectedTensor* out) const {
 void ProbeView::refresh() {
   SelectedTensor t;
   if (!selected(&t)) {
+    const QString shown = document_->view().tensor;
+    empty_->setText(document_->notComputed().contains(shown)
+                        ? tr("%1 is computed only when shown; the module is running again for it.").arg(shown)
+                        : tr("Run a module to see its probes."));
     setPage(ViewPage::Empty);
     return;
   }
