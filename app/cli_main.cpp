@@ -38,7 +38,7 @@
 #include "core/modules/registry.h"
 #include "core/run/bench.h"
 #include "core/run/estimate.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "core/run/result_export.h"
 #include "core/run/run.h"
 #include "core/run/weights_match.h"

@@ -3,7 +3,7 @@
 #include <QSignalBlocker>
 #include <algorithm>
 
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "ui/error_text.h"
 #include "ui/job_service.h"
 

@@ -22,7 +22,7 @@
 #include "core/common/error.h"
 #include "core/common/numbers.h"
 #include "core/modules/module_instance.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "ui/document.h"
 #include "ui/error_text.h"
 #include "ui/job_service.h"

@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "core/modules/descriptor_util.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 
 namespace fl {
 

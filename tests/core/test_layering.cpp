@@ -77,10 +77,7 @@ TEST(Layering, CoreFoldersIncludeOnlyTheLayersBelow) {
       if (!std::regex_search(lines[i], m, coreInclude)) continue;
       ++checked;
       const std::string target = m[1];
-      // One known exception, to remove: io/image.cpp's decode budget reads run/memory.h's
-      // default budget and formatBytes, which belong in common/. Any other crossing fails.
-      const bool knownDebt = file.filename() == "image.cpp" && folder == "io" && target == "run";
-      EXPECT_TRUE(target == folder || rule->second.count(target) || knownDebt)
+      EXPECT_TRUE(target == folder || rule->second.count(target))
           << file << ":" << i + 1 << ": core/" << folder << " includes core/" << target
           << ", a layer above it or beside it";
     }
