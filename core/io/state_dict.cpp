@@ -343,7 +343,7 @@ ModuleState extractModuleState(const NamedTensors& tensors,
     for (const auto& p : full)
       if (p != out.prefix) others.push_back(p);
     out.notes.push_back("the module's tensors are also under " + quotedList(others) +
-                        "; took '" + out.prefix + "' (pick another with --prefix)");
+                        "; took '" + out.prefix + "', the first of the usual containers (another can be named as the weights prefix)");
   } else {
     // Nothing holds every key: take the candidate holding most, so the strict load says
     // exactly which keys are missing and which are unexpected.

@@ -43,6 +43,26 @@ TEST(Layering, CoreNeverIncludesQt) {
   EXPECT_GT(files, 10) << "scanned too few files under " << core;
 }
 
+// The core states facts in no front end's words (core/common/error.h): no message, warning or
+// note in core/ names a command-line flag; the CLI adds its flags in app/ (app/cli_wording.h).
+TEST(Layering, CoreStringsNameNoFlag) {
+  const fs::path core = fs::path(fl::test::env("FL_SOURCE_DIR")) / "core";
+  const std::regex literal(R"re("(?:[^"\\]|\\.)*")re");
+  const std::regex flag(R"((^|[^-\w])--[a-z])");
+  int literals = 0;
+  forEachSource(core, {".h", ".cpp"}, [&](const fs::path& file, const std::vector<std::string>& lines) {
+    for (size_t i = 0; i < lines.size(); ++i) {
+      for (auto it = std::sregex_iterator(lines[i].begin(), lines[i].end(), literal); it != std::sregex_iterator();
+           ++it) {
+        ++literals;
+        const std::string text = it->str();
+        EXPECT_FALSE(std::regex_search(text, flag)) << file << ":" << i + 1 << " names a flag: " << text;
+      }
+    }
+  });
+  EXPECT_GT(literals, 1000) << "scanned too few string literals under " << core;
+}
+
 // Include direction between core folders, the same as the CMake libraries link
 // (core/CMakeLists.txt): common <- io <- modules, render, features, analysis <- run <- script
 // <- figure.
