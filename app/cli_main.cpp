@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/cli_render.h"
@@ -38,7 +39,7 @@
 #include "core/modules/registry.h"
 #include "core/run/bench.h"
 #include "core/run/estimate.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "core/run/result_export.h"
 #include "core/run/run.h"
 #include "core/run/weights_match.h"
@@ -577,26 +578,30 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
   } else {
     cp = fl::readCheckpoint(file);
   }
-  out["format"] = cp.format;
-  out["root"] = cp.rootType;
-  Json tensors = Json::array();
-  for (const auto& [name, t] : cp.tensors) {
-    tensors.push_back({{"name", name}, {"shape", t.sizes().vec()},
-                       {"dtype", std::string(c10::toString(t.scalar_type()))}});
-  }
-  out["tensors"] = tensors;
-  out["skipped"] = cp.skipped;
-  // The nesting: top-level groups and how many tensors each holds.
+  // The nesting: top-level groups and how many tensors each holds (compared as views: one
+  // string per group, not one per tensor).
   std::vector<std::pair<std::string, size_t>> groups;
   for (const auto& [name, t] : cp.tensors) {
     const auto dot = name.find('.');
-    const std::string top = dot == std::string::npos ? "" : name.substr(0, dot + 1);
-    if (groups.empty() || groups.back().first != top) groups.emplace_back(top, 0);
+    const std::string_view top = dot == std::string::npos ? std::string_view() : std::string_view(name).substr(0, dot + 1);
+    if (groups.empty() || groups.back().first != top) groups.emplace_back(std::string(top), 0);
     ++groups.back().second;
   }
-  Json groupsJson = Json::object();
-  for (const auto& [g, n] : groups) groupsJson[g.empty() ? "(top level)" : g] = n;
-  out["groups"] = groupsJson;
+  if (json) {  // built only when printed: 100,000 tensors make 100,000 JSON objects
+    out["format"] = cp.format;
+    out["root"] = cp.rootType;
+    Json tensors = Json::array();
+    tensors.get_ref<Json::array_t&>().reserve(cp.tensors.size());
+    for (const auto& [name, t] : cp.tensors) {
+      tensors.push_back({{"name", name}, {"shape", t.sizes().vec()},
+                         {"dtype", std::string(c10::toString(t.scalar_type()))}});
+    }
+    out["tensors"] = std::move(tensors);
+    out["skipped"] = cp.skipped;
+    Json groupsJson = Json::object();
+    for (const auto& [g, n] : groups) groupsJson[g.empty() ? "(top level)" : g] = n;
+    out["groups"] = std::move(groupsJson);
+  }
 
   std::optional<fl::WeightsReport> report;
   if (!moduleId.empty()) {
@@ -612,9 +617,11 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
     if (const fl::Problem pr = d.check(p, shapes); !pr.empty()) throw pr.error(ErrorKind::Input);
     // Keys and shapes from the descriptor's state list: the module is never built.
     report = fl::matchWeights(d, p, shapes, cp.tensors, prefix, file);
-    Json r = reportJson(*report);
-    r["module"] = d.id;
-    out["weights"] = r;
+    if (json) {
+      Json r = reportJson(*report);
+      r["module"] = d.id;
+      out["weights"] = std::move(r);
+    }
   }
 
   if (json) {

@@ -11,7 +11,7 @@
 #include "core/common/error.h"
 #include "core/common/versions.h"
 #include "core/modules/registry.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "ui/document.h"
 #include "ui/input_loader.h"
 #include "ui/inputs_panel.h"

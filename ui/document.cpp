@@ -4,7 +4,8 @@
 #include <QSignalBlocker>
 #include <algorithm>
 
-#include "core/run/memory.h"
+#include "core/common/memory.h"
+#include "core/run/run.h"
 #include "ui/error_text.h"
 #include "ui/job_service.h"
 
@@ -179,21 +180,21 @@ QString Document::readiness() const {
 
 QString Document::estimate() const {
   if (!readiness().isEmpty()) return {};
-  const ModuleDescriptor* d = descriptor();
-  std::vector<Shape> shapes;
-  for (const int idx : assignment_) shapes.push_back(inputs_[idx].tensor.sizes().vec());
+  const auto bytes = [](int64_t n) { return QString::fromStdString(formatBytes(n)); };
   try {
-    const Params p = resolveParams(d->id, d->params, params_);
-    const int64_t full = d->memoryBytes(p, shapes);
-    const int64_t budget = memoryBudget_ > 0 ? memoryBudget_ : defaultMemoryBudget();
-    const QString head = tr("Estimated peak %1, budget %2")
-                             .arg(QString::fromStdString(formatBytes(full)), QString::fromStdString(formatBytes(budget)));
-    if (full <= budget) return head + QStringLiteral(".");
-    const int64_t least = d->minMemoryBytes ? d->minMemoryBytes(p, shapes) : full;
-    if (least > budget) return head + tr(": over it; the run will be refused. Use smaller inputs or a larger budget.");
-    return head + tr(": runs in query chunks (at least %1); what does not fit (the full attention matrix) "
-                     "is withheld, and attention rows are computed per query pixel on demand.")
-                      .arg(QString::fromStdString(formatBytes(least)));
+    // The plan run() makes for this very request (core/run/memory_plan.h, counting the
+    // module's weights), so the window says what the CLI and the run say.
+    const MemoryPlan plan = planRun(registry_, makeRequest(0));
+    const QString head = tr("Estimated peak %1 (weights %2), budget %3")
+                             .arg(bytes(plan.fullBytes()), bytes(plan.weightBytes), bytes(plan.budget));
+    if (plan.fullBytes() <= plan.budget) return head + QStringLiteral(".");
+    if (!plan.fits()) {
+      return head + tr(": over it; the run will be refused (%1).")
+                        .arg(QString::fromStdString(plan.refusal(moduleId_.toStdString())));
+    }
+    return head + tr(": runs in query chunks (about %1 planned, at least %2); what does not fit (the full "
+                     "attention matrix) is withheld, and attention rows are computed per query pixel on demand.")
+                      .arg(bytes(plan.estimatedBytes()), bytes(plan.requiredBytes()));
   } catch (const std::exception&) {
     return {};
   }

@@ -20,15 +20,24 @@ void JobContext::checkCancelled() const {
   if (cancelled()) throw Error(ErrorKind::Cancelled, "cancelled");
 }
 
+namespace {
+
+/// The result of a request stopped before it started (RunResult, AttentionQueryResult):
+/// nothing was computed.
+template <typename Result>
+Result cancelledResult(const RunRequest& request) {
+  Result r;
+  r.requestId = request.requestId;
+  r.moduleId = request.moduleId;
+  r.errorKind = ErrorKind::Cancelled;
+  r.error = request.moduleId + ": cancelled";
+  return r;
+}
+
+}  // namespace
+
 RunResult JobContext::run(const ModuleRegistry& registry, RunRequest request) {
-  if (cancelled()) {  // stopped before it started: nothing to compute
-    RunResult r;
-    r.requestId = request.requestId;
-    r.moduleId = request.moduleId;
-    r.errorKind = ErrorKind::Cancelled;
-    r.error = request.moduleId + ": cancelled";
-    return r;
-  }
+  if (cancelled()) return cancelledResult<RunResult>(request);
   ++service_->moduleRuns_;
   request.cancel = cancel_;
   auto estimate = std::move(request.onEstimate);
@@ -46,14 +55,7 @@ RunResult JobContext::run(const ModuleRegistry& registry, RunRequest request) {
 
 AttentionQueryResult JobContext::attentionQuery(const ModuleRegistry& registry, RunRequest request,
                                                 const std::vector<int64_t>& queries) {
-  if (cancelled()) {
-    AttentionQueryResult r;
-    r.requestId = request.requestId;
-    r.moduleId = request.moduleId;
-    r.errorKind = ErrorKind::Cancelled;
-    r.error = request.moduleId + ": cancelled";
-    return r;
-  }
+  if (cancelled()) return cancelledResult<AttentionQueryResult>(request);
   ++service_->moduleRuns_;
   request.cancel = cancel_;
   return fl::attentionQuery(registry, request, queries);

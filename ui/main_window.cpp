@@ -26,7 +26,7 @@
 
 #include "core/common/versions.h"
 #include "core/run/estimate.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "ui/document.h"
 #include "ui/examples.h"
 #include "ui/input_loader.h"

@@ -21,8 +21,8 @@
 
 #include "core/common/error.h"
 #include "core/common/numbers.h"
-#include "core/modules/module_instance.h"
-#include "core/run/memory.h"
+#include "core/run/weights_match.h"
+#include "core/common/memory.h"
 #include "ui/document.h"
 #include "ui/error_text.h"
 #include "ui/job_service.h"
@@ -330,35 +330,12 @@ void ModulePanel::loadWeights(const QString& path) {
   std::vector<Shape> shapes;
   const RunRequest req = document_->makeRequest(0);
   for (const auto& t : req.inputs) shapes.push_back(t.sizes().vec());
-  const bool canMatch = shapes.size() == desc.inputs.size();
   const uint64_t ticket = moduleTicket_;
   weightsJob_ = document_->jobs()->submit<WeightsLoad>(JobPriority::Background, this,
-      [path, desc, params, shapes, canMatch, ticket](JobContext& ctx) {
-    WeightsLoad out;
-    out.path = path;
+      [path, desc, params, shapes, ticket](JobContext& ctx) {
+    WeightsLoad out = readWeights(path, desc, params, shapes);  // matched when every input is there
     out.ticket = ticket;
     out.job = ctx.id();
-    try {
-      // Every tensor of the file, flattened: nested training checkpoints and DataParallel
-      // names work as in the CLI; each run picks the module's tensors out of them.
-      auto sd = std::make_shared<NamedTensors>(readCheckpoint(path.toStdString()).tensors);
-      out.weights = sd;
-      if (canMatch) {
-        const Params p = resolveParams(desc.id, desc.params, params);
-        if (desc.check(p, shapes).empty()) {
-          auto inst = makeSeededModule(desc, p, shapes, 0);  // on the one worker: nothing else seeds
-          ModuleState ms = extractModuleState(*sd, moduleStateKeys(*inst->module), std::nullopt, path.toStdString());
-          out.report = matchStateDict(*inst->module, ms.state);
-          out.report.prefix = ms.prefix;
-          out.report.notes = ms.notes;
-          out.matched = true;
-        }
-      }
-    } catch (const Error& e) {
-      out.error = guiText(e);
-    } catch (const std::exception& e) {
-      out.error = QString::fromStdString(firstLine(e.what()));
-    }
     return out;
   },
       [this](WeightsLoad&& w, const JobReport&) {
@@ -366,6 +343,32 @@ void ModulePanel::loadWeights(const QString& path) {
         weightsJob_ = 0;
         onWeightsLoaded(w);
       });
+}
+
+WeightsLoad readWeights(const QString& path, const ModuleDescriptor& desc, const std::map<std::string, std::string>& params,
+                        const std::vector<Shape>& shapes) {
+  WeightsLoad out;
+  out.path = path;
+  try {
+    // Every tensor of the file, flattened: nested training checkpoints and DataParallel
+    // names work as in the CLI; each run picks the module's tensors out of them.
+    auto sd = std::make_shared<NamedTensors>(readCheckpoint(path.toStdString()).tensors);
+    out.weights = sd;
+    if (shapes.size() == desc.inputs.size()) {
+      const Params p = resolveParams(desc.id, desc.params, params);
+      if (desc.check(p, shapes).empty()) {
+        // As `inspect --module`: keys and shapes from the descriptor's state list, so the
+        // module is never built (its weights may be gigabytes).
+        out.report = matchWeights(desc, p, shapes, *sd, std::nullopt, path.toStdString());
+        out.matched = true;
+      }
+    }
+  } catch (const Error& e) {
+    out.error = guiText(e);
+  } catch (const std::exception& e) {
+    out.error = QString::fromStdString(firstLine(e.what()));
+  }
+  return out;
 }
 
 void ModulePanel::onWeightsLoaded(const WeightsLoad& w) {

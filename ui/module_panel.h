@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "core/io/state_dict.h"
+#include "core/modules/descriptor.h"
 
 class QTreeWidget;
 class QLabel;
@@ -27,6 +28,12 @@ struct WeightsLoad {
   uint64_t ticket = 0;   ///< ModulePanel::moduleTicket_ when the read started
   uint64_t job = 0;      ///< the job that read it (an older job's file was superseded)
 };
+
+/// Reads the weights file at `path` and, when `shapes` gives every input of `desc`, matches it
+/// to the module at `params` as the CLI's `inspect --module` does (fl::matchWeights: from the
+/// descriptor's state list, nothing built). Runs on a worker; errors land in `error`.
+WeightsLoad readWeights(const QString& path, const ModuleDescriptor& desc,
+                        const std::map<std::string, std::string>& params, const std::vector<Shape>& shapes);
 
 class ModulePanel : public QWidget {
   Q_OBJECT

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -103,6 +104,36 @@ std::string InputFile::readAllText(uint64_t maxBytes, const std::string& what) c
   std::string text(static_cast<size_t>(size_), '\0');
   readAt(0, text.data(), text.size());
   return text;
+}
+
+WindowedInput::WindowedInput(const std::string& path, size_t window)
+    : file_(path), window_(std::max<size_t>(window, 4096)) {}
+
+void WindowedInput::readAt(uint64_t offset, void* dst, size_t n) {
+  if (n == 0) return;
+  if (offset >= start_ && offset - start_ <= filled_ && n <= filled_ - (offset - start_)) {
+    std::memcpy(dst, window_.data() + (offset - start_), n);
+    return;
+  }
+  if (n > window_.size() / 4 || offset >= file_.size()) {
+    file_.readAt(offset, dst, n);  // large (or refused: past the end) reads bypass the window
+    return;
+  }
+  start_ = offset;
+  filled_ = size_t(std::min<uint64_t>(window_.size(), file_.size() - offset));
+  if (filled_ < n) filled_ = 0;  // past the end: the file's own check words the refusal
+  if (filled_ == 0) {
+    file_.readAt(offset, dst, n);
+    return;
+  }
+  try {
+    file_.readAt(offset, window_.data(), filled_);
+  } catch (const Error&) {
+    filled_ = 0;  // the file shrank behind the asked range: read just the range, as unwindowed
+    file_.readAt(offset, dst, n);
+    return;
+  }
+  std::memcpy(dst, window_.data(), n);
 }
 
 void requireRegularFile(const std::string& path) { InputFile f(path); }

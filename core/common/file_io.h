@@ -48,6 +48,26 @@ class InputFile {
   uint64_t size_ = 0;
 };
 
+/// An InputFile read through a read-ahead window: many small reads in a row (zip headers,
+/// thousands of one-element tensors) cost one system call per window instead of one each.
+/// Reads larger than a quarter of the window go straight to the file. Not thread-safe.
+class WindowedInput {
+ public:
+  static constexpr size_t kDefaultWindow = size_t{256} << 10;
+  explicit WindowedInput(const std::string& path, size_t window = kDefaultWindow);
+
+  const std::string& path() const { return file_.path(); }
+  uint64_t size() const { return file_.size(); }
+  /// As InputFile::readAt(); served from the window when it holds the range.
+  void readAt(uint64_t offset, void* dst, size_t n);
+
+ private:
+  InputFile file_;
+  std::vector<uint8_t> window_;
+  uint64_t start_ = 0;  ///< file offset of window_[0]
+  size_t filled_ = 0;   ///< valid bytes in window_
+};
+
 /// Opens and closes `path` under InputFile's rule: for readers we do not own (LibTorch's
 /// torch::jit::load, Qt) that must not be handed a FIFO or a device.
 void requireRegularFile(const std::string& path);

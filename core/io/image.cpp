@@ -23,7 +23,7 @@
 #include "core/common/error.h"
 #include "core/common/file_io.h"
 #include "core/io/image_header.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 
 namespace fl {
 namespace {

@@ -264,7 +264,7 @@ at::Tensor decode(uint64_t total, const ReadAt& read, const std::string& where) 
   // Fortran order is C order of the reversed shape, transposed back.
   std::vector<int64_t> storageShape = shape;
   if (fortran) std::reverse(storageShape.begin(), storageShape.end());
-  at::Tensor t = at::empty(storageShape, at::TensorOptions().dtype(dtype.type));
+  at::Tensor t = emptyCpuTensor(storageShape, dtype.type);
   read(dataStart, t.data_ptr(), size_t(numel * dtype.itemSize));
   if (bigEndian == hostIsLittleEndian() && dtype.itemSize > 1) {
     byteSwap(static_cast<uint8_t*>(t.data_ptr()), size_t(numel), dtype.itemSize);

@@ -342,13 +342,17 @@ class Unpickler {
   }
 
   // ---- values -------------------------------------------------------------------------
-  PickleValuePtr make(Kind kind) {
+  /// Counts one value against the object cap and the bytes held.
+  void count(Kind kind) {
     if (++objects_ > kObjectBase + kObjectsPerStorage * storages_.size()) {
       fail("the pickle builds more than " + std::to_string(objects_ - 1) + " objects for " +
            std::to_string(storages_.size()) + " tensor storages (a state_dict needs about 20 per " +
            "tensor; refused as a memory-exhaustion construction)");
     }
     charge(kObjectBytes + (kind == Kind::Tensor ? kTensorViewBytes : 0));
+  }
+  PickleValuePtr make(Kind kind) {
+    count(kind);
     auto v = std::make_shared<PickleValue>();
     v->kind = kind;
     if (kind == Kind::List || kind == Kind::Tuple || kind == Kind::Set || kind == Kind::Dict) {
@@ -370,7 +374,7 @@ class Unpickler {
     if (held_ > heldLimit()) {
       fail("the pickle would hold more than " + std::to_string(heldLimit() >> 20) + " MiB (" +
            std::to_string(objects_) + " objects, a stack of " + std::to_string(stack_.size()) + ", " +
-           std::to_string(marks_.size()) + " marks, " + std::to_string(memo_.size()) + " memo entries) for " +
+           std::to_string(marks_.size()) + " marks, " + std::to_string(memoSize()) + " memo entries) for " +
            std::to_string(storages_.size()) + " tensor storages in a " + std::to_string(size_) +
            "-byte pickle (refused as a memory-exhaustion construction)");
     }
@@ -384,15 +388,33 @@ class Unpickler {
     charge(uint64_t(want - v.capacity()) * sizeof(T));
     v.reserve(want);
   }
+  // Small ints and bools are shared, as Python shares them: a state_dict has four or five per
+  // tensor (numel, offset, size, stride, requires_grad), and nothing changes a value once made.
+  // Each still counts as an object, so the caps and their messages do not depend on sharing.
   PickleValuePtr makeInt(int64_t i) {
+    if (i >= 0 && i < int64_t(kSharedInts)) {
+      count(Kind::Int);
+      PickleValuePtr& shared = sharedInts_[size_t(i)];
+      if (!shared) {
+        shared = std::make_shared<PickleValue>();
+        shared->kind = Kind::Int;
+        shared->integer = i;
+      }
+      return shared;
+    }
     auto v = make(Kind::Int);
     v->integer = i;
     return v;
   }
   PickleValuePtr makeBool(bool b) {
-    auto v = make(Kind::Bool);
-    v->boolean = b;
-    return v;
+    count(Kind::Bool);
+    PickleValuePtr& shared = sharedBools_[b ? 1 : 0];
+    if (!shared) {
+      shared = std::make_shared<PickleValue>();
+      shared->kind = Kind::Bool;
+      shared->boolean = b;
+    }
+    return shared;
   }
   PickleValuePtr makeText(Kind kind, const uint8_t* p, uint64_t n) {
     auto v = make(kind);
@@ -911,7 +933,7 @@ class Unpickler {
         return;
       }
       case MEMOIZE: {
-        memoPut(memo_.size(), "MEMOIZE");
+        memoPut(memoSize(), "MEMOIZE");
         return;
       }
 
@@ -1010,20 +1032,38 @@ class Unpickler {
     push(makeText(kind, take(n, name), n));
   }
 
+  // The memo: keys 0, 1, 2, ... in order (what pickle writes: PUT len(memo)) in a vector,
+  // any other key in a map. A hash node per entry was a seventh of a large state_dict's time.
+  size_t memoSize() const { return memoDense_.size() + memoSparse_.size(); }
+
   void memoPut(uint64_t key, const char* op) {
     PickleValuePtr& value = top(op);
-    const auto it = memo_.find(key);
-    if (it != memo_.end()) {
+    if (key < memoDense_.size()) {
+      memoDense_[size_t(key)] = value;
+      return;
+    }
+    if (const auto it = memoSparse_.find(key); it != memoSparse_.end()) {
       it->second = value;
       return;
     }
     charge(kMemoEntryBytes);
-    memo_.emplace(key, value);
+    if (key == memoDense_.size()) {
+      memoDense_.push_back(value);
+      // Keys stored out of order before may now continue the run: move them over.
+      for (auto it = memoSparse_.find(memoDense_.size()); it != memoSparse_.end();
+           it = memoSparse_.find(memoDense_.size())) {
+        memoDense_.push_back(std::move(it->second));
+        memoSparse_.erase(it);
+      }
+    } else {
+      memoSparse_.emplace(key, value);
+    }
   }
 
   void memoGet(uint64_t key) {
-    const auto it = memo_.find(key);
-    if (it == memo_.end()) fail("memo key " + std::to_string(key) + " was never stored");
+    if (key < memoDense_.size()) return push(memoDense_[size_t(key)]);
+    const auto it = memoSparse_.find(key);
+    if (it == memoSparse_.end()) fail("memo key " + std::to_string(key) + " was never stored");
     push(it->second);
   }
 
@@ -1060,6 +1100,8 @@ class Unpickler {
               std::unordered_map<const PickleValue*, int>& height) {
     if (depth > kPickleMaxDepth)
       fail("containers nest deeper than " + std::to_string(kPickleMaxDepth) + " levels");
+    // A leaf is one level and closes no cycle: only containers are remembered.
+    if (v->items.empty() && v->entries.empty()) return 1;
     const auto it = height.find(v);
     if (it != height.end()) {
       if (it->second < 0) fail("the pickle holds a reference cycle (not supported)");
@@ -1092,7 +1134,11 @@ class Unpickler {
   uint64_t storageBytes_ = 0;  ///< data bytes of the distinct storages read
   std::vector<PickleValuePtr> stack_;
   std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, PickleValuePtr> memo_;
+  std::vector<PickleValuePtr> memoDense_;                    ///< memo keys 0 .. size-1
+  std::unordered_map<uint64_t, PickleValuePtr> memoSparse_;  ///< any other memo key
+  static constexpr size_t kSharedInts = 256;
+  std::vector<PickleValuePtr> sharedInts_ = std::vector<PickleValuePtr>(kSharedInts);
+  PickleValuePtr sharedBools_[2];
   std::vector<PickleValuePtr> containers_;
   /// Each dict's keys -> entry position (str and int keys apart, as Python has them).
   struct DictIndex {

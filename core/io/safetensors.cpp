@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -22,9 +23,6 @@ namespace fl {
 namespace {
 
 using Json = nlohmann::ordered_json;  // the writer's header keeps the caller's order
-/// The reader's header: nlohmann::json's std::map parses N keys in O(N log N); ordered_json
-/// searches its vector for every key, O(N^2) (100,000 tensors took 16 s).
-using HeaderJson = nlohmann::json;
 
 /// One tensor's description, checked before any tensor is allocated.
 struct Described {
@@ -66,7 +64,127 @@ void byteSwap(uint8_t* data, size_t count, size_t itemSize) {
   }
 }
 
+/// One header entry as written, before any check: fields that are missing or of the wrong
+/// JSON type stay empty (decode() words the refusal).
+struct RawTensor {
+  std::string name;
+  bool isObject = false;
+  std::optional<std::string> dtype;
+  /// Arrays of sizes: an element that is not a non-negative integer is nullopt.
+  std::optional<std::vector<std::optional<uint64_t>>> shape, offsets;
+};
+
+/// Reads the header's JSON as events (nlohmann's SAX interface) into RawTensors. Keys and
+/// values are taken as a DOM would keep them: a repeated key's last value wins (as the
+/// safetensors library's serde map does), unknown keys are ignored.
+class HeaderReader {
+ public:
+  using Json = nlohmann::json;
+  std::vector<RawTensor> tensors;
+  bool rootIsObject = false;
+  bool metadataNotObject = false;
+
+  bool null() { return value(Kind::Other); }
+  bool boolean(bool) { return value(Kind::Other); }
+  bool number_integer(Json::number_integer_t) { return value(Kind::Other); }
+  bool number_unsigned(Json::number_unsigned_t v) { return value(Kind::Size, uint64_t(v)); }
+  bool number_float(Json::number_float_t, const Json::string_t&) { return value(Kind::Other); }
+  bool string(Json::string_t& text) { return value(Kind::String, 0, &text); }
+  bool binary(Json::binary_t&) { return value(Kind::Other); }
+  bool start_object(std::size_t) {
+    if (level_ == Level::Top && skip_ == 0) {
+      rootIsObject = true;
+      level_ = Level::Root;
+      return true;
+    }
+    return value(Kind::Object);
+  }
+  bool start_array(std::size_t) { return level_ == Level::Top && skip_ == 0 ? false : value(Kind::Array); }
+  bool end_object() {
+    if (skip_ > 0) return --skip_, true;
+    level_ = level_ == Level::Tensor ? Level::Root : Level::Done;
+    return true;
+  }
+  bool end_array() {
+    if (skip_ > 0) return --skip_, true;
+    level_ = Level::Tensor;  // only a shape or data_offsets array is ever entered
+    return true;
+  }
+  bool key(Json::string_t& k) {
+    if (skip_ > 0) return true;
+    if (level_ == Level::Root) {
+      key_ = std::move(k);
+    } else if (level_ == Level::Tensor) {
+      RawTensor& t = tensors.back();
+      field_ = k == "dtype" ? &t.dtype : nullptr;
+      array_ = k == "shape" ? &t.shape : k == "data_offsets" ? &t.offsets : nullptr;
+      if (field_) field_->reset();  // a repeated key: the last value wins
+      if (array_) array_->reset();
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  enum class Level { Top, Root, Tensor, Array, Done };
+  enum class Kind { Other, Size, String, Object, Array };
+
+  bool value(Kind kind, uint64_t size = 0, Json::string_t* text = nullptr) {
+    const bool container = kind == Kind::Object || kind == Kind::Array;
+    if (skip_ > 0) {
+      if (container) ++skip_;
+      return true;
+    }
+    bool entered = false;  // a container we read into rather than skip
+    if (level_ == Level::Root) {
+      if (key_ == kMetadataKey) {
+        metadataNotObject = kind != Kind::Object;
+      } else {
+        tensors.push_back({std::move(key_), kind == Kind::Object, {}, {}, {}});
+        if (kind == Kind::Object) entered = true, level_ = Level::Tensor;
+      }
+    } else if (level_ == Level::Tensor) {
+      if (field_ && kind == Kind::String) *field_ = std::move(*text);
+      if (array_ && kind == Kind::Array) {
+        array_->emplace();
+        entered = true;
+        level_ = Level::Array;
+      }
+      field_ = nullptr;
+    } else if (level_ == Level::Array) {
+      (*array_)->push_back(kind == Kind::Size ? std::optional<uint64_t>(size) : std::nullopt);
+    }
+    if (container && !entered) skip_ = 1;
+    return true;
+  }
+
+  Level level_ = Level::Top;
+  int64_t skip_ = 0;  ///< depth inside a container whose content is not read
+  std::string key_;   ///< the root's current key
+  std::optional<std::string>* field_ = nullptr;  ///< the tensor's "dtype", while its value is due
+  std::optional<std::vector<std::optional<uint64_t>>>* array_ = nullptr;  ///< its shape or data_offsets
+};
+
 using ReadAt = std::function<void(uint64_t offset, void* dst, size_t n)>;
+
+/// A name given twice keeps its last description, as a JSON object read into a map does.
+void dropRepeatedNames(std::vector<RawTensor>& tensors) {
+  std::vector<size_t> order(tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(tensors[a].name, a) < std::tie(tensors[b].name, b);
+  });
+  std::vector<bool> dropped(tensors.size(), false);
+  bool any = false;
+  for (size_t k = 0; k + 1 < order.size(); ++k) {
+    if (tensors[order[k]].name == tensors[order[k + 1]].name) dropped[order[k]] = any = true;
+  }
+  if (!any) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (!dropped[i]) tensors[kept++] = std::move(tensors[i]);
+  tensors.resize(kept);
+}
 
 NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where) {
   if (total < 8) fail(where, "not a safetensors file (" + std::to_string(total) + " bytes)");
@@ -86,31 +204,27 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
   read(8, text.data(), text.size());
   // As the safetensors library: the header is a JSON object starting with '{'.
   if (text.empty() || text[0] != '{') fail(where, "header does not start with '{' (not a safetensors file?)");
-  const HeaderJson header = HeaderJson::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded() || !header.is_object())
+  // Parsed event by event into one flat record per tensor: a DOM (nlohmann::json) would make
+  // a map node and a value object for every key of every tensor, the most of the time spent
+  // on a header of 100,000 tensors.
+  HeaderReader reader;
+  if (!nlohmann::json::sax_parse(text, &reader) || !reader.rootIsObject)
     fail(where, "header is not a JSON object (not a safetensors file?)");
+  if (reader.metadataNotObject) fail(where, "'__metadata__' is not an object");
+  dropRepeatedNames(reader.tensors);
 
   const uint64_t dataStart = 8 + headerLen;
   const uint64_t dataSize = total - dataStart;
   std::vector<Described> described;
-  described.reserve(header.size());
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const HeaderJson& info = it.value();
-    if (name == kMetadataKey) {
-      if (!info.is_object()) fail(where, "'__metadata__' is not an object");
-      continue;
+  described.reserve(reader.tensors.size());
+  for (RawTensor& raw : reader.tensors) {
+    const std::string& name = raw.name;
+    const auto what = [&name] { return "tensor '" + name + "'"; };  // built only for a message
+    if (!raw.isObject) fail(where, what() + " has no description object");
+    if (!raw.dtype || !raw.shape || !raw.offsets || raw.offsets->size() != 2) {
+      fail(where, what() + " lacks a valid 'dtype', 'shape' or 'data_offsets'");
     }
-    const std::string what = "tensor '" + name + "'";
-    if (!info.is_object()) fail(where, what + " has no description object");
-    const auto dt = info.find("dtype");
-    const auto sh = info.find("shape");
-    const auto off = info.find("data_offsets");
-    if (dt == info.end() || !dt->is_string() || sh == info.end() || !sh->is_array() ||
-        off == info.end() || !off->is_array() || off->size() != 2) {
-      fail(where, what + " lacks a valid 'dtype', 'shape' or 'data_offsets'");
-    }
-    const std::string dtypeName = dt->get<std::string>();
+    const std::string& dtypeName = *raw.dtype;
     at::ScalarType type = at::kFloat;
     bool known = false;
     for (const auto& d : kDtypes) {
@@ -120,19 +234,20 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
       }
     }
     if (!known) {
-      fail(where, what + " has unsupported dtype '" + dtypeName +
+      fail(where, what() + " has unsupported dtype '" + dtypeName +
                       "' (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
     }
     // LibTorch multiplies the sizes in int64 in any order, so the product of the non-zero
     // ones must fit even when a zero makes the tensor empty.
     std::vector<int64_t> shape;
+    shape.reserve(raw.shape->size());
     uint64_t extent = 1;
     bool empty = false;
-    for (const HeaderJson& d : *sh) {
-      if (!d.is_number_unsigned()) fail(where, what + " has a shape entry that is not a size");
-      const uint64_t v = d.get<uint64_t>();
+    for (const std::optional<uint64_t>& d : *raw.shape) {
+      if (!d) fail(where, what() + " has a shape entry that is not a size");
+      const uint64_t v = *d;
       if (v != 0 && extent > uint64_t(std::numeric_limits<int64_t>::max()) / v)
-        fail(where, what + " has an absurd shape");
+        fail(where, what() + " has an absurd shape");
       if (v == 0)
         empty = true;
       else
@@ -140,33 +255,34 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
       shape.push_back(int64_t(v));
     }
     const uint64_t numel = empty ? 0 : extent;
-    if (!(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
-      fail(where, what + " has data_offsets that are not sizes");
-    const uint64_t begin = (*off)[0].get<uint64_t>();
-    const uint64_t end = (*off)[1].get<uint64_t>();
+    if (!(*raw.offsets)[0] || !(*raw.offsets)[1]) fail(where, what() + " has data_offsets that are not sizes");
+    const uint64_t begin = *(*raw.offsets)[0];
+    const uint64_t end = *(*raw.offsets)[1];
     if (begin > end)
-      fail(where, what + " has data_offsets [" + std::to_string(begin) + ", " +
+      fail(where, what() + " has data_offsets [" + std::to_string(begin) + ", " +
                       std::to_string(end) + "] that run backwards");
     if (end > dataSize) {
-      fail(where, what + " ends at byte " + std::to_string(dataStart + end) + " beyond the file (" +
+      fail(where, what() + " ends at byte " + std::to_string(dataStart + end) + " beyond the file (" +
                       std::to_string(total) + " bytes)");
     }
     const size_t itemSize = c10::elementSize(type);
     if (numel > std::numeric_limits<uint64_t>::max() / itemSize ||
         numel * itemSize != end - begin) {
-      fail(where, what + " has " + std::to_string(end - begin) + " bytes of data but its shape " +
+      fail(where, what() + " has " + std::to_string(end - begin) + " bytes of data but its shape " +
                       "and dtype " + dtypeName + " need " +
                       (numel > std::numeric_limits<uint64_t>::max() / itemSize
                            ? std::string("more")
                            : std::to_string(numel * itemSize)));
     }
-    described.push_back({name, type, std::move(shape), numel, begin, end});
+    described.push_back({std::move(raw.name), type, std::move(shape), numel, begin, end});
   }
+  reader.tensors.clear();
   // The safetensors library's own rule (Metadata::validate): sorted by offset, the tensors'
   // byte ranges tile the data exactly, from 0 to the end of the file. Overlaps are forged
   // files; gaps and bytes after the last tensor are where a second format hides (polyglots).
-  std::stable_sort(described.begin(), described.end(), [](const Described& a, const Described& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  // Ties (empty tensors at one offset) by name, as the order of a name-keyed map had them.
+  std::sort(described.begin(), described.end(), [](const Described& a, const Described& b) {
+    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
   });
   uint64_t expected = 0;
   for (size_t i = 0; i < described.size(); ++i) {
@@ -187,16 +303,15 @@ NamedTensors decode(uint64_t total, const ReadAt& read, const std::string& where
   NamedTensors out;
   out.reserve(described.size());
   for (Described& d : described) {
-    const std::string what = "tensor '" + d.name + "'";
     const size_t itemSize = c10::elementSize(d.type);
-    at::Tensor t = at::empty(d.shape, at::TensorOptions().dtype(d.type));
+    at::Tensor t = emptyCpuTensor(d.shape, d.type);
     read(dataStart + d.begin, t.data_ptr(), size_t(d.end - d.begin));
     if (!hostIsLittleEndian() && itemSize > 1)
       byteSwap(static_cast<uint8_t*>(t.data_ptr()), size_t(d.numel), itemSize);
     if (d.type == at::kBool) {
       const auto* b = static_cast<const uint8_t*>(t.data_ptr());
       for (uint64_t k = 0; k < d.numel; ++k)
-        if (b[k] > 1) fail(where, what + " is BOOL but holds a byte other than 0 or 1");
+        if (b[k] > 1) fail(where, "tensor '" + d.name + "' is BOOL but holds a byte other than 0 or 1");
     }
     out.emplace_back(std::move(d.name), std::move(t));
   }
@@ -216,7 +331,9 @@ NamedTensors parseSafetensors(const uint8_t* data, size_t size, const std::strin
 }
 
 NamedTensors readSafetensors(const std::string& path) {
-  const InputFile in(path);  // regular files only; reads stay inside the size seen at open
+  // Regular files only; reads stay inside the size seen at open. Windowed: the tensors are
+  // read in file order, and many small ones share a system call.
+  WindowedInput in(path);
   return decode(
       in.size(), [&](uint64_t off, void* dst, size_t n) { in.readAt(off, dst, n); }, path);
 }

@@ -120,7 +120,7 @@ PickleValuePtr readTorchPickle(const std::string& path) {
     // The entry's sizes against the file before the allocation: a deflated entry may claim
     // far more than its bytes can inflate to (found by fuzz_checkpoint: 1 GiB from 64 bytes).
     zip.checkEntry(*entry);
-    at::Tensor storage = at::empty({ref.numel}, at::TensorOptions().dtype(ref.dtype));
+    at::Tensor storage = emptyCpuTensor({ref.numel}, ref.dtype);
     zip.readInto(*entry, storage.data_ptr(), need);
     if (ref.dtype == at::kBool) {
       const auto* b = static_cast<const uint8_t*>(storage.data_ptr());
@@ -343,7 +343,7 @@ ModuleState extractModuleState(const NamedTensors& tensors,
     for (const auto& p : full)
       if (p != out.prefix) others.push_back(p);
     out.notes.push_back("the module's tensors are also under " + quotedList(others) +
-                        "; took '" + out.prefix + "' (pick another with --prefix)");
+                        "; took '" + out.prefix + "', the first of the usual containers (another can be named as the weights prefix)");
   } else {
     // Nothing holds every key: take the candidate holding most, so the strict load says
     // exactly which keys are missing and which are unexpected.

@@ -61,7 +61,10 @@ class FileSource final : public ZipArchive::Source {
   void readAt(uint64_t offset, void* dst, size_t n) const override { file_.readAt(offset, dst, n); }
 
  private:
-  InputFile file_;  // regular files only; never read past the size seen at open
+  // Regular files only; never read past the size seen at open. Windowed: an archive of many
+  // small entries (a state_dict of 100,000 tensors) reads their local headers and data in
+  // a few system calls, not several per entry.
+  mutable WindowedInput file_;
 };
 
 class BufferSource final : public ZipArchive::Source {
@@ -331,42 +334,46 @@ std::vector<uint8_t> ZipArchive::read(const std::string& name) const {
 }
 
 std::vector<uint8_t> ZipArchive::read(const ZipEntry& entry) const {
-  checkEntry(entry);  // before the allocation below, which is zero-filled
+  const uint64_t start = checkedDataOffset(entry);  // before the allocation below, which is zero-filled
   std::vector<uint8_t> out(entry.uncompressedSize);
-  readInto(entry, out.data(), out.size());
+  readChecked(entry, start, out.data(), out.size());
   return out;
 }
 
-void ZipArchive::checkEntry(const ZipEntry& entry) const {
-  const std::string what = "entry '" + entry.name + "'";
-  if (entry.flags & 1) fail(where_, what + " is encrypted (not supported)");
+void ZipArchive::checkEntry(const ZipEntry& entry) const { checkedDataOffset(entry); }
+
+uint64_t ZipArchive::checkedDataOffset(const ZipEntry& entry) const {
+  const auto what = [&entry] { return "entry '" + entry.name + "'"; };  // built only for a message
+  if (entry.flags & 1) fail(where_, what() + " is encrypted (not supported)");
   checkDeflateRatio(entry, where_);
   if (entry.method != kMethodStored && entry.method != kMethodDeflate) {
-    fail(where_, what + " uses compression method " + std::to_string(entry.method) +
+    fail(where_, what() + " uses compression method " + std::to_string(entry.method) +
                      " (only STORED and DEFLATE are supported)");
   }
   if (entry.uncompressedSize > max_entry_bytes_) {
-    fail(where_, what + " would decompress to " + std::to_string(entry.uncompressedSize) +
+    fail(where_, what() + " would decompress to " + std::to_string(entry.uncompressedSize) +
                      " bytes, more than the limit of " + std::to_string(max_entry_bytes_) +
                      " bytes (zip-bomb guard)");
   }
   if (entry.method == kMethodStored && entry.uncompressedSize != entry.compressedSize) {
-    fail(where_, what + " is stored with " + std::to_string(entry.compressedSize) +
+    fail(where_, what() + " is stored with " + std::to_string(entry.compressedSize) +
                      " bytes but claims " + std::to_string(entry.uncompressedSize) +
                      " (lying sizes)");
   }
-  dataOffset(entry);  // the local header and the compressed data lie inside the file
+  return dataOffset(entry);  // the local header and the compressed data lie inside the file
 }
 
 void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) const {
-  const std::string what = "entry '" + entry.name + "'";
-  checkEntry(entry);
+  readChecked(entry, checkedDataOffset(entry), dst, dstSize);
+}
+
+void ZipArchive::readChecked(const ZipEntry& entry, uint64_t start, void* dst, uint64_t dstSize) const {
+  const auto what = [&entry] { return "entry '" + entry.name + "'"; };  // built only for a message
   if (dstSize != entry.uncompressedSize) {
     throw Error(ErrorKind::Internal,
-                where_ + ": " + what + " holds " + std::to_string(entry.uncompressedSize) +
+                where_ + ": " + what() + " holds " + std::to_string(entry.uncompressedSize) +
                     " bytes, not the " + std::to_string(dstSize) + " asked for");
   }
-  const uint64_t start = dataOffset(entry);
   auto* out = static_cast<uint8_t*>(dst);
 
   if (entry.method == kMethodStored) {
@@ -410,23 +417,23 @@ void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) co
       const int rc = inflate(&zs, Z_NO_FLUSH);
       const uInt wrote = before - zs.avail_out;
       if (probing && wrote > 0) {
-        fail(where_, what + " inflates to more than its declared " + std::to_string(dstSize) +
+        fail(where_, what() + " inflates to more than its declared " + std::to_string(dstSize) +
                          " bytes (lying sizes)");
       }
       if (!probing) produced += wrote;
       if (rc == Z_STREAM_END) {
         finished = true;
       } else if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT) {
-        fail(where_, what + " has corrupt DEFLATE data");
+        fail(where_, what() + " has corrupt DEFLATE data");
       } else if (rc == Z_MEM_ERROR) {
-        throw Error(ErrorKind::Memory, where_ + ": out of memory inflating " + what);
+        throw Error(ErrorKind::Memory, where_ + ": out of memory inflating " + what());
       } else if (rc == Z_BUF_ERROR || (rc == Z_OK && wrote == 0 && zs.avail_in == 0)) {
         if (consumed >= entry.compressedSize && zs.avail_in == 0)
-          fail(where_, what + " ends before its DEFLATE stream does (truncated or lying sizes)");
+          fail(where_, what() + " ends before its DEFLATE stream does (truncated or lying sizes)");
       }
     }
     if (produced != dstSize) {
-      fail(where_, what + " inflates to " + std::to_string(produced) + " bytes, not the declared " +
+      fail(where_, what() + " inflates to " + std::to_string(produced) + " bytes, not the declared " +
                        std::to_string(dstSize) + " (lying sizes)");
     }
   }
@@ -437,7 +444,7 @@ void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) co
     crc = crc32(crc, out + done, n);
     done += n;
   }
-  if (uint32_t(crc) != entry.crc32) fail(where_, what + " fails its CRC-32 check (damaged data)");
+  if (uint32_t(crc) != entry.crc32) fail(where_, what() + " fails its CRC-32 check (damaged data)");
 }
 
 }  // namespace fl

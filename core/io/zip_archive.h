@@ -85,6 +85,10 @@ class ZipArchive {
   ZipArchive(std::unique_ptr<Source> source, std::string where);
   void readDirectory();
   uint64_t dataOffset(const ZipEntry& entry) const;
+  /// checkEntry()'s checks; returns where the entry's data starts.
+  uint64_t checkedDataOffset(const ZipEntry& entry) const;
+  /// readInto() after the checks, from the data at `start`.
+  void readChecked(const ZipEntry& entry, uint64_t start, void* dst, uint64_t dstSize) const;
 
   std::unique_ptr<Source> source_;
   std::string where_;

@@ -51,13 +51,7 @@ ModuleDescriptor affDescriptor() {
   d.memoryBytes = [](const Params&, const std::vector<Shape>& shapes) {
     return desc::f32Bytes(9 * desc::numel(shapes[0]));
   };
-  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
-    const int64_t c = shapes[0][1], inter = c / p.getInt("r");
-    desc::StateList s;
-    addLocalAttentionState(s, "local_att", c, inter);
-    addGlobalAttentionState(s, "global_att", c, inter);
-    return s.list();
-  };
+  d.state = msCamState;  // AFF is one MS-CAM over x + y
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     Aff m(AffOptions(shapes[0][1]).r(p.getInt("r")).scale(p.getFloat("scale")));
     return makeInstance(m, [](Aff& mod, const std::vector<at::Tensor>& in) {

@@ -4,7 +4,6 @@
 #include <torch/utils.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "core/common/error.h"
 #include "core/modules/module_instance.h"
@@ -49,19 +48,6 @@ at::Tensor queryIndexTensor(const std::vector<int64_t>& queryIndices, int64_t n,
     }
   }
   return at::tensor(queryIndices, at::TensorOptions().dtype(at::kLong)).to(device);
-}
-
-std::string bytesText(int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 4) {
-    v /= 1024.0;
-    ++u;
-  }
-  char buf[64];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
 }
 
 std::string chunkText(int64_t totalRows, int64_t rowsPerChunk) {

@@ -47,9 +47,6 @@ int64_t budgetForUsable(int64_t usable);
 at::Tensor queryIndexTensor(const std::vector<int64_t>& queryIndices, int64_t n,
                             const std::string& moduleId, const at::Device& device);
 
-/// "1.5 GiB", "300 MiB" (core/run/memory.h's formatBytes lives above core/modules).
-std::string bytesText(int64_t bytes);
-
 /// "3 chunks of 1024 query rows" style text for warnings.
 std::string chunkText(int64_t totalRows, int64_t rowsPerChunk);
 

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/common/error.h"
+#include "core/common/memory.h"
 #include "core/modules/attention_rows.h"
 #include "core/modules/descriptor_util.h"
 #include "core/modules/fused_attention.h"
@@ -263,9 +264,9 @@ std::pair<torch::Tensor, torch::Tensor> CmgmImpl::forward(const torch::Tensor& x
     const std::string shape = "[" + std::to_string(b) + ", " + std::to_string(h) + ", " +
                               std::to_string(n) + ", " + std::to_string(n) + "]";
     std::string w = "cmgm: the direct computation needs about " +
-                    attn::bytesText(mem.fullBytes()) + " (one attention tensor " + shape +
-                    " is " + attn::bytesText(mem.attentionBytes()) +
-                    "), over the memory budget of " + attn::bytesText(options.memory_budget()) +
+                    formatBytes(mem.fullBytes()) + " (one attention tensor " + shape +
+                    " is " + formatBytes(mem.attentionBytes()) +
+                    "), over the memory budget of " + formatBytes(options.memory_budget()) +
                     "; ran chunked: output.0 from " +
                     (plan.fused ? std::string("the fused attention (no [N, N] matrix)")
                                 : attn::chunkText(n, plan.rows));

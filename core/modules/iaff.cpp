@@ -70,10 +70,8 @@ ModuleDescriptor iaffDescriptor() {
     // All four branches are registered, whether or not stage 2 uses global_att2.
     const int64_t c = shapes[0][1], inter = c / p.getInt("r");
     desc::StateList s;
-    addLocalAttentionState(s, "local_att", c, inter);
-    addGlobalAttentionState(s, "global_att", c, inter);
-    addLocalAttentionState(s, "local_att2", c, inter);
-    addGlobalAttentionState(s, "global_att2", c, inter);
+    addMsCamState(s, c, inter);
+    addMsCamState(s, c, inter, "2");
     return s.list();
   };
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {

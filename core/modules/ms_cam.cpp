@@ -41,6 +41,18 @@ void addGlobalAttentionState(desc::StateList& state, const std::string& prefix, 
   state.conv2d(prefix + ".4", inter, channels, 1).batchNorm(prefix + ".5", channels);
 }
 
+void addMsCamState(desc::StateList& state, int64_t channels, int64_t inter, const std::string& suffix) {
+  addLocalAttentionState(state, "local_att" + suffix, channels, inter);
+  addGlobalAttentionState(state, "global_att" + suffix, channels, inter);
+}
+
+std::vector<StateTensor> msCamState(const Params& p, const std::vector<Shape>& shapes) {
+  const int64_t c = shapes[0][1], inter = c / p.getInt("r");
+  desc::StateList s;
+  addMsCamState(s, c, inter);
+  return s.list();
+}
+
 MsCamImpl::MsCamImpl(const MsCamOptions& options) : options(options) { reset(); }
 
 void MsCamImpl::reset() {
@@ -86,13 +98,7 @@ ModuleDescriptor msCamDescriptor() {
     // input, two branch activations, weight, output and three probe copies
     return desc::f32Bytes(8 * desc::numel(shapes[0]));
   };
-  d.state = [](const Params& p, const std::vector<Shape>& shapes) {
-    const int64_t c = shapes[0][1], inter = c / p.getInt("r");
-    desc::StateList s;
-    addLocalAttentionState(s, "local_att", c, inter);
-    addGlobalAttentionState(s, "global_att", c, inter);
-    return s.list();
-  };
+  d.state = msCamState;
   d.make = [](const Params& p, const std::vector<Shape>& shapes) {
     MsCam m(MsCamOptions(shapes[0][1]).r(p.getInt("r")));
     return makeInstance(m, [](MsCam& mod, const std::vector<at::Tensor>& in) {

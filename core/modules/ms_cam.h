@@ -19,6 +19,12 @@ torch::nn::Sequential makeGlobalAttention(int64_t channels, int64_t inter);
 /// What makeLocalAttention / makeGlobalAttention register, under `prefix` (descriptor state).
 void addLocalAttentionState(desc::StateList& state, const std::string& prefix, int64_t channels, int64_t inter);
 void addGlobalAttentionState(desc::StateList& state, const std::string& prefix, int64_t channels, int64_t inter);
+/// One MS-CAM's state: local_att and global_att, each name followed by `suffix` (iAFF's
+/// second stage registers local_att2, global_att2).
+void addMsCamState(desc::StateList& state, int64_t channels, int64_t inter, const std::string& suffix = "");
+/// The descriptor state of a module that is one MS-CAM at input 0's channels and parameter
+/// "r" (ms-cam itself, aff).
+std::vector<StateTensor> msCamState(const Params& p, const std::vector<Shape>& shapes);
 
 struct MsCamOptions {
   explicit MsCamOptions(int64_t channels) : channels_(channels) {}

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/common/error.h"
+#include "core/common/memory.h"
 #include "core/modules/attention_rows.h"
 #include "core/modules/descriptor_util.h"
 #include "core/modules/fused_attention.h"
@@ -203,8 +204,8 @@ torch::Tensor OsraImpl::forward(const torch::Tensor& x) {
     warnings_.push_back(
         "osra: the full attention [" + std::to_string(b) + ", " +
         std::to_string(options.num_heads()) + ", " + std::to_string(mem.n) + ", " +
-        std::to_string(mem.nk) + "] needs about " + attn::bytesText(mem.fullBytes()) +
-        " with the rest of the run, over the memory budget of " + attn::bytesText(budget) +
+        std::to_string(mem.nk) + "] needs about " + formatBytes(mem.fullBytes()) +
+        " with the rest of the run, over the memory budget of " + formatBytes(budget) +
         "; computed the output in " + attn::chunkText(mem.n, rows) +
         " and did not record the 'attention' probe (inspect chosen query pixels with "
         "attention rows, downsample the input, or raise the memory budget)");

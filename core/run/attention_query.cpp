@@ -11,7 +11,7 @@
 #include "core/common/error.h"
 #include "core/modules/attention_rows.h"
 #include "core/modules/module_instance.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "core/run/memory_plan.h"
 #include "core/run/run_internal.h"
 
@@ -25,7 +25,6 @@ void queryChecked(const ModuleRegistry& registry, const RunRequest& req,
   // The same validation as run(): a request run() refuses gets no rows either.
   detail::CheckedRequest checked = detail::checkRequest(registry, req);
   const ModuleDescriptor& desc = *checked.desc;
-  const Params& params = checked.params;
   const std::vector<Shape>& shapes = checked.shapes;
   res.moduleId = desc.id;
   res.queryHeight = shapes.at(0).at(2);
@@ -36,8 +35,7 @@ void queryChecked(const ModuleRegistry& registry, const RunRequest& req,
   OutputSelection rowsOnly;
   rowsOnly.all = false;
   rowsOnly.names = {desc.outputs.front()};
-  const MemoryPlan plan =
-      planMemory(desc, params, shapes, rowsOnly, req.maxMemoryBytes, detail::checkpointBytesToRead(req));
+  const MemoryPlan plan = detail::planChecked(checked, req, rowsOnly);
   if (!plan.fits()) {
     throw Error(ErrorKind::Memory, plan.refusal(desc.id, "attention rows"), settingSubject(kSettingMemoryBudget),
                 fixBy(FixAction::RaiseMemoryBudget));

@@ -13,7 +13,7 @@
 #include "core/common/error.h"
 #include "core/modules/module_instance.h"
 #include "core/run/estimate.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "core/run/memory_plan.h"
 #include "core/run/run.h"
 

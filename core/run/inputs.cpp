@@ -29,7 +29,7 @@ std::vector<at::Tensor> readInputs(const std::vector<std::string>& paths,
     }
   }
   if (!featureSpecs.empty() && images == 0) {
-    warnings.push_back("--features is ignored: no --input is an image");
+    warnings.push_back("the feature spec is ignored: none of the inputs is an image");
   }
   return out;
 }

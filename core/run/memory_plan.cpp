@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "core/modules/descriptor_util.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 
 namespace fl {
 
@@ -20,12 +20,14 @@ int64_t addSat(int64_t a, int64_t b) {
 
 int64_t MemoryPlan::estimatedBytes() const { return addSat(weightBytes, std::max(workBytes, loadBytes)); }
 
+int64_t MemoryPlan::fullBytes() const { return addSat(weightBytes, std::max(fullWorkBytes, loadBytes)); }
+
 int64_t MemoryPlan::requiredBytes() const { return addSat(weightBytes, std::max(minWorkBytes, loadBytes)); }
 
 std::string MemoryPlan::refusal(const std::string& moduleId, const std::string& what) const {
   // The estimate in the terms it is made of: the full (unchunked) forward, with the chunked
   // minimum beside it when that is less.
-  const int64_t total = addSat(weightBytes, std::max(fullWorkBytes, loadBytes));
+  const int64_t total = fullBytes();
   std::string parts = "weights " + formatBytes(weightBytes) + ", inputs and activations " +
                       formatBytes(fullWorkBytes);
   if (minWorkBytes < fullWorkBytes) parts += ", at least " + formatBytes(minWorkBytes) + " when computed in query chunks";

@@ -1,8 +1,9 @@
 #pragma once
 /// The memory budget of a run, checked before the module is built: what it counts (the
 /// module's weights from its descriptor's state list, a checkpoint file while it is read, the
-/// inputs, activations, probes and outputs) against --max-memory or the default budget. run(),
-/// attentionQuery() and bench use it; the GUI's estimate should too, so that both say the same.
+/// inputs, activations, probes and outputs) against the run's memory budget or the default one.
+/// run(), attentionQuery() and bench use it, and the GUI's estimate (through planRun()), so that
+/// every front end says the same.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct MemoryPlan {
   /// The estimated peak: the weights, plus the larger of the forward and the checkpoint being
   /// read (it is released before the forward runs).
   int64_t estimatedBytes() const;
+  /// The peak of the unchunked forward (what a refusal is phrased in): the weights, plus the
+  /// larger of the full forward and the checkpoint being read.
+  int64_t fullBytes() const;
   /// The least peak the run can have; over the budget it is refused.
   int64_t requiredBytes() const;
   bool fits() const { return requiredBytes() <= budget; }

@@ -15,7 +15,7 @@
 
 #include "core/modules/module_instance.h"
 #include "core/run/estimate.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "core/run/memory_plan.h"
 #include "core/run/run_internal.h"
 
@@ -50,6 +50,11 @@ CheckedRequest checkRequest(const ModuleRegistry& registry, const RunRequest& re
   }
   if (const Problem p = desc.check(c.params, c.shapes); !p.empty()) throw p.error(ErrorKind::Input);
   return c;
+}
+
+MemoryPlan planChecked(const CheckedRequest& checked, const RunRequest& req, const OutputSelection& selection) {
+  return planMemory(*checked.desc, checked.params, checked.shapes, selection, req.maxMemoryBytes,
+                    checkpointBytesToRead(req));
 }
 
 torch::Device resolveDevice(DeviceChoice choice) {
@@ -119,8 +124,7 @@ void runChecked(const ModuleRegistry& registry, const RunRequest& req, RunResult
   const OutputSelection selection = selectOutputs(desc, req.outputs);
   // The budget counts the module's weights (from its state list, nothing built yet), a
   // checkpoint file while it is read, and the forward; refused here, before any allocation.
-  const MemoryPlan plan =
-      planMemory(desc, params, shapes, selection, req.maxMemoryBytes, detail::checkpointBytesToRead(req));
+  const MemoryPlan plan = detail::planChecked(checked, req, selection);
   if (!plan.fits()) {
     throw Error(ErrorKind::Memory, plan.refusal(desc.id), settingSubject(kSettingMemoryBudget),
                 fixBy(FixAction::RaiseMemoryBudget));
@@ -218,6 +222,11 @@ DeviceChoice parseDevice(const std::string& text) {
 }
 
 bool cudaAvailable() { return torch::cuda::is_available(); }
+
+MemoryPlan planRun(const ModuleRegistry& registry, const RunRequest& request) {
+  const detail::CheckedRequest checked = detail::checkRequest(registry, request);
+  return detail::planChecked(checked, request, selectOutputs(*checked.desc, request.outputs));
+}
 
 OutputSelection selectOutputs(const ModuleDescriptor& desc, const std::vector<std::string>& names) {
   OutputSelection sel;

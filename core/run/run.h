@@ -18,6 +18,7 @@
 #include "core/modules/probe.h"
 #include "core/modules/progress.h"
 #include "core/modules/registry.h"
+#include "core/run/memory_plan.h"
 
 namespace fl {
 
@@ -104,6 +105,12 @@ struct RunResult {
 /// module, runs it in eval mode without autograd on the requested device, and returns
 /// outputs and probes. Any failure is returned as !ok with a one-line message.
 RunResult run(const ModuleRegistry& registry, const RunRequest& request);
+
+/// The memory plan run() makes for `request` before it builds anything (core/run/memory_plan.h):
+/// its budget, outputs and weights file, from the module's descriptor alone. What a front end
+/// shows as the estimate, so that it says what the run will. Throws fl::Error where run()
+/// would refuse the request before planning (unknown module, bad parameter or inputs).
+MemoryPlan planRun(const ModuleRegistry& registry, const RunRequest& request);
 
 /// The OutputSelection for `names` (RunRequest::outputs) of module `desc`; throws
 /// fl::Error(Usage) naming the valid outputs and probes for an unknown name.

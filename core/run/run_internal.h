@@ -18,6 +18,7 @@
 
 #include "core/modules/module_instance.h"
 #include "core/modules/params.h"
+#include "core/run/memory_plan.h"
 #include "core/run/run.h"
 
 namespace fl::detail {
@@ -40,6 +41,10 @@ torch::Device resolveDevice(DeviceChoice choice);
 /// Bytes of the weights file `request` will read (its size; 0 without one, or when its tensors
 /// were read already): the checkpoint's tensors are in memory beside the module's while loading.
 int64_t checkpointBytesToRead(const RunRequest& request);
+
+/// The memory plan of a checked request computing `selection`: its budget and weights file
+/// (planMemory() with checkpointBytesToRead()). run(), attentionQuery() and planRun() share it.
+MemoryPlan planChecked(const CheckedRequest& checked, const RunRequest& request, const OutputSelection& selection);
 
 /// A module built for a request, loaded and placed on its device, in eval mode.
 struct BuiltModule {

@@ -16,19 +16,12 @@ import tempfile
 
 import numpy as np
 
-CLI = os.environ.get("FL_CLI", "build/bin/fusionlens-cli")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cli_support import CLI, cli, expect, fail, read_safetensors  # noqa: E402 (tests/ on the path first)
+
 SRC = os.environ.get("FL_SOURCE_DIR", ".")
 CASES = os.environ.get("FL_REFERENCE_CASES", "")
 PY = "/usr/bin/python3"
-
-
-def cli(*args, timeout=300):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
 
 
 def npy(tmp, name, array):
@@ -261,21 +254,6 @@ def run_error(name):
 
 
 # --- success cases -------------------------------------------------------------------
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        assert v["dtype"] == "F32", v
-        out[k] = np.frombuffer(data[8 + n + a:8 + n + b], dtype="<f4").reshape(v["shape"])
-    return out, header.get("__metadata__", {})
-
 
 def ok_cases():
     # One line: tests/cli/CMakeLists.txt reads the names from it.
@@ -561,11 +539,6 @@ def check_channel_scores(tmp):
         expect(got.shape == (8,) and np.allclose(got, want, rtol=1e-6, atol=1e-7),
                f"{name}: json {got} != spatial mean {want}")
         check_ranks(got, entry["ranks"], name)
-
-
-def expect(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 # --- reference cases through the CLI ------------------------------------------------

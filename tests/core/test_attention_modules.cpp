@@ -24,7 +24,7 @@
 #include "core/modules/osra.h"
 #include "core/modules/probe.h"
 #include "core/modules/registry.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "core/run/run.h"
 
 namespace fl {

@@ -30,15 +30,23 @@ void expectNoFlag(const std::string& message) {
   EXPECT_EQ(message.find("--"), std::string::npos) << "names a flag: " << message;
 }
 
+/// An error of `kind` that says `text` without naming a flag, is about `subject` and offers
+/// `fix` (nullopt: none). A failed run is checked through RunResult::failure().
+void expectFix(const Error& e, ErrorKind kind, const std::string& text, const Subject& subject,
+               const std::optional<Fix>& fix) {
+  EXPECT_EQ(e.kind(), kind);
+  EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  expectNoFlag(e.what());
+  EXPECT_EQ(e.subject(), subject);
+  EXPECT_EQ(e.fix(), fix);
+}
+
 TEST(Errors, EvenKernelIsAboutTheParameterWithTheNextOddSize) {
   const RunResult r = runWith("eca", {at::randn({1, 8, 5, 5})}, {{"kernel_size", "4"}});
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.errorKind, ErrorKind::Input);
-  EXPECT_NE(r.error.find("eca: kernel_size 4 is even"), std::string::npos) << r.error;
+  expectFix(r.failure(), ErrorKind::Input, "eca: kernel_size 4 is even", parameterSubject("kernel_size"),
+            setParameter("kernel_size", "5"));
   EXPECT_NE(r.error.find("it must be odd"), std::string::npos) << r.error;
-  expectNoFlag(r.error);
-  EXPECT_EQ(r.errorSubject, parameterSubject("kernel_size"));
-  EXPECT_EQ(r.errorFix, setParameter("kernel_size", "5"));
   // failure() gives back the same Error
   const Error e = r.failure();
   EXPECT_EQ(e.kind(), ErrorKind::Input);
@@ -51,24 +59,16 @@ TEST(Errors, SeedPaddingMismatchSuggestsPaddingSame) {
   // spatial-attention's default padding=seed keeps H x W only for kernel 7
   const RunResult r = runWith("spatial-attention", {at::randn({1, 4, 9, 11})}, {{"kernel_size", "5"}});
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.errorKind, ErrorKind::Input);
-  EXPECT_NE(r.error.find("padding=seed"), std::string::npos) << r.error;
+  expectFix(r.failure(), ErrorKind::Input, "padding=seed", parameterSubject("padding"), setParameter("padding", "same"));
   EXPECT_NE(r.error.find("11 x 13"), std::string::npos) << r.error;
-  expectNoFlag(r.error);
-  EXPECT_EQ(r.errorSubject, parameterSubject("padding"));
-  EXPECT_EQ(r.errorFix, setParameter("padding", "same"));
 }
 
 TEST(Errors, OverTheMemoryBudgetIsAboutTheBudget) {
   const RunResult r = runWith("aff", {at::randn({1, 8, 5, 7}), at::randn({1, 8, 5, 7})}, {},
                               /*budget=*/1024);
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.errorKind, ErrorKind::Memory);
-  EXPECT_NE(r.error.find("memory budget is 1.00 KiB"), std::string::npos) << r.error;
-  expectNoFlag(r.error);
-  EXPECT_EQ(r.errorSubject, settingSubject(kSettingMemoryBudget));
-  ASSERT_TRUE(r.errorFix.has_value());
-  EXPECT_EQ(r.errorFix->action, FixAction::RaiseMemoryBudget);
+  expectFix(r.failure(), ErrorKind::Memory, "memory budget is 1.00 KiB", settingSubject(kSettingMemoryBudget),
+            fixBy(FixAction::RaiseMemoryBudget));
 }
 
 TEST(Errors, BadFeatureSpecIsAboutTheSpec) {
@@ -76,30 +76,22 @@ TEST(Errors, BadFeatureSpecIsAboutTheSpec) {
     parseFeatureSpec("nonsense:x=1");
     FAIL() << "accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Usage);
-    EXPECT_NE(std::string(e.what()).find("'nonsense:x=1'"), std::string::npos) << e.what();
-    expectNoFlag(e.what());
-    EXPECT_EQ(e.subject(), settingSubject(kSettingFeatureSpec));
-    EXPECT_EQ(e.fix(), fixBy(FixAction::ChooseFeatureSpec));
+    expectFix(e, ErrorKind::Usage, "'nonsense:x=1'", settingSubject(kSettingFeatureSpec),
+              fixBy(FixAction::ChooseFeatureSpec));
   }
 }
 
 TEST(Errors, MissingInputIsAboutTheEmptySlot) {
   const RunResult r = runWith("aff", {at::randn({1, 8, 5, 7})});
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.errorKind, ErrorKind::Input);
-  EXPECT_NE(r.error.find("aff takes 2 input(s) (x, residual), got 1"), std::string::npos) << r.error;
-  EXPECT_EQ(r.errorSubject, inputSubject("residual"));
-  ASSERT_TRUE(r.errorFix.has_value());
-  EXPECT_EQ(r.errorFix->action, FixAction::OpenInput);
-  EXPECT_EQ(r.errorFix->name, "residual");
+  expectFix(r.failure(), ErrorKind::Input, "aff takes 2 input(s) (x, residual), got 1", inputSubject("residual"),
+            Fix{FixAction::OpenInput, "residual", {}});
 }
 
 TEST(Errors, MismatchedInputIsAboutThatInputWithNoFix) {
   const RunResult r = runWith("aff", {at::randn({1, 8, 5, 7}), at::randn({1, 8, 5, 6})});
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.errorSubject, inputSubject("residual"));
-  EXPECT_FALSE(r.errorFix.has_value());
+  expectFix(r.failure(), ErrorKind::Input, "residual", inputSubject("residual"), std::nullopt);
 }
 
 TEST(Errors, ASettingsValueMessageStartsWithTheSettingsName) {

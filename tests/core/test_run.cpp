@@ -11,7 +11,7 @@
 #include "core/modules/descriptor_util.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/registry.h"
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 #include "core/run/run.h"
 
 namespace fl {

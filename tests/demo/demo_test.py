@@ -18,30 +18,21 @@ import hashlib
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cli_support import cli, expect, read_safetensors  # noqa: E402 (tests/ on the path first)
+
 SRC = os.environ.get("FL_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-CLI = os.environ.get("FL_CLI", os.path.join(SRC, "build", "bin", "fusionlens-cli"))
 DEMO = os.environ.get("FL_DEMO_DIR", os.path.join(SRC, "resources", "demo"))
 DATA = "/usr/share/datasets/fashion-mnist"
 N_IMAGES = 1000
 CHUNK = 250            # images per CLI run: bounds the memory of the saved attention probes
 TOLERANCE = 0.5        # points of accuracy
 MIN_ACCURACY = {"single": 85.0, "fusion": 85.0}  # every shipped network reaches it
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def expect(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 def manifest_entry(name):
@@ -59,22 +50,6 @@ def read_idx(path):
     expect(zero == 0 and dtype == 8, "%s: not an unsigned-byte idx file" % path)
     dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
     return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
-
-
-def read_safetensors_f32(path, name):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    expect(name in header, "%s holds no tensor %r (has %s)" % (path, name, sorted(header)))
-    info = header[name]
-    expect(info["dtype"] == "F32", "%s: %s is %s, not F32" % (path, name, info["dtype"]))
-    b, e = info["data_offsets"]
-    return np.frombuffer(data[b:e], dtype="<f4").reshape(info["shape"])
-
-
-def cli(*args):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600)
 
 
 def check_files(name):
@@ -101,9 +76,12 @@ def check_accuracy(name):
             npy = os.path.join(tmp, "x%d.npy" % i)
             out = os.path.join(tmp, "out%d.safetensors" % i)
             np.save(npy, np.ascontiguousarray(x[i:i + CHUNK]))
-            r = cli("run", "--script", script, "--input", npy, "--save", out, "--quiet")
+            r = cli("run", "--script", script, "--input", npy, "--save", out, "--quiet", timeout=600)
             expect(r.returncode == 0, "run --script %s: exit %d: %s" % (script, r.returncode, r.stderr))
-            logits = read_safetensors_f32(out, "output")
+            saved = read_safetensors(out)[0]
+            expect("output" in saved, "%s holds no tensor 'output' (has %s)" % (out, sorted(saved)))
+            logits = saved["output"]
+            expect(logits.dtype == np.float32, "%s: output is %s, not float32" % (out, logits.dtype))
             expect(logits.shape == (min(CHUNK, N_IMAGES - i), 10), "logits have shape %s" % (logits.shape,))
             preds.append(logits.argmax(axis=1))
     acc = float((np.concatenate(preds) == labels).mean() * 100.0)
@@ -120,7 +98,7 @@ def check_accuracy(name):
 def check_capture(name):
     e = manifest_entry(name)
     path = os.path.join(DEMO, e["files"]["capture"])
-    r = cli("run", "--capture", path)
+    r = cli("run", "--capture", path, timeout=600)
     print(r.stdout.strip())
     expect(r.returncode == 0, "run --capture %s: exit %d: %s%s" % (path, r.returncode, r.stdout, r.stderr))
     expect("built-in " + e["module"] in r.stdout, "%s: not run by the built-in %s" % (path, e["module"]))

@@ -8,49 +8,19 @@ Every case name is a function case_NAME below; tests/CMakeLists.txt registers ea
 """
 import json
 import os
-import struct
-import subprocess
 import sys
 import tempfile
 
-import torch
+import numpy as np
 
-CLI = os.environ.get("FL_CLI", "build/bin/fusionlens-cli")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cli_support import cli, expect, fail, read_safetensors  # noqa: E402 (tests/ on the path first)
+
 FIX = os.environ.get("FL_SCRIPT_FIXTURES", "build/script_fixtures")
-
-
-def cli(*args):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def expect(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 def fx(name):
     return os.path.join(FIX, name)
-
-
-def read_safetensors(path):
-    """(tensors, metadata) with the standard library and torch."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    dt = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "U8": torch.uint8}
-    meta = header.pop("__metadata__", {})
-    out = {}
-    for name, info in header.items():
-        b, e = info["data_offsets"]
-        t = torch.frombuffer(bytearray(data[b:e]), dtype=dt[info["dtype"]]) if e > b else torch.empty(0)
-        out[name] = t.reshape(info["shape"])
-    return out, meta
 
 
 def case_inspect_text():
@@ -101,9 +71,9 @@ def case_run_script():
         expect(r.returncode == 0, r.stderr)
         got, meta = read_safetensors(out)
         want, _ = read_safetensors(fx("net.expected.safetensors"))
-        expect((got["output"] - want["output"]).abs().max() < 1e-5, "output differs")
+        expect(np.abs(got["output"] - want["output"]).max() < 1e-5, "output differs")
         for p in ("layers.0.cbam.ChannelGate.sigmoid", "layers.1.cbam.SpatialGate.sigmoid"):
-            expect((got["probe." + p] - want[p]).abs().max() < 1e-5, p)
+            expect(np.abs(got["probe." + p] - want[p]).max() < 1e-5, p)
         expect(meta["point.layers.1.cbam.SpatialGate.sigmoid.kind"] == "spatial_map", meta)
         expect(meta["point.layers.1.cbam.SpatialGate.sigmoid.stride"] == "4", meta)
         expect(len(meta["script.sha256"]) == 64, meta)
@@ -118,7 +88,7 @@ def case_run_script_module_outputs():
         got, meta = read_safetensors(out)
         want, _ = read_safetensors(fx("net.expected.safetensors"))
         for p in ("layers.0.cbam", "layers.1", "stem"):
-            expect((got["probe." + p] - want[p]).abs().max() < 1e-5, p)
+            expect(np.abs(got["probe." + p] - want[p]).max() < 1e-5, p)
         expect(meta["point.stem.kind"] == "feature_map", meta)
 
 

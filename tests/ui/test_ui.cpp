@@ -26,7 +26,10 @@
 #include "core/io/state_dict.h"
 #include "core/modules/descriptor_util.h"
 #include "core/modules/module_instance.h"
+#include "core/common/memory.h"
+#include "core/run/memory_meter.h"
 #include "core/run/run.h"
+#include "core/run/weights_match.h"
 #include "core/run/result_export.h"
 #include "ui/main_window.h"
 #include "ui/module_panel.h"
@@ -61,16 +64,20 @@ void expectMap(const HeatmapPanel* p, const at::Tensor& want) {
   }
 }
 
-/// A document holding a real result of `id` on random inputs, with the view on `tensor`.
-void runInto(Document& doc, const QString& id, const QString& tensor, int64_t c = 8, int64_t h = 5, int64_t w = 7) {
+/// Chooses module `id` and opens one random input of `shape` for each of its inputs.
+void openRandomInputs(Document& doc, const QString& id, at::IntArrayRef shape) {
   doc.setModule(id);
-  const ModuleDescriptor* d = doc.descriptor();
-  for (size_t i = 0; i < d->inputs.size(); ++i) {
+  for (size_t i = 0; i < doc.descriptor()->inputs.size(); ++i) {
     InputItem item;
     item.label = QStringLiteral("x%1").arg(i);
-    item.tensor = at::randn({2, c, h, w});
+    item.tensor = at::randn(shape);
     doc.addInput(item);
   }
+}
+
+/// A document holding a real result of `id` on random inputs, with the view on `tensor`.
+void runInto(Document& doc, const QString& id, const QString& tensor, int64_t c = 8, int64_t h = 5, int64_t w = 7) {
+  openRandomInputs(doc, id, {2, c, h, w});
   RunResult res = run(registry(), doc.makeRequest(1));
   QVERIFY2(res.ok, res.error.c_str());
   doc.setResult(std::move(res));
@@ -108,13 +115,7 @@ struct WithheldCmgm {
 };
 
 WithheldCmgm setUpWithheldCmgm(Document& doc) {
-  doc.setModule(QStringLiteral("cmgm"));
-  for (int i = 0; i < 2; ++i) {
-    InputItem item;
-    item.label = QStringLiteral("x%1").arg(i);
-    item.tensor = at::randn({2, 64, 5, 7});
-    doc.addInput(item);
-  }
+  openRandomInputs(doc, QStringLiteral("cmgm"), {2, 64, 5, 7});
   const ModuleDescriptor* d = doc.descriptor();
   const Params p = resolveParams(d->id, d->params, {});
   const std::vector<Shape> shapes{{2, 64, 5, 7}, {2, 64, 5, 7}};
@@ -726,6 +727,72 @@ class UiTest : public QObject {
     seeded.weights.reset();
     seeded.weightsPath.clear();
     QVERIFY(!at::equal(run(registry(), seeded).outputs[0], viaFile.outputs[0]));
+  }
+
+  // The module dock's estimate is the plan run() makes (core/run/memory_plan, through
+  // planRun), weights counted, so it says what the CLI says: aff at 512 channels on 2x2 inputs
+  // holds about 1 MiB of weights and under 100 KiB of activations.
+  void estimateIsTheRunsMemoryPlan() {
+    Document doc(registry());
+    openRandomInputs(doc, QStringLiteral("aff"), {1, 512, 2, 2});
+    const ModuleDescriptor* d = doc.descriptor();
+    const std::vector<Shape> shapes{{1, 512, 2, 2}, {1, 512, 2, 2}};
+    const int64_t weights = desc::stateBytes(d->state(resolveParams("aff", d->params, {}), shapes));
+    QVERIFY(weights > (int64_t{1} << 20));
+
+    doc.setMemoryBudget(int64_t{1} << 30);
+    const RunResult ok = run(registry(), doc.makeRequest(1));
+    QVERIFY2(ok.ok, ok.error.c_str());
+    const QString fits = doc.estimate();
+    const QString want = QStringLiteral("Estimated peak %1 (weights %2), budget %3.")
+                             .arg(QString::fromStdString(formatBytes(ok.estimatedBytes)),
+                                  QString::fromStdString(formatBytes(weights)),
+                                  QString::fromStdString(formatBytes(int64_t{1} << 30)));
+    QCOMPARE(fits, want);
+
+    // Above the activations, below the weights: the run (and the CLI) refuses it, and the
+    // window says so in the run's own words (it said "fits" when it counted the forward only).
+    doc.setMemoryBudget(512 << 10);
+    const RunResult refused = run(registry(), doc.makeRequest(2));
+    QVERIFY(!refused.ok);
+    QCOMPARE(refused.errorKind, ErrorKind::Memory);
+    const QString over = doc.estimate();
+    QVERIFY2(over.contains(QStringLiteral("the run will be refused")), qPrintable(over));
+    QVERIFY2(over.contains(QString::fromStdString(refused.error)), qPrintable(over + " / " + QString::fromStdString(refused.error)));
+  }
+
+  // Loading weights in the dock matches them as `inspect --module` does (fl::matchWeights),
+  // key by key, without building the module: aff at 4096 channels has 67 MB of weights.
+  void weightsMatchAsTheCliWithoutBuildingTheModule() {
+    QTemporaryDir dir;
+    const std::string path = dir.filePath(QStringLiteral("partial.safetensors")).toStdString();
+    writeSafetensors(path, {{"local_att.0.bias", at::zeros({1024})},
+                            {"local_att.0.weight", at::zeros({7})},
+                            {"extra.weight", at::ones({3})}});
+    const ModuleDescriptor* d = registry().find("aff");
+    const std::vector<Shape> shapes{{1, 4096, 2, 2}, {1, 4096, 2, 2}};
+    const Params p = resolveParams("aff", d->params, {});
+    const int64_t weights = desc::stateBytes(d->state(p, shapes));
+    WeightsLoad w;
+    int64_t peak = 0;
+    {
+      const MemoryMeter meter;
+      w = readWeights(QString::fromStdString(path), *d, {}, shapes);
+      peak = meter.peakBytes();
+    }
+    QVERIFY2(w.error.isEmpty(), qPrintable(w.error));
+    QVERIFY(w.matched);
+    QVERIFY2(peak < weights / 100, qPrintable(QStringLiteral("held %1 bytes for %2 bytes of weights").arg(peak).arg(weights)));
+    const WeightsReport cli = matchWeights(*d, p, shapes, readCheckpoint(path).tensors, std::nullopt, path);
+    QVERIFY(w.report.matched == cli.matched);
+    QVERIFY(w.report.missing == cli.missing);
+    QVERIFY(w.report.unexpected == cli.unexpected);
+    QVERIFY(w.report.mismatched == cli.mismatched);
+    QVERIFY(w.report.prefix == cli.prefix);
+    QVERIFY(w.report.notes == cli.notes);
+    QVERIFY(w.report.matched == std::vector<std::string>{"local_att.0.bias"});
+    QCOMPARE(w.report.mismatched.size(), size_t{1});
+    QVERIFY(w.report.unexpected == std::vector<std::string>{"extra.weight [3]"});
   }
 
   // File > Export probes / channel scores without the dialogs: every output and probe, the

@@ -62,6 +62,28 @@ TEST(InputFile, ReadsOnlyInsideTheSizeSeenAtOpen) {
             std::string::npos);
 }
 
+TEST(InputFile, WindowedReadsAreTheFilesBytes) {
+  // Reads of every size at every kind of place: inside the window, across its end, larger
+  // than the window, and past the end of the file (refused as by InputFile).
+  TempDir d;
+  const std::string path = join(d, "w.bin");
+  std::string bytes(20000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = char((i * 7 + i / 251) & 0xFF);
+  test::writeBytes(path, bytesOf(bytes));
+  WindowedInput w(path, 4096);
+  EXPECT_EQ(w.size(), 20000u);
+  const std::pair<uint64_t, size_t> reads[] = {{0, 10},    {5, 100},   {4000, 200}, {4090, 10},  {100, 5000},
+                                               {8192, 1},  {19990, 10}, {12000, 3000}, {3, 1}, {19999, 1}};
+  for (const auto& [offset, n] : reads) {
+    std::string got(n, '\0');
+    w.readAt(offset, got.data(), n);
+    EXPECT_EQ(got, bytes.substr(offset, n)) << offset << "+" << n;
+  }
+  char buf[8];
+  EXPECT_NE(errorOf([&] { w.readAt(19996, buf, 8); }).find("past the end of the 20000-byte file"), std::string::npos);
+  EXPECT_NE(errorOf([&] { w.readAt(30000, buf, 1); }).find("past the end of the 20000-byte file"), std::string::npos);
+}
+
 TEST(ReplaceFile, RefusesExistingSpecialFilesAndLeavesThemAlone) {
   TempDir d;
   const std::string fifo = join(d, "out.npy");

@@ -207,5 +207,52 @@ TEST(Safetensors, RejectsHostileOrBrokenFiles) {
   EXPECT_NE(msg.find("not a safetensors file"), std::string::npos) << msg;
 }
 
+// The header is read event by event (no JSON DOM), with a DOM's meaning: a repeated key's last
+// value wins (the safetensors library's serde map does the same), unknown keys and any nesting
+// inside them are ignored, and a value of the wrong JSON type is refused as before.
+TEST(Safetensors, HeaderReadWithAJsonObjectsMeaning) {
+  auto parse = [](const std::string& header, size_t data) {
+    const std::vector<uint8_t> b = makeFile(header, data);
+    return parseSafetensors(b.data(), b.size(), "h.safetensors");
+  };
+  // A repeated tensor name: the last description is the one read.
+  NamedTensors t = parse(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                         R"("a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})", 4);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].second.scalar_type(), at::kByte);
+  EXPECT_EQ(t[0].second.sizes(), at::IntArrayRef({4}));
+  // A repeated field inside one description, unknown keys with nested values, metadata.
+  t = parse(R"({"__metadata__":{"k":"v"},"b":{"x":{"y":[1,[2,{"z":3}]]},"dtype":"F64","shape":[9],)"
+            R"("shape":[1],"data_offsets":[0,8],"more":[[],{}]}})", 8);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].first, "b");
+  EXPECT_EQ(t[0].second.scalar_type(), at::kDouble);
+  EXPECT_EQ(t[0].second.sizes(), at::IntArrayRef({1}));
+  // Empty tensors at one offset: ordered by name.
+  t = parse(R"({"z":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"m":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+            R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].first, "m");
+  EXPECT_EQ(t[1].first, "z");
+  EXPECT_EQ(t[2].first, "a");
+  // Wrong JSON types.
+  const auto msgOf = [&](const std::string& header) { return errorOf([&] { parse(header, 4); }); };
+  EXPECT_NE(msgOf(R"({"a":[1,2]})").find("tensor 'a' has no description object"), std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":5,"shape":[1],"data_offsets":[0,4]}})").find("lacks a valid"), std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":"F32","shape":1,"data_offsets":[0,4]}})").find("lacks a valid"), std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}})").find("lacks a valid"),
+            std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}})").find("not a size"), std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}})").find("not a size"), std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,"4"]}})").find("not sizes"), std::string::npos);
+  EXPECT_NE(msgOf(R"({"__metadata__":[],"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})")
+                .find("'__metadata__' is not an object"),
+            std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} x)").find("not a JSON object"),
+            std::string::npos);
+  EXPECT_NE(msgOf(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})").find("not a JSON object"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace fl

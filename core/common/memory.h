@@ -1,5 +1,6 @@
 #pragma once
-/// Memory budget for a run: modules such as osra and cmgm grow as (HW)^2.
+/// Memory sizes and the budget: the default budget of a run (modules such as osra and cmgm grow
+/// as (HW)^2) and of decoding an image (core/io), the one way to print and parse a size.
 #include <cstdint>
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "core/run/memory.h"
+#include "core/common/memory.h"
 
 #include <sys/resource.h>
 
