@@ -1,5 +1,7 @@
 #include "ui/compare_controller.h"
 
+#include "core/common/sha256.h"
+
 #include <QFileInfo>
 #include <algorithm>
 
@@ -92,6 +94,9 @@ void CompareController::addNetworkPoint(const QString& file, const QString& poin
   const std::string path = QFileInfo(file).absoluteFilePath().toStdString();
   (file.endsWith(QStringLiteral(".flcap"), Qt::CaseInsensitive) ? c.capture : c.script) = path;
   c.point = point.toStdString();
+  // The hash of the file as listed: sessions and exported specs name it, and a file changed
+  // since then is refused at the run instead of shown under the old name.
+  if (const auto h = listedHashes_.find(file); h != listedHashes_.end()) c.sha256 = h->second;
   if (!features.isEmpty() && c.capture.empty()) c.features = {features.toStdString()};
   // "net: layer1.cbam.spatial.sigmoid" tells two points of one network apart.
   c.label = QFileInfo(file).completeBaseName().toStdString() + (point.isEmpty() ? "" : ": " + c.point);
@@ -103,6 +108,7 @@ void CompareController::listNetworkPoints(const QString& file) {
     QStringList points;
     QString features;
     QString error;
+    std::string sha256;  ///< of the file whose points were listed: the column names it
   };
   const std::string path = file.toStdString();
   const bool isCapture = file.endsWith(QStringLiteral(".flcap"), Qt::CaseInsensitive);
@@ -112,6 +118,7 @@ void CompareController::listNetworkPoints(const QString& file) {
         Listed out;
         std::string trace;
         try {
+          out.sha256 = sha256File(path);
           trace = isCapture ? writeCaptureScript(readCapture(path)) : path;
           const auto model = script::ScriptModel::load(trace);
           for (const auto& p : model->points(false)) {
@@ -133,7 +140,10 @@ void CompareController::listNetworkPoints(const QString& file) {
         if (isCapture && !trace.empty()) removeCaptureScript(trace);
         return out;
       },
-      [this, file](Listed&& out, const JobReport&) { Q_EMIT networkPointsListed(file, out.points, out.features, out.error); });
+      [this, file](Listed&& out, const JobReport&) {
+        if (out.error.isEmpty()) listedHashes_[file] = out.sha256;
+        Q_EMIT networkPointsListed(file, out.points, out.features, out.error);
+      });
 }
 
 void CompareController::setStatus(const QString& status) {

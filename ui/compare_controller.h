@@ -81,6 +81,7 @@ class CompareController : public QObject {
  private:
   struct Outcome;
   using RunCache = std::map<std::string, std::shared_ptr<const RunResult>>;
+  std::map<QString, std::string> listedHashes_;  ///< file -> sha256, from listNetworkPoints
   void onBuilt(Outcome out);
   void setStatus(const QString& status);
   /// Stops the build on the worker (if any): its result would be stale.

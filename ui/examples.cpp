@@ -23,12 +23,28 @@ Example trained(const QString& id, const QString& name, const QString& garment, 
           tensor};
 }
 
+/// A whole trained network (TorchScript) opened with its attention points: the fusion
+/// networks fuse two branches of one garment inside the network, so the window shows them
+/// this way (their built-in modules would need both branches' features as inputs).
+Example whole(const QString& id, const QString& name, const QString& garment, const QString& point) {
+  return {QObject::tr("Trained %1 network, whole (TorchScript), on a Fashion-MNIST %2")
+              .arg(name, garment.section(QLatin1Char('-'), 1).replace(QLatin1Char('_'), QLatin1Char(' '))),
+          id,
+          QStringLiteral(":/images/garments/") + garment + QStringLiteral(".png"),
+          QString(),
+          QString(),
+          QString::fromStdString(defaultFeatureSpecText()),
+          QStringLiteral("probe.") + point,
+          QStringLiteral(":/demo/") + id + QStringLiteral(".pt"),
+          // as it was trained (scripts/train_demo.py): one gray channel in [0,1]
+          QStringLiteral("size=none,order=gray,range=1,mean=0,std=1")};
+}
+
 }  // namespace
 
 const std::vector<Example>& examples() {
   // Single-input networks: their stem is the feature backbone and the built-in module runs
-  // with the trained weights. (Fusion networks need two feature maps from one image: the CLI
-  // and the tests run them, see resources/demo/README.md.)
+  // with the trained weights. Fusion networks open whole, with their attention points.
   static const std::vector<Example> all = {
       trained(QStringLiteral("cbam"), QStringLiteral("CBAM"), QStringLiteral("0-ankle_boot"),
               QStringLiteral("probe.spatial_weight")),
@@ -50,10 +66,15 @@ const std::vector<Example>& examples() {
               QStringLiteral("probe.attention")),
       // The whole trained network with its attention points (TorchScript), on the photo the
       // way it was trained: gray, [0,1].
-      {QObject::tr("Trained CBAM network, whole (TorchScript), on a Fashion-MNIST ankle boot"), QStringLiteral("cbam"),
-       QStringLiteral(":/images/garments/0-ankle_boot.png"), QString(), QString(),
-       QString::fromStdString(defaultFeatureSpecText()), QStringLiteral("probe.att.SpatialGate.sigmoid"),
-       QStringLiteral(":/demo/cbam.pt"), QStringLiteral("size=none,order=gray,range=1,mean=0,std=1")},
+      whole(QStringLiteral("cbam"), QStringLiteral("CBAM"), QStringLiteral("0-ankle_boot"),
+            QStringLiteral("att.SpatialGate.sigmoid")),
+      whole(QStringLiteral("aff"), QStringLiteral("AFF"), QStringLiteral("9-sneaker"), QStringLiteral("att.sigmoid")),
+      whole(QStringLiteral("iaff"), QStringLiteral("iAFF"), QStringLiteral("4-shirt"), QStringLiteral("att.sigmoid_1")),
+      whole(QStringLiteral("cafm"), QStringLiteral("CAFM"), QStringLiteral("18-bag"), QStringLiteral("att.softmax_2")),
+      whole(QStringLiteral("gated-fusion"), QStringLiteral("gated fusion"), QStringLiteral("1-pullover"),
+            QStringLiteral("att.sigmoid")),
+      whole(QStringLiteral("msf"), QStringLiteral("MSF"), QStringLiteral("2-trouser"), QStringLiteral("att.softmax")),
+      whole(QStringLiteral("cmgm"), QStringLiteral("CMGM"), QStringLiteral("0-ankle_boot"), QStringLiteral("att.softmax")),
       {QObject::tr("Seeded weights: CBAM on fruits.jpg (filter-bank features)"), QStringLiteral("cbam"),
        QStringLiteral(":/images/fruits.jpg"), QString(), QString(),
        QString::fromStdString(defaultFeatureSpecText()), QStringLiteral("probe.spatial_weight")},

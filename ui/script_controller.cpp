@@ -113,15 +113,11 @@ struct RunOutcome {
 }  // namespace
 
 ScriptController::ScriptController(Document* document, QObject* parent) : QObject(parent), document_(document) {
-  debounce_.setSingleShot(true);
-  debounce_.setInterval(150);
-  connect(&debounce_, &QTimer::timeout, this, [this] {
-    if (document_->script() && document_->scriptReadiness().isEmpty()) runNow();
-  });
   // A new input, preprocessing or option changes what the script computes (requestChanged
-  // counts every such change in the document's revision).
+  // counts every such change in the document's revision). No debounce (issue 15): the run
+  // starts at once, and changes made while it computes coalesce into one more run (rerun_).
   connect(document_, &Document::requestChanged, this, [this] {
-    if (document_->script()) debounce_.start();
+    if (document_->script() && document_->scriptReadiness().isEmpty()) runNow();
   });
 }
 
@@ -226,7 +222,6 @@ void ScriptController::open(const QString& path, const ScriptOpenOptions& option
         const QString path = out.source->path;
         document_->setScript(std::move(*out.source));
         Q_EMIT opened(path, first);
-        debounce_.stop();
         if (document_->scriptReadiness().isEmpty()) {
           runNow();
         }
@@ -235,7 +230,6 @@ void ScriptController::open(const QString& path, const ScriptOpenOptions& option
 }
 
 void ScriptController::runNow() {
-  debounce_.stop();
   if (!document_->script()) return;
   const QString why = document_->scriptReadiness();
   if (!why.isEmpty()) {

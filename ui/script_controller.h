@@ -4,11 +4,10 @@
 // safely (core/io/torchscript_safety: a refused operator or a damaged file is reported by
 // `failed` and the document keeps what it had), checks a capture against its built-in
 // (core/script/capture's checkCapture) and hands the source to the document. Runs follow the
-// document: a new input, preprocessing or option re-runs the source (debounced); only the
-// newest run's result reaches the document.
+// document: a new input, preprocessing or option re-runs the source at once (changes made
+// during a run coalesce into one more run); only the newest run's result reaches the document.
 #include <QObject>
 #include <QString>
-#include <QTimer>
 #include <optional>
 #include <string>
 
@@ -60,7 +59,6 @@ class ScriptController : public QObject {
   void updateBusy();
 
   Document* document_;
-  QTimer debounce_;
   uint64_t loadJob_ = 0;
   uint64_t runJob_ = 0;
   bool rerun_ = false;     ///< the document changed while a run computed

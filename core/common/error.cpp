@@ -10,8 +10,15 @@ void throwInput(const std::string& message, Subject subject, std::optional<Fix> 
 }
 
 std::string firstLine(const std::string& text) {
-  const auto end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
+  // The first line that says something: LibTorch's messages often start with a newline.
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (text.find_first_not_of(" \t\r", start) < end) return text.substr(start, end - start);
+    start = end + 1;
+  }
+  return std::string();
 }
 
 }  // namespace fl

@@ -130,7 +130,7 @@ inline Subject parameterSubject(std::string name) { return {SubjectKind::Paramet
 inline Subject inputSubject(std::string name) { return {SubjectKind::Input, std::move(name)}; }
 inline Subject settingSubject(std::string name) { return {SubjectKind::Setting, std::move(name)}; }
 
-/// First line of a c10::Error message, without LibTorch's C++ stack trace.
+/// The first non-blank line of a c10::Error message (without LibTorch's C++ stack trace).
 std::string firstLine(const std::string& text);
 
 }  // namespace fl

@@ -310,6 +310,27 @@ bool looksLikeTorchScript(const std::string& path) {
   return false;
 }
 
+namespace {
+
+/// One line from a TorchScript compile error (the file's code/ does not compile: an unknown
+/// operator, a syntax error): its first statement and where in the archive's code it is.
+std::string compileErrorText(const std::string& what) {
+  std::string text = firstLine(what);
+  while (!text.empty() && (text.back() == ':' || text.back() == ' ' || text.back() == '.')) text.pop_back();
+  if (endsWith(text, " here")) text.erase(text.size() - 5);
+  const auto file = what.find("File \"");
+  if (file != std::string::npos) {
+    const auto end = what.find('\n', file);
+    std::string where = what.substr(file + 6, end == std::string::npos ? std::string::npos : end - file - 6);
+    const auto quote = where.find('"');
+    if (quote != std::string::npos) where.erase(quote, 1);  // code/__torch__.py, line 10
+    text += " (in its " + where + ")";
+  }
+  return text;
+}
+
+}  // namespace
+
 torch::jit::Module loadCheckedModule(const std::string& path) {
   // A regular file whose storage records hold the bytes their tensors need: torch::jit::load
   // would block on a FIFO, read a device forever, or run on uninitialised memory otherwise.
@@ -323,10 +344,10 @@ torch::jit::Module loadCheckedModule(const std::string& path) {
     throw;
   } catch (const c10::Error& e) {
     throwInput("cannot load TorchScript model '" + path + "': " +
-               firstLine(e.what_without_backtrace()) +
+               compileErrorText(e.what_without_backtrace()) +
                " (export it with torch.jit.trace or torch.jit.script, then .save())");
   } catch (const std::exception& e) {
-    throwInput("cannot load TorchScript model '" + path + "': " + firstLine(e.what()));
+    throwInput("cannot load TorchScript model '" + path + "': " + compileErrorText(e.what()));
   }
   requireSafeModule(module, path);
   return module;

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Runs one file of the hostile corpus (tests/data/bad/, made by tests/data/make_bad_corpus.py)
-through fusionlens-cli: `run` (as --input or --weights, per manifest.json) and `inspect`.
+through fusionlens-cli: `run` (as --input, --weights or --script, per manifest.json) and
+`inspect`.
 
   bad_corpus_test.py FILE        e.g. npy_absurd_shape.npy
 
@@ -85,6 +86,8 @@ def main():
         np.save(r, rng.standard_normal((1, 16, 5, 7)).astype(np.float32))
         if case["use"] == "input":
             args = ["run", "--module", "eca", "--input", path, "--save", out]
+        elif case["use"] == "script":
+            args = ["run", "--script", path, "--input", x, "--save", out]
         else:
             args = ["run", "--module", "aff", "--input", x, "--input", r, "--weights", path,
                     "--save", out]

@@ -8,7 +8,8 @@ The output is deterministic and small (about 120 KiB in all); the files are comm
 the fuzzers can start from them (tests/fuzz/).
 
 manifest.json: {"files": [{"file", "use", "run", "inspect"}]}
-  use      "input" (run --module eca --input FILE) or "weights" (run --module aff --weights FILE)
+  use      "input" (run --module eca --input FILE), "weights" (run --module aff --weights FILE)
+           or "script" (run --script FILE --input X, X a 1x16x5x7 .npy)
   run      list of substrings the one stderr line must contain (besides the file name), or
            {"warn": substring} when the run succeeds with a warning (NaN/Inf inputs)
   inspect  list of substrings for `inspect FILE` (which must also exit 2), or "ok" when the
@@ -497,6 +498,65 @@ def make_truncated_images():
         ["PNG sides are 1 to 1000000"])
 
 
+# --- TorchScript files (issue 13: a TorchScript file is a program) --------------------------
+
+class _Gate(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.conv(x))
+
+
+class _Printer(_Gate):
+    def forward(self, x):
+        print("running code from the file")
+        return x * torch.sigmoid(self.conv(x))
+
+
+def scripted(module):
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(module.eval()), buf)
+    return buf.getvalue()
+
+
+def rezip(data, edit):
+    """The archive's entries rewritten (stored, in order) with edit(name, bytes) -> bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=(2026, 1, 1, 0, 0, 0))
+            dst.writestr(entry, edit(info.filename, src.read(info)))
+    return out.getvalue()
+
+
+def make_torchscript():
+    good = scripted(_Gate())
+    put("ts_truncated.pt", good[: len(good) // 2], "script", ["truncated zip archive"],
+        ["truncated zip archive"])
+    # the weight's storage record cut to half its bytes, the archive otherwise consistent:
+    # torch::jit::load would run with uninitialised weights (issue 17, item 5)
+    weight = max((n for n in zipfile.ZipFile(io.BytesIO(good)).namelist() if "/data/" in n),
+                 key=lambda n: zipfile.ZipFile(io.BytesIO(good)).getinfo(n).file_size)
+    cut = rezip(good, lambda n, b: b[: len(b) // 2] if n == weight else b)
+    put("ts_storage_cut.pt", cut, "script", ["has 4608 bytes but its tensors need 9216"],
+        ["has 4608 bytes but its tensors need 9216"])
+    # print() in forward: prim::Print is not tensor maths, refused by name before running
+    put("ts_print_op.pt", scripted(_Printer()), "script", ["prim::Print"], ["prim::Print"])
+    # the code entry calling an operator no library registers
+    unknown = rezip(good, lambda n, b: b.replace(b"torch.sigmoid(", b"ops.fl_evil.run(")
+                    if n.endswith(".py") else b)
+    put("ts_unknown_op.pt", unknown, "script", ["Unknown builtin op: fl_evil::run", "line 10"],
+        ["Unknown builtin op: fl_evil::run"])
+    # the code entry replaced by text that is not TorchScript
+    garbage = rezip(good, lambda n, b: b"def forward(self, x:\n  return ((\n"
+                    if n.endswith(".py") else b)
+    put("ts_code_garbage.pt", garbage, "script", ["expected ident", "code/__torch__.py"],
+        ["expected ident"])
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -505,6 +565,7 @@ def main():
     make_safetensors()
     make_zips()
     make_images()
+    make_torchscript()
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump({"files": MANIFEST}, f, indent=1)
         f.write("\n")

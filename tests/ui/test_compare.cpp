@@ -14,6 +14,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "core/common/sha256.h"
 #include "core/features/features.h"
 #include "core/io/image.h"
 #include "core/modules/registry.h"
@@ -352,6 +353,8 @@ class CompareTest : public QObject {
     QCOMPARE(listed[0][2].toString(), QStringLiteral("gray:stride=1,standardize=0"));
 
     panel.controller()->addNetworkPoint(net, QStringLiteral("att.SpatialGate.sigmoid"), listed[0][2].toString());
+    // the document's column names the file by its hash as listed (sessions save it)
+    QCOMPARE(doc.comparison().columns.back().sha256, sha256File(net.toStdString()));
     QVERIFY(waitBuilt(panel));
     auto model = panel.model();
     QCOMPARE(model->columns, 2);

@@ -16,6 +16,7 @@
 #include "test_env.h"
 #include "test_registry.h"
 #include "ui/document.h"
+#include "ui/examples.h"
 #include "ui/input_loader.h"
 #include "ui/job_service.h"
 #include "ui/main_window.h"
@@ -57,7 +58,6 @@ struct App {
       window.scripts()->waitForIdle();
       loader.waitForIdle();
       runner.waitForIdle();
-      QTest::qWait(30);  // debounced re-runs start after 150 ms
       QTest::qWait(200);
       if (!window.scripts()->busy() && !doc.jobs()->busy()) return;
     }
@@ -315,6 +315,32 @@ class ScriptTest : public QObject {
     app.doc.setModule(app.doc.moduleId().isEmpty() ? QStringLiteral("cbam") : app.doc.moduleId());
     QVERIFY(!app.doc.script());
     QVERIFY(app.tree()->topLevelItemCount() == 0);
+  }
+
+  /// File > Open example's whole networks (the CBAM one and the six fusion networks): each
+  /// opens the shipped trained network on its garment, shows its named point, and predicts
+  /// a class named by the manifest.
+  void everyWholeNetworkExampleOpensWithItsPoint() {
+    int opened = 0;
+    for (const Example& e : examples()) {
+      if (e.network.isEmpty()) continue;
+      App app;
+      QSignalSpy failed(app.window.scripts(), &ScriptController::failed);
+      QSignalSpy runFailed(app.window.scripts(), &ScriptController::runFailed);
+      app.window.openExample(e);
+      app.settle();
+      QVERIFY2(failed.isEmpty() && runFailed.isEmpty(), qPrintable(e.title));
+      QVERIFY2(app.doc.script() && app.doc.script()->path.endsWith(e.moduleId + QStringLiteral(".pt")), qPrintable(e.title));
+      QVERIFY2(app.doc.scriptRun(), qPrintable(e.title));
+      const QString point = e.tensor.mid(QStringLiteral("probe.").size());
+      QVERIFY2(leaves(app.tree()).count(point) == 1, qPrintable(e.title + QStringLiteral(": no point ") + point));
+      QCOMPARE(app.doc.view().tensor, e.tensor);
+      const QString prediction = app.window.pointsPanel()->predictionText();
+      QVERIFY2(prediction.contains(QStringLiteral("(softmax ")) && !prediction.contains(QStringLiteral("class ")),
+               qPrintable(e.title + QStringLiteral(": ") + prediction));
+      ++opened;
+    }
+    QCOMPARE(opened, 7);
   }
 };
 
