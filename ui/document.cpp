@@ -76,6 +76,15 @@ void Document::removeInput(int index) {
   Q_EMIT requestChanged();
 }
 
+void Document::clearInputs() {
+  if (inputs_.empty()) return;
+  inputs_.clear();
+  ++inputsRevision_;
+  for (auto& slot : assignment_) slot = -1;
+  Q_EMIT inputsChanged();
+  Q_EMIT requestChanged();
+}
+
 void Document::assign(int slot, int inputIndex) {
   if (slot < 0 || slot >= static_cast<int>(assignment_.size())) return;
   if (inputIndex >= static_cast<int>(inputs_.size())) return;

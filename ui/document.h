@@ -83,6 +83,8 @@ class Document : public QObject {
   /// module's inputs in order from the first one; one file behaves as addInput.
   void addInputs(std::vector<InputItem> items);
   void removeInput(int index);
+  /// Removes every input at once (one change: opening an example starts from its own image).
+  void clearInputs();
   /// Which opened input feeds each named input of the module (-1 = none).
   const std::vector<int>& assignment() const { return assignment_; }
   void assign(int slot, int inputIndex);

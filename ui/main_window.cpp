@@ -435,6 +435,8 @@ void MainWindow::openExample(const Example& example) {
       showMessage(tr("The example could not be opened: %1").arg(error), true);
       return;
     }
+    // An example is a fresh start: its network reads its own garment, not a photo opened before.
+    document_->clearInputs();
     ScriptOpenOptions o;
     o.preprocess = example.preprocess.toStdString();
     o.imageInput = true;
@@ -452,6 +454,7 @@ void MainWindow::openExample(const Example& example) {
     return;
   }
   const QString spec = stem.isEmpty() ? example.featureSpec : QStringLiteral("torchscript:path=") + stem;
+  document_->clearInputs();  // the example's module runs on its own image only
   inputsPanel_->setFeatureSpec(spec);
   document_->setModule(example.moduleId);
   if (weights.isEmpty()) {

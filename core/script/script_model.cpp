@@ -445,6 +445,31 @@ std::optional<std::vector<std::vector<int64_t>>> ScriptModel::guessInputShapes()
   return std::nullopt;
 }
 
+namespace {
+
+std::string shapesText(const std::vector<at::Tensor>& inputs) {
+  std::string shapes;
+  for (const auto& t : inputs) shapes += (shapes.empty() ? "" : ", ") + shapeText(t.sizes());
+  return shapes;
+}
+
+/// The cause of a failure inside the TorchScript interpreter: its message starts with "The
+/// following operation failed in the TorchScript interpreter." and a traceback, and ends with
+/// the Python-style "RuntimeError: mat1 and mat2 shapes cannot be multiplied (...)".
+std::string interpreterErrorText(const std::string& what) {
+  const std::string key = "Error: ";
+  size_t best = std::string::npos;
+  for (size_t at = what.find(key); at != std::string::npos; at = what.find(key, at + 1)) {
+    const size_t lineStart = what.rfind('\n', at);
+    const size_t from = lineStart == std::string::npos ? 0 : lineStart + 1;
+    // "RuntimeError: ", "ValueError: ", ... at the start of a line
+    if (what.find(' ', from) >= at) best = at + key.size();
+  }
+  return firstLine(best == std::string::npos ? what : what.substr(best));
+}
+
+}  // namespace
+
 ScriptRunResult ScriptModel::run(const std::vector<at::Tensor>& inputs, bool moduleOutputs) const {
   const std::string& path = impl_->path;
   if (inputs.size() != impl_->inputNames.size()) {
@@ -469,12 +494,11 @@ ScriptRunResult ScriptModel::run(const std::vector<at::Tensor>& inputs, bool mod
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
-    std::string shapes;
-    for (const auto& t : inputs) shapes += (shapes.empty() ? "" : ", ") + shapeText(t.sizes());
-    throwInput("TorchScript '" + path + "' failed on input(s) of shape " + shapes + ": " +
-               firstLine(e.what_without_backtrace()));
+    throwInput("TorchScript '" + path + "' failed on input(s) of shape " + shapesText(inputs) + ": " +
+               interpreterErrorText(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    throwInput("TorchScript '" + path + "' failed: " + firstLine(e.what()));
+    throwInput("TorchScript '" + path + "' failed on input(s) of shape " + shapesText(inputs) + ": " +
+               interpreterErrorText(e.what()));
   }
   const auto& items = out.toTupleRef().elements();
   const size_t nOrig = impl_->outputCount;

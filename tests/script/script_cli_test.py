@@ -125,6 +125,21 @@ def case_run_script_wrong_inputs():
     expect("takes 2 --input" in r.stderr, r.stderr)
 
 
+def case_run_script_failure_says_why():
+    # a traced CBAM fed the wrong number of channels fails inside the TorchScript interpreter:
+    # one line with the input shape and the interpreter's cause, not its traceback header
+    with tempfile.TemporaryDirectory() as tmp:
+        x = os.path.join(tmp, "x.npy")
+        np.save(x, np.zeros((1, 5, 8, 8), dtype=np.float32))
+        r = cli("run", "--script", fx("builtin/cbam.traced.pt"), "--input", x, "--save",
+                os.path.join(tmp, "out.safetensors"))
+    expect(r.returncode == 2, "exit %d: %s" % (r.returncode, r.stderr))
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    expect(len(lines) == 1, r.stderr)
+    expect("failed on input(s) of shape [1, 5, 8, 8]: " in lines[0], lines[0])
+    expect("The following operation failed" not in lines[0], lines[0])
+
+
 def case_unsafe_refused():
     for name, op in (("unsafe_print.pt", "prim::Print"), ("unsafe_warn.pt", "aten::warn"),
                      ("unsafe_setstate.pt", "__setstate__")):

@@ -325,10 +325,16 @@ class ScriptTest : public QObject {
     for (const Example& e : examples()) {
       if (e.network.isEmpty()) continue;
       App app;
+      // a photo opened before: the example starts afresh from its own garment
+      QTemporaryDir dir;
+      app.window.openFiles({writePhoto(dir)});
+      app.settle();
       QSignalSpy failed(app.window.scripts(), &ScriptController::failed);
       QSignalSpy runFailed(app.window.scripts(), &ScriptController::runFailed);
       app.window.openExample(e);
       app.settle();
+      QCOMPARE(app.doc.inputs().size(), size_t{1});
+      QVERIFY2(app.doc.inputs()[0].path.endsWith(e.image.section(QLatin1Char('/'), -1)), qPrintable(app.doc.inputs()[0].path));
       QVERIFY2(failed.isEmpty() && runFailed.isEmpty(), qPrintable(e.title));
       QVERIFY2(app.doc.script() && app.doc.script()->path.endsWith(e.moduleId + QStringLiteral(".pt")), qPrintable(e.title));
       QVERIFY2(app.doc.scriptRun(), qPrintable(e.title));

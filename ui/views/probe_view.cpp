@@ -9,6 +9,9 @@
 #include <functional>
 #include <vector>
 
+#include "core/common/error.h"
+#include "core/io/tensor_io.h"
+#include "core/modules/probe_kind.h"
 #include "ui/document.h"
 #include "ui/views/attention_view.h"
 #include "ui/views/channel_bars_view.h"
@@ -150,7 +153,17 @@ void ProbeView::refresh() {
   // The page first: the views arrange their panels by the room they have when shown.
   const ViewPage page = pageForKind(t.kind);
   setPage(page);
-  if (page != ViewPage::Empty) views_.at(page)->showTensor(t);
+  if (page == ViewPage::Empty) return;
+  // A tensor whose layout the view did not expect (a network's point, classified by shape)
+  // must not end the application: say so in place of the view.
+  try {
+    views_.at(page)->showTensor(t);
+  } catch (const std::exception& e) {
+    empty_->setText(tr("%1 (shape %2) cannot be shown as %3: %4")
+                        .arg(t.label, QString::fromStdString(shapeText(t.value.sizes())),
+                             QString::fromUtf8(probeKindName(t.kind)), QString::fromStdString(firstLine(e.what()))));
+    setPage(ViewPage::Empty);
+  }
 }
 
 }  // namespace fl::ui

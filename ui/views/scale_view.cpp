@@ -27,7 +27,8 @@ ScaleView::ScaleView(Document* document, QWidget* parent) : KindView(document, p
 void ScaleView::showTensor(const SelectedTensor& t) {
   const ViewSettings& v = document_->view();
   const int64_t b = batchOf(t.value);
-  const at::Tensor w = t.value[b].to(at::kDouble).contiguous();  // [C,S]
+  // [C,S]; a network's point may carry trailing unit dims ([B,C,S,1]: MSF's weights)
+  const at::Tensor w = t.value[b].to(at::kDouble).reshape({t.value.size(1), -1}).contiguous();
   const int64_t c = w.size(0), s = w.size(1);
   QVector<QVector<double>> series(s, QVector<double>(c));
   QStringList names;
