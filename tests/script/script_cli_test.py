@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cli_support import cli, expect, fail, read_safetensors  # noqa: E402 (tests/ on the path first)
@@ -109,7 +110,8 @@ def case_run_script_preprocess():
         x = pixels.permute(2, 0, 1).float().flip(0).unsqueeze(0)  # BGR, [0,255]
         x = (x - torch.tensor([1., 2., 3.]).view(1, 3, 1, 1)) / torch.tensor([4., 5., 6.]).view(1, 3, 1, 1)
         want = torch.jit.load(fx("net.pt"))(x)
-        expect((got["output"] - want).abs().max() < 1e-4, "output differs from PyTorch's")
+        expect((torch.from_numpy(got["output"].copy()) - want).abs().max() < 1e-4,
+               "output differs from PyTorch's")
         expect(list(got["probe.layers.1.cbam.SpatialGate.sigmoid"].shape) == [1, 1, 16, 12], got.keys())
         expect(meta["preprocess"] == text, meta)
         r = cli("run", "--script", fx("net.pt"), "--input", photo, "--preprocess", "size=224by224",
