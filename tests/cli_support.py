@@ -1,6 +1,7 @@
-"""What the end-to-end Python tests share (tests/cli/cli_test.py, tests/script/script_cli_test.py,
-tests/demo/demo_test.py): the CLI runner, failing with a message, and a safetensors reader
-that needs only numpy.
+"""What the end-to-end Python tests share (tests/cli/cli_test.py, tests/cli/figure_test.py,
+tests/cli/figure_script_test.py, tests/script/script_cli_test.py, tests/demo/demo_test.py): the
+CLI runner, failing with a message, `render` expecting success or one refusal line, and a
+safetensors reader that needs only numpy.
 
 A test script imports it after putting tests/ on its path:
 
@@ -38,6 +39,25 @@ def fail(msg):
 def expect(cond, msg):
     if not cond:
         fail(msg)
+
+
+def render_ok(*args):
+    """`fusionlens-cli render ARGS`, which must exit 0."""
+    r = cli("render", *args)
+    if r.returncode != 0:
+        fail(f"render {args} exited {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+def render_error(*args, expect):
+    """`fusionlens-cli render ARGS`, which must exit 2 with one stderr line matching `expect`."""
+    import re
+    r = cli("render", *args)
+    if r.returncode != 2:
+        fail(f"render {args}: expected exit 2, got {r.returncode} ({r.stdout} {r.stderr.strip()})")
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    if len(lines) != 1 or not re.search(expect, lines[0]):
+        fail(f"render {args}: expected one line matching {expect!r}, got {r.stderr!r}")
 
 
 def read_safetensors(path):

@@ -15,34 +15,11 @@ import subprocess
 import sys
 import tempfile
 
-CLI = os.environ.get("FL_CLI", "build/bin/fusionlens-cli")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cli_support import cli, fail, render_error, render_ok  # noqa: E402 (tests/ on the path first)
+
 FIX = os.path.abspath(os.environ.get("FL_SCRIPT_FIXTURES", "build/script_fixtures"))
 SRC = os.path.abspath(os.environ.get("FL_SOURCE_DIR", "."))
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def cli(*args):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
-
-
-def render_ok(*args):
-    r = cli("render", *args)
-    if r.returncode != 0:
-        fail(f"render {args} exited {r.returncode}: {r.stderr.strip()}")
-    return r
-
-
-def render_error(*args, expect):
-    r = cli("render", *args)
-    if r.returncode != 2:
-        fail(f"render {args}: expected exit 2, got {r.returncode} ({r.stdout} {r.stderr.strip()})")
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
-    if len(lines) != 1 or not re.search(expect, lines[0]):
-        fail(f"render {args}: expected one line matching {expect!r}, got {r.stderr!r}")
 
 
 def sha(path):
