@@ -317,8 +317,8 @@ int cmdRunScript(const std::vector<std::string>& argv) {
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "--threads") {
-      const std::string v = args.value(a);
-      at::set_num_threads(std::max(1, std::atoi(v.c_str())));
+      // the CLI's one number parser: overflow and junk are usage errors naming --threads
+      at::set_num_threads(static_cast<int>(parseInteger(args.value(a), a, 1, 1024)));
     } else {
       usage("run --script: unknown option '" + a + "' (see --help)");
     }

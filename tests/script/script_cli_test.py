@@ -142,6 +142,16 @@ def case_run_script_failure_says_why():
     expect("The following operation failed" not in lines[0], lines[0])
 
 
+def case_run_script_threads_checked():
+    # --threads goes through the number parser: twenty digits are a usage error, not a wrap
+    for bad in ("99999999999999999999", "0", "2x"):
+        r = cli("run", "--script", fx("builtin/cbam.traced.pt"), "--input", fx("builtin/cbam.inputs.safetensors"),
+                "--threads", bad, "--save", "/tmp/never.safetensors")
+        expect(r.returncode == 2, "--threads %s: exit %d" % (bad, r.returncode))
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        expect(len(lines) == 1 and "--threads" in lines[0], r.stderr)
+
+
 def case_unsafe_refused():
     for name, op in (("unsafe_print.pt", "prim::Print"), ("unsafe_warn.pt", "aten::warn"),
                      ("unsafe_setstate.pt", "__setstate__")):
