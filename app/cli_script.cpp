@@ -20,6 +20,7 @@
 #include "core/script/capture.h"
 #include "core/script/script_model.h"
 #include "core/io/torchscript_safety.h"
+#include "core/common/memory.h"
 #include "core/common/numbers.h"
 #include "core/features/preprocess.h"
 #include "core/io/image.h"
@@ -30,9 +31,11 @@ const char* const kScriptUsage = R"(TorchScript files and captures from PyTorch 
   fusionlens-cli inspect FILE.pt [--json] [--shape B,C,H,W]... | [--input FILE]...
                          [--features SPEC] [--channels-last] [--module-outputs]
   fusionlens-cli run --script FILE.pt --input FILE [--input FILE]... --save OUT.safetensors
-                     [--features SPEC] [--channels-last] [--module-outputs] [--threads N] [--quiet]
+                     [--features SPEC] [--channels-last] [--module-outputs] [--threads N]
+                     [--max-memory SIZE] [--quiet]
   fusionlens-cli run --script NET.pt --input PHOTO --preprocess TEXT --save OUT.safetensors
-  fusionlens-cli run --capture FILE.flcap [--save OUT.safetensors] [--module-outputs] [--quiet]
+  fusionlens-cli run --capture FILE.flcap [--save OUT.safetensors] [--module-outputs]
+                     [--max-memory SIZE] [--quiet]
 
   A TorchScript file (torch.jit.trace(m, x).save(p) or torch.jit.script(m).save(p)) is a
   program: it is refused unless every operator of its inlined forward is allow-listed
@@ -50,7 +53,10 @@ const char* const kScriptUsage = R"(TorchScript files and captures from PyTorch 
   the class is a built-in module it runs the built-in with the captured weights and inputs
   and checks it against the captured output ("matches your PyTorch run, max |diff| ...");
   when they differ it says by how much, runs the capture's own trace with its attention
-  points instead, and exits 3.
+  points instead, and exits 3. A network's memory cannot be estimated before it runs (an
+  attention inside grows as (H*W)^2 with the input), so --max-memory (default 60% of free
+  RAM) caps the tensors its forward allocates: the first allocation past it stops the run,
+  exit 2, naming its size.
 )";
 
 namespace {
@@ -297,6 +303,7 @@ int cmdRunScript(const std::vector<std::string>& argv) {
   std::string file, save;
   std::optional<std::string> preprocess;
   bool moduleOutputs = false, channelsLast = false, quiet = false;
+  int64_t maxMemory = 0;  // 0: the default budget
   std::vector<std::string> inputs, features;
   while (!args.done()) {
     const std::string a = args.next();
@@ -319,6 +326,9 @@ int cmdRunScript(const std::vector<std::string>& argv) {
     } else if (a == "--threads") {
       // the CLI's one number parser: overflow and junk are usage errors naming --threads
       at::set_num_threads(static_cast<int>(parseInteger(args.value(a), a, 1, 1024)));
+    } else if (a == "--max-memory") {
+      maxMemory = parseBytes(args.value(a), a);
+      setImageDecodeBudget(maxMemory);  // images are decoded under the same budget
     } else {
       usage("run --script: unknown option '" + a + "' (see --help)");
     }
@@ -350,7 +360,7 @@ int cmdRunScript(const std::vector<std::string>& argv) {
   } else {
     xs = readInputs(inputs, features, channelsLast, warnings);
   }
-  const script::ScriptRunResult r = model->run(xs, moduleOutputs);
+  const script::ScriptRunResult r = model->run(xs, moduleOutputs, maxMemory);
   std::map<std::string, std::string> meta{{"script", file}, {"script.sha256", sha256File(file)}};
   if (pre) meta["preprocess"] = preprocessText(*pre);
   const RunResult res = asResult("script", r, meta);
@@ -370,6 +380,7 @@ int cmdRunCapture(const std::vector<std::string>& argv, const ModuleRegistry& re
   ArgList args{argv};
   std::string file, save;
   bool moduleOutputs = false, quiet = false;
+  int64_t maxMemory = 0;  // 0: the default budget
   while (!args.done()) {
     const std::string a = args.next();
     if (a == "--capture") {
@@ -380,6 +391,8 @@ int cmdRunCapture(const std::vector<std::string>& argv, const ModuleRegistry& re
       moduleOutputs = true;
     } else if (a == "--quiet") {
       quiet = true;
+    } else if (a == "--max-memory") {
+      maxMemory = parseBytes(args.value(a), a);
     } else {
       usage("run --capture: unknown option '" + a + "' (see --help)");
     }
@@ -423,7 +436,7 @@ int cmdRunCapture(const std::vector<std::string>& argv, const ModuleRegistry& re
   const std::string trace = writeCaptureScript(cap);
   std::optional<script::ScriptRunResult> r;
   try {
-    r = script::ScriptModel::load(trace)->run(cap.inputs, moduleOutputs);
+    r = script::ScriptModel::load(trace)->run(cap.inputs, moduleOutputs, maxMemory);
   } catch (...) {
     removeCaptureScript(trace);
     throw;

@@ -256,6 +256,7 @@ void ScriptController::startRun() {
   const bool moduleOutputs = s.moduleOutputs;
   const std::vector<std::string> classes = s.classNames;
   const std::string name = QFileInfo(s.path).fileName().toStdString();
+  const int64_t memoryBudget = document_->memoryBudget();  // 0: the default budget
   std::string imagePath;
   std::vector<at::Tensor> tensors;
   if (imageInput) {
@@ -296,7 +297,7 @@ void ScriptController::startRun() {
             out.result = *builtin;
           } else {
             const auto forwardStart = std::chrono::steady_clock::now();
-            run.result = model->run(run.inputs, moduleOutputs);
+            run.result = model->run(run.inputs, moduleOutputs, memoryBudget);
             const double forwardMs =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - forwardStart).count();
             std::vector<std::pair<std::string, at::Tensor>> probes;

@@ -11,9 +11,12 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "core/common/error.h"
+#include "core/common/memory.h"
+#include "core/run/memory_limit.h"
 #include "core/io/torchscript_safety.h"
 
 namespace fl::script {
@@ -470,7 +473,8 @@ std::string interpreterErrorText(const std::string& what) {
 
 }  // namespace
 
-ScriptRunResult ScriptModel::run(const std::vector<at::Tensor>& inputs, bool moduleOutputs) const {
+ScriptRunResult ScriptModel::run(const std::vector<at::Tensor>& inputs, bool moduleOutputs,
+                                 int64_t maxMemoryBytes) const {
   const std::string& path = impl_->path;
   if (inputs.size() != impl_->inputNames.size()) {
     std::string names;
@@ -482,21 +486,33 @@ ScriptRunResult ScriptModel::run(const std::vector<at::Tensor>& inputs, bool mod
   ScriptRunResult result;
   c10::IValue out;
   const Impl::Capture* cap = nullptr;
+  const int64_t budget = maxMemoryBytes > 0 ? maxMemoryBytes : defaultMemoryBudget();
+  const auto overBudget = [&](const MemoryLimit& l) {
+    throw Error(ErrorKind::Memory,
+                "TorchScript '" + path + "' on input(s) of shape " + shapesText(inputs) +
+                    " needs more memory than the budget: " + l.exceededText(),
+                settingSubject(kSettingMemoryBudget), fixBy(FixAction::RaiseMemoryBudget));
+  };
+  std::optional<MemoryLimit> limit;  // the forward only; the caller owns what it returns
   try {
     cap = &impl_->capture(moduleOutputs);
     torch::NoGradGuard noGrad;
+    limit.emplace(budget);
     torch::jit::Stack stack;
     stack.emplace_back(impl_->module._ivalue());
     for (const at::Tensor& t : inputs) stack.emplace_back(t);
     cap->fn->run(stack);
+    limit.reset();
     if (stack.size() != 1) throwInput("TorchScript '" + path + "': unexpected result");
     out = stack.back();
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
+    if (limit && limit->exceeded()) overBudget(*limit);
     throwInput("TorchScript '" + path + "' failed on input(s) of shape " + shapesText(inputs) + ": " +
                interpreterErrorText(e.what_without_backtrace()));
   } catch (const std::exception& e) {
+    if (limit && limit->exceeded()) overBudget(*limit);
     throwInput("TorchScript '" + path + "' failed on input(s) of shape " + shapesText(inputs) + ": " +
                interpreterErrorText(e.what()));
   }

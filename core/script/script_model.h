@@ -95,7 +95,11 @@ class ScriptModel {
 
   /// Runs forward once (CPU, no autograd) on `inputs` and returns the outputs and every
   /// capturable point. Throws fl::Error(Input) for a wrong input count or a failing forward.
-  ScriptRunResult run(const std::vector<at::Tensor>& inputs, bool moduleOutputs) const;
+  /// The tensors the forward allocates are capped at `maxMemoryBytes` (0: defaultMemoryBudget()):
+  /// a network's memory cannot be planned ahead (an attention inside grows as (H*W)^2), so an
+  /// allocation that would pass the budget is refused when it is asked for, with
+  /// fl::Error(Memory) naming its size (core/run/memory_limit.h).
+  ScriptRunResult run(const std::vector<at::Tensor>& inputs, bool moduleOutputs, int64_t maxMemoryBytes = 0) const;
 
  private:
   struct Impl;

@@ -152,6 +152,28 @@ def case_run_script_threads_checked():
         expect(len(lines) == 1 and "--threads" in lines[0], r.stderr)
 
 
+def case_run_script_memory_budget():
+    # a network's memory is capped while it runs: the first allocation past --max-memory stops
+    # it with exit 2 and one line naming the size; the output is not written
+    with tempfile.TemporaryDirectory() as tmp:
+        x = os.path.join(tmp, "x.npy")
+        np.save(x, np.zeros((1, 3, 64, 64), dtype=np.float32))
+        out = os.path.join(tmp, "out.safetensors")
+        r = cli("run", "--script", fx("net.pt"), "--input", x, "--max-memory", "64K", "--save", out)
+        expect(r.returncode == 2, "exit %d: %s" % (r.returncode, r.stderr))
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        expect(len(lines) == 1, r.stderr)
+        expect("needs more memory than the budget: an allocation of" in lines[0], lines[0])
+        expect("--max-memory" in lines[0], lines[0])
+        expect(not os.path.exists(out), "output written")
+        r = cli("run", "--script", fx("net.pt"), "--input", x, "--max-memory", "1G", "--save", out, "--quiet")
+        expect(r.returncode == 0, r.stderr)
+        expect(os.path.exists(out), "output missing")
+        r = cli("run", "--script", fx("net.pt"), "--input", x, "--max-memory", "99999999999999999999T",
+                "--save", out)
+        expect(r.returncode == 2 and "--max-memory" in r.stderr, r.stderr)
+
+
 def case_unsafe_refused():
     for name, op in (("unsafe_print.pt", "prim::Print"), ("unsafe_warn.pt", "aten::warn"),
                      ("unsafe_setstate.pt", "__setstate__")):

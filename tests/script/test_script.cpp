@@ -199,6 +199,27 @@ TEST_F(ScriptFixtures, NetworkGivesFourPointsWithKindsAndStrides) {
   EXPECT_EQ(attention, 4);
 }
 
+// A network's memory cannot be planned ahead: the forward's allocations are capped instead,
+// and the first one past the budget stops the run with a memory error naming its size.
+TEST_F(ScriptFixtures, NetworkOverTheBudgetIsStoppedWhenItAllocates) {
+  const auto model = ScriptModel::load(fixture("net.pt"));
+  const std::vector<at::Tensor> xs{at::randn({1, 3, 64, 64})};
+  try {
+    model->run(xs, false, 64 * 1024);
+    FAIL() << "a 64 KiB budget let the network run";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Memory) << e.what();
+    EXPECT_NE(std::string(e.what()).find("needs more memory than the budget: an allocation of"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("budget of 64.0 KiB"), std::string::npos) << e.what();
+    ASSERT_TRUE(e.fix().has_value());
+    EXPECT_EQ(e.fix()->action, FixAction::RaiseMemoryBudget);
+  }
+  // The same model runs afterwards under a budget it fits in.
+  const auto r = model->run(xs, false, int64_t{1} << 30);
+  EXPECT_EQ(r.points.size(), 4u);
+}
+
 TEST_F(ScriptFixtures, SubmoduleOutputsOnRequest) {
   const NamedTensors expected = readSafetensors(fixture("net.expected.safetensors"));
   const auto model = ScriptModel::load(fixture("net.pt"));

@@ -5,11 +5,16 @@
 // AddressSanitizer and UBSan. It passes when nothing crashes, no sanitizer reports, and the window
 // still answers afterwards.
 //
-//   fl_ui_monkey [--seed N] [--actions N] [--quiet]     (or FL_MONKEY_SEED, FL_MONKEY_ACTIONS)
+//   fl_ui_monkey [--seed N] [--actions N] [--verbose]   (or FL_MONKEY_SEED, FL_MONKEY_ACTIONS,
+//                                                         FL_MONKEY_VERBOSE=1)
 //
-// Each action is printed as it happens ("seed S #i: ..."), so a failing run's output is its
-// action log; rerun the same seed to replay it (runs finish on a worker thread, so timing can
-// differ between replays; the choices of the monkey depend only on the seed and the widgets).
+// Each action ("seed S #i: ...") and each Qt warning goes into a log of the last 80 lines, which
+// is printed with the failure (sanitizer report, or a final check that fails); --verbose prints
+// every line as it happens. Quiet by default because CI shows only the head and the tail of a
+// long output: a 2000-action log once hid the very lines that said why a seed failed. Rerun the
+// same seed to replay it (runs finish on a worker thread, so timing can differ between replays;
+// the choices of the monkey depend only on the seed and the widgets). Known noise of the
+// offscreen platform ("This plugin does not support raise()" and the like) is counted, not kept.
 //
 // Dialogs never block it: every QDialog that is shown is answered at once from the event loop
 // (a file dialog gets a fixed path in the monkey's folder, any other dialog is rejected).
@@ -37,6 +42,8 @@
 #include <QtTest/QtTest>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -66,10 +73,50 @@ namespace {
 
 int gSeed = 0;
 std::string gLast;  // the action being done, for the death callback
+bool gVerbose = false;
+std::mutex gLogMutex;  // Qt may warn from the worker thread
+std::deque<std::string> gLog;
+long gNoise = 0;
+constexpr size_t kLogLines = 80;
+
+void logLine(const std::string& line) {
+  std::lock_guard<std::mutex> lock(gLogMutex);
+  gLog.push_back(line);
+  if (gLog.size() > kLogLines) gLog.pop_front();
+  if (gVerbose) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+}
+
+/// The last lines of the log, to stderr. try_lock: a sanitizer may stop the process while the
+/// worker thread holds the lock; a log missing then is better than a hang.
+void dumpLog() {
+  std::unique_lock<std::mutex> lock(gLogMutex, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  std::fprintf(stderr, "monkey: the last %zu lines of the log (%ld lines of platform noise left out):\n", gLog.size(),
+               gNoise);
+  for (const std::string& line : gLog) std::fprintf(stderr, "  %s\n", line.c_str());
+}
 
 void printLast() {
+  dumpLog();
   std::fprintf(stderr, "\nmonkey: FAILED with seed %d during: %s\nmonkey: replay with FL_MONKEY_SEED=%d (or --seed %d)\n",
                gSeed, gLast.c_str(), gSeed, gSeed);
+}
+
+/// Qt's messages join the log; the offscreen platform's known noise is only counted.
+void messageHandler(QtMsgType type, const QMessageLogContext&, const QString& msg) {
+  static const char* const noise[] = {"This plugin does not support", "QPainter::begin: Paint device returned engine == 0",
+                                      "paint buffer returned inactive painter", "QStandardPaths: XDG_RUNTIME_DIR"};
+  for (const char* n : noise) {
+    if (msg.contains(QLatin1String(n))) {
+      std::lock_guard<std::mutex> lock(gLogMutex);
+      ++gNoise;
+      return;
+    }
+  }
+  logLine((type == QtDebugMsg ? "qt debug: " : type == QtInfoMsg ? "qt info: " : "qt warning: ") + msg.toStdString());
 }
 
 /// Answers every dialog as soon as it is shown, from the event loop (a modal exec() would
@@ -113,12 +160,12 @@ class DialogAnswerer : public QObject {
       } else {
         path = images_[static_cast<int>((*rng_)() % static_cast<unsigned>(images_.size()))];
       }
-      std::printf("    (file dialog '%s' answered with %s)\n", qPrintable(fd->windowTitle()), qPrintable(path));
+      logLine("    (file dialog '" + fd->windowTitle().toStdString() + "' answered with " + path.toStdString() + ")");
       fd->selectFile(path);
       QMetaObject::invokeMethod(fd, "accept");  // protected in QFileDialog; a slot
       return;
     }
-    std::printf("    (dialog '%s' closed)\n", qPrintable(d->windowTitle()));
+    logLine("    (dialog '" + d->windowTitle().toStdString() + "' closed)");
     d->reject();
   }
 
@@ -177,8 +224,7 @@ class Monkey {
 
   void say(const QString& what) {
     gLast = QStringLiteral("#%1: %2").arg(index_).arg(what).toStdString();
-    std::printf("seed %d %s\n", seed_, gLast.c_str());
-    std::fflush(stdout);
+    logLine("seed " + std::to_string(seed_) + " " + gLast);
   }
 
   static QString name(const QWidget* w) {
@@ -257,7 +303,7 @@ class Monkey {
       }
       const int row = pick(n);
       const QRect rect = view->visualRect(combo->model()->index(row, combo->modelColumn(), combo->rootModelIndex()));
-      std::printf("    pick row %d '%s'\n", row, qPrintable(combo->itemText(row)));
+      logLine("    pick row " + std::to_string(row) + " '" + combo->itemText(row).toStdString() + "'");
       if (rect.isValid()) {
         QTest::mouseMove(view->viewport(), rect.center());
         QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, rect.center());
@@ -468,6 +514,9 @@ int main(int argc, char** argv) {
     if (std::string(argv[i]) == "--seed") seed = std::atoi(argv[++i]);
     else if (std::string(argv[i]) == "--actions") actions = std::atoi(argv[++i]);
   }
+  for (int i = 1; i < argc; ++i) gVerbose = gVerbose || std::string(argv[i]) == "--verbose";
+  gVerbose = gVerbose || envInt("FL_MONKEY_VERBOSE", 0) != 0;
+  qInstallMessageHandler(messageHandler);
   gSeed = seed;
 #ifdef FL_HAVE_SANITIZER_CALLBACK
   __sanitizer_set_death_callback(printLast);
@@ -520,7 +569,7 @@ int main(int argc, char** argv) {
   modalGuard.setInterval(250);
   QObject::connect(&modalGuard, &QTimer::timeout, [] {
     if (auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget())) {
-      std::printf("    (modal dialog '%s' rejected by the guard)\n", qPrintable(d->windowTitle()));
+      logLine("    (modal dialog '" + d->windowTitle().toStdString() + "' rejected by the guard)");
       d->reject();
     }
   });
@@ -528,6 +577,10 @@ int main(int argc, char** argv) {
 
   window.resize(1280, 800);
   window.show();
+  // The budget of a modest machine: a whole network that the monkey feeds a large input (an
+  // attention inside grows as (H*W)^2; seed 3 once held 2 x 7 GiB under ASan) is refused by the
+  // budget, as it would be for a person, instead of paging for minutes.
+  doc.setMemoryBudget(int64_t{2} << 30);
   window.setFeatureSpec(QStringLiteral("filterbank:channels=64,stride=4"));
   window.openFiles({images[0], images[1]});
   Monkey monkey(seed, window, doc, runner, loader, dir, images);
@@ -545,6 +598,7 @@ int main(int argc, char** argv) {
   }
   if (QWidget* popup = QApplication::activePopupWidget()) popup->close();
   if (!monkey.settle(300000)) {
+    dumpLog();
     std::fprintf(stderr, "monkey: FAILED (seed %d): the worker is still busy 5 minutes after the last action\n", seed);
     return 1;
   }
@@ -552,6 +606,7 @@ int main(int argc, char** argv) {
   QMetaObject::invokeMethod(&window, [&] { answered = true; }, Qt::QueuedConnection);
   QApplication::processEvents();
   if (!answered || !window.isVisible() || window.grab().isNull()) {
+    dumpLog();
     std::fprintf(stderr, "monkey: FAILED (seed %d): the window does not answer (queued call %d, visible %d)\n", seed,
                  answered, window.isVisible());
     return 1;
@@ -564,6 +619,7 @@ int main(int argc, char** argv) {
   runner.runNow();
   monkey.settle(60000);
   if (done.isEmpty() && refused.isEmpty()) {
+    dumpLog();
     std::fprintf(stderr, "monkey: FAILED (seed %d): Run now after the monkey neither ran nor said why\n", seed);
     return 1;
   }
