@@ -6,7 +6,10 @@
 // (Debian's python3-torch) writes them into the build tree first (ctest fixture script_fixtures).
 #include <ATen/ATen.h>
 
+#include <QComboBox>
 #include <QDockWidget>
+#include <QLabel>
+#include <QPushButton>
 #include <QImage>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -76,6 +79,45 @@ QString writePhoto(const QTemporaryDir& dir) {
   img.save(path);
   return path;
 }
+
+/// The controls a script source makes pointless: the Module dock's module tree, parameter
+/// editors and weights buttons, the Inputs dock's feature spec and module input slots.
+struct ModuleControls {
+  QTreeWidget* tree = nullptr;
+  QPushButton* loadWeights = nullptr;
+  QPushButton* seededInit = nullptr;
+  QWidget* param = nullptr;  ///< one parameter editor of the current module
+  QComboBox* features = nullptr;
+  QComboBox* slot = nullptr;  ///< the module's first input slot
+  QLabel* note = nullptr;     ///< the Module dock's "not used while ..." line
+  explicit ModuleControls(MainWindow& w, const QString& param) {
+    tree = w.modulePanel()->findChild<QTreeWidget*>(QStringLiteral("moduleTree"));
+    loadWeights = w.modulePanel()->findChild<QPushButton*>(QStringLiteral("loadWeights"));
+    seededInit = w.modulePanel()->findChild<QPushButton*>(QStringLiteral("seededInit"));
+    this->param = w.modulePanel()->findChild<QWidget*>(QStringLiteral("param_") + param);
+    note = w.modulePanel()->findChild<QLabel*>(QStringLiteral("moduleUnused"));
+    features = w.findChild<QComboBox*>(QStringLiteral("featureSpec"));
+    for (QComboBox* c : w.findChildren<QComboBox*>()) {
+      if (c->objectName().startsWith(QStringLiteral("slot_"))) slot = c;
+    }
+  }
+  bool found() const { return tree && loadWeights && seededInit && param && features && slot && note; }
+  /// Every module control enabled or every one disabled, as `on`, with `why` in its tooltip
+  /// when disabled (and not when enabled).
+  void verifyModule(bool on, const QString& why) const {
+    for (QWidget* w : {static_cast<QWidget*>(tree), static_cast<QWidget*>(loadWeights), static_cast<QWidget*>(seededInit), param,
+                       static_cast<QWidget*>(slot)}) {
+      QVERIFY2(w->isEnabled() == on, qPrintable(w->objectName()));
+      QVERIFY2(w->toolTip().contains(why) != on, qPrintable(w->objectName() + QStringLiteral(": ") + w->toolTip()));
+    }
+    QCOMPARE(note->isVisibleTo(note->parentWidget()), !on);
+    if (!on) QVERIFY2(note->text().contains(why) && note->text().contains(QStringLiteral("Back to modules")), qPrintable(note->text()));
+  }
+  void verifyFeatures(bool on, const QString& why) const {
+    QCOMPARE(features->isEnabled(), on);
+    QVERIFY2(features->toolTip().contains(why) != on, qPrintable(features->toolTip()));
+  }
+};
 
 /// Leaves (points) of the tree: name -> (kind, shape, stride, selectable).
 struct Leaf {
@@ -303,6 +345,71 @@ class ScriptTest : public QObject {
     QCOMPARE(failed.count(), 1);
     QVERIFY2(failed.at(0).at(0).toString().contains(QStringLiteral("SHA-256")), qPrintable(failed.at(0).at(0).toString()));
     QVERIFY(!app.doc.script());
+  }
+
+  /// While a TorchScript file or capture runs, the module, its parameters, weights and input
+  /// slots do nothing, nor do image features when the network reads the photo itself (or a
+  /// capture brings its inputs): greyed out with the reason, and live again after "Back to
+  /// modules".
+  void moduleControlsAreGreyedWhileAScriptRuns() {
+    QTemporaryDir dir;
+    App app;
+    app.doc.setModule(QStringLiteral("cbam"));
+    app.window.openFiles({writePhoto(dir)});
+    app.settle();
+    const ModuleControls c(app.window, QStringLiteral("reduction"));
+    QVERIFY(c.found());
+    const QString net = QStringLiteral("net.pt");
+    c.verifyModule(true, net);
+    c.verifyFeatures(true, net);
+    const QString moduleTip = c.loadWeights->toolTip(), featuresTip = c.features->toolTip();
+    const QString paramTip = c.param->toolTip();
+
+    app.window.openFiles({fixture("net.pt")});
+    app.settle();
+    QVERIFY(app.doc.script() && app.doc.script()->imageInput);
+    c.verifyModule(false, net);
+    c.verifyFeatures(false, net);
+    QVERIFY(c.features->toolTip().contains(QStringLiteral("reads the photo itself")));
+    // A network fed the opened inputs' tensors uses the features (an image's): live again.
+    app.doc.setScriptImageInput(false);
+    c.verifyFeatures(true, net);
+    c.verifyModule(false, net);
+    app.doc.setScriptImageInput(true);
+    app.settle();
+    c.verifyFeatures(false, net);
+
+    // Back to modules: everything is live, with its own tooltips again.
+    auto* back = app.window.pointsPanel()->findChild<QPushButton*>(QStringLiteral("backToModules"));
+    QVERIFY(back && back->isEnabled());
+    back->click();
+    app.settle();
+    QVERIFY(!app.doc.script());
+    c.verifyModule(true, net);
+    c.verifyFeatures(true, net);
+    QCOMPARE(c.loadWeights->toolTip(), moduleTip);
+    QCOMPARE(c.features->toolTip(), featuresTip);
+    QCOMPARE(c.param->toolTip(), paramTip);
+    // The tree takes a click again: another module runs.
+    app.doc.setModule(QStringLiteral("se"));
+    const ModuleControls se(app.window, QStringLiteral("reduction"));
+    QVERIFY(se.found());
+    se.verifyModule(true, net);
+
+    // A capture brings its own inputs and weights: all of it greyed, named in the reason.
+    const QString cap = QStringLiteral("aff_match.flcap");
+    app.window.openFiles({fixture("aff_match.flcap")});
+    app.settle();
+    QVERIFY(app.doc.script() && app.doc.script()->kind == ScriptKind::Capture);
+    const ModuleControls capture(app.window, QStringLiteral("reduction"));
+    QVERIFY(capture.found());
+    capture.verifyModule(false, cap);
+    capture.verifyFeatures(false, cap);
+    QVERIFY(capture.features->toolTip().contains(QStringLiteral("own inputs")));
+    back->click();
+    app.settle();
+    capture.verifyModule(true, cap);
+    capture.verifyFeatures(true, cap);
   }
 
   void choosingAModuleLeavesTheScript() {
