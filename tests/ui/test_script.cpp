@@ -16,6 +16,7 @@
 #include <QTreeWidget>
 #include <QtTest/QtTest>
 
+#include "app_fixture.h"
 #include "test_env.h"
 #include "test_registry.h"
 #include "ui/document.h"
@@ -33,6 +34,7 @@
 
 using namespace fl;
 using namespace fl::ui;
+using fl::test::App;
 using fl::test::registry;
 
 namespace {
@@ -42,32 +44,6 @@ QString fixture(const char* name) {
   if (dir.empty()) dir = fl::test::env("FL_BINARY_DIR") + "/script_fixtures";
   return QString::fromStdString(dir) + QStringLiteral("/") + QString::fromLatin1(name);
 }
-
-struct App {
-  Document doc{registry()};
-  RunController runner{&doc};
-  InputLoader loader;
-  MainWindow window{&doc, &runner, &loader};
-  App() {
-    window.resize(1280, 800);
-    window.show();
-  }
-  ~App() { settle(); }
-  /// Until nothing loads or runs (deliveries included).
-  void settle() {
-    QElapsedTimer clock;
-    clock.start();
-    while (clock.elapsed() < 120000) {
-      window.scripts()->waitForIdle();
-      loader.waitForIdle();
-      runner.waitForIdle();
-      QTest::qWait(200);
-      if (!window.scripts()->busy() && !doc.jobs()->busy()) return;
-    }
-    QFAIL("the window did not settle in 2 minutes");
-  }
-  QTreeWidget* tree() const { return window.pointsPanel()->tree(); }
-};
 
 /// A 64 x 64 photo-like picture written to `dir`.
 QString writePhoto(const QTemporaryDir& dir) {
