@@ -35,6 +35,9 @@ one cafm-cross-matrix         --module cafm --show probe.cross --features filter
 one safm-modulation-pca       --module safm --show probe.modulation "$img/butterfly.jpg"
 # The Compare dock, opened from the example session (docs/examples/aff-iaff-cafm.flsession).
 shot compare-aff-iaff-cafm    docs/examples/aff-iaff-cafm.flsession
+# One trained network's attention at two depths (stride 2 and 4) over a garment, as Compare
+# columns (docs/examples/cbam-2depth.flsession, resources/demo/cbam-2depth.pt).
+shot cbam-two-depths          docs/examples/cbam-2depth.flsession
 # Exported figures, rendered headless from the example spec as a user would (docs/figures.md),
 # the PDF's page turned into a PNG by poppler for the docs.
 cli=build/bin/fusionlens-cli

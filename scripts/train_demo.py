@@ -13,6 +13,10 @@ FusionLens loads), and a head.
   branches that see the image differently (a local separable 3x3 conv and a dilated (3)
   context one; msf: four dilations 1-4), fused by the module, then the head. cmgm (faithful
   mode needs C = 64, 8 heads) fuses on the 7x7 grid to keep its attention small.
+* cbam-2depth: CBAM at two depths of one plain stack: the single-input stem, `att1` on the
+  14x14 grid (stride 2), a stride-2 separable conv, `att2` on the 7x7 grid (stride 4), the
+  head. Files: NAME.pt, NAME.weights.safetensors (att1.* and att2.*), a capture per depth
+  (NAME.att1.flcap, NAME.att2.flcap); no stem.
 
 Per network NAME it writes into --out (default resources/demo/):
   NAME.pt            TorchScript trace of the whole network: [B,1,28,28] in [0,1] -> logits
@@ -32,10 +36,12 @@ Time budget: 1 epoch (469 steps of 128) per network, one thread: 20 s to 3.5 min
 about 18 minutes of training for all 15 (about 25 minutes of wall time with evaluation and
 export),
 measured at nice 10 on a 2-core machine shared with compilers; the manifest records each
-network's training time. Use --only NAME,... to retrain some, --epochs / --train-limit for
-quick development runs (not shipped).
+network's training time (cbam-2depth: about a minute). Use --only NAME,... to retrain some
+(the others' files stay as they are; manifest.json keeps their entries), --epochs /
+--train-limit for quick development runs (not shipped).
 
 Run:  /usr/bin/python3 scripts/train_demo.py [--out resources/demo] [--only cbam,aff]
+      /usr/bin/python3 scripts/train_demo.py --only cbam-2depth   # the two-depth network alone
 """
 
 import argparse
@@ -70,6 +76,10 @@ FUSION = ["aff", "iaff", "cafm", "gated-fusion", "msf", "cmgm"]
 ORDER = ["cbam", "se", "eca", "spatial-attention", "ms-cam", "safm", "cbam-joint", "aff",
          "gated-fusion", "osra", "iaff", "cafm", "msf", "mfe", "cmgm"]
 assert sorted(ORDER) == sorted(SINGLE + FUSION)
+# Networks with a module at several depths: id -> the module. Trained after the ones above
+# (and alone with --only cbam-2depth), so adding one changed none of the files above.
+DEPTHS = {"cbam-2depth": "cbam"}
+ALL = ORDER + list(DEPTHS)
 
 
 # ------------------------------------------------------------------------------------ data
@@ -207,8 +217,28 @@ class RGBStem(nn.Module):
         return self.stem(x.mean(dim=1, keepdim=True))
 
 
-def make_net(module_id):
-    return SingleNet(module_id) if module_id in SINGLE else FusionNet(module_id)
+class TwoDepthNet(nn.Module):
+    """The module at two depths of a plain stack: the single-input stem (28x28 -> 14x14),
+    `att1` on the 14x14 grid (stride 2 on the garment), a stride-2 separable conv, `att2` on
+    the 7x7 grid (stride 4), the linear head. Its attention points are att1.* and att2.*."""
+
+    def __init__(self, module_id):
+        super().__init__()
+        self.stem = SingleStem()
+        self.att1 = R.build(module_id, {}, [(1, 32, 14, 14)]).train()
+        self.down = nn.Sequential(conv_bn(32, 32, stride=2, groups=32), conv_bn(32, 32, k=1))
+        self.att2 = R.build(module_id, {}, [(1, 32, 7, 7)]).train()
+        self.head = Head(32, grid14=False)
+
+    def forward(self, x):
+        f = self.att1(self.stem(x))[0][0]
+        return self.head(self.att2(self.down(f))[0][0])
+
+
+def make_net(net_id):
+    if net_id in DEPTHS:
+        return TwoDepthNet(DEPTHS[net_id])
+    return SingleNet(net_id) if net_id in SINGLE else FusionNet(net_id)
 
 
 # -------------------------------------------------------------------------------- training
@@ -269,19 +299,41 @@ def sha256(path):
     return h.hexdigest()
 
 
+def export_network(name, net, data, out):
+    xte, _ = data["t10k"]
+    with torch.no_grad():
+        traced = torch.jit.trace(net, xte[:2], check_trace=False)
+        # the trace must not have frozen the batch size: check it on another batch
+        ref, got = net(xte[:37]), traced(xte[:37])
+        if (ref - got).abs().max().item() > 1e-4:
+            raise RuntimeError("%s: the trace differs from the network" % name)
+    traced.save(os.path.join(out, name + ".pt"))
+    return name + ".pt"
+
+
+def export_depths(name, net, data, out):
+    """A network with the module at two depths: the whole network, both modules' state_dicts
+    in one file (keys prefixed att1. and att2.: `--weights FILE --prefix att1.`), and a
+    capture of each depth's module."""
+    xte, _ = data["t10k"]
+    files = {"network": export_network(name, net, data, out)}
+    files["weights"] = name + ".weights.safetensors"
+    tensors = [(p + "." + k, v) for p in ("att1", "att2") for k, v in getattr(net, p).state_dict().items()]
+    FC.write_safetensors(os.path.join(out, files["weights"]), tensors,
+                         {"module": DEPTHS[name], "source": "scripts/train_demo.py"})
+    for p in ("att1", "att2"):
+        files["capture_" + p] = "%s.%s.flcap" % (name, p)
+        FC.capture(net, xte[:CAPTURE_IMAGES], module=getattr(net, p), path=os.path.join(out, files["capture_" + p]),
+                   image=xte[0])
+    return files
+
+
 def export(module_id, net, data, out):
     xte, yte = data["t10k"]
     files = {}
     name = module_id
     example = xte[:2]
-    with torch.no_grad():
-        traced = torch.jit.trace(net, example, check_trace=False)
-        # the trace must not have frozen the batch size: check it on another batch
-        ref, got = net(xte[:37]), traced(xte[:37])
-        if (ref - got).abs().max().item() > 1e-4:
-            raise RuntimeError("%s: the trace differs from the network" % name)
-    files["network"] = name + ".pt"
-    traced.save(os.path.join(out, files["network"]))
+    files["network"] = export_network(name, net, data, out)
 
     stem = RGBStem(net.stem).eval()
     with torch.no_grad():
@@ -324,7 +376,7 @@ def write_garments(out, data):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "resources", "demo"))
-    ap.add_argument("--only", default="", help="comma-separated module ids (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated network ids: module ids and cbam-2depth (default: all)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--train-limit", type=int, default=0,
                     help="train on the first N images only (development runs)")
@@ -340,10 +392,10 @@ def main():
 
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(args.threads)
-    ids = [m for m in ORDER if not args.only or m in args.only.split(",")]
-    unknown = set(filter(None, args.only.split(","))) - set(SINGLE + FUSION)
+    ids = [m for m in ALL if not args.only or m in args.only.split(",")]
+    unknown = set(filter(None, args.only.split(","))) - set(ALL)
     if unknown:
-        ap.error("unknown module id(s): %s" % ", ".join(sorted(unknown)))
+        ap.error("unknown network id(s): %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(ALL)))
     os.makedirs(args.out, exist_ok=True)
     data = {"train": load_split("train", args.data), "t10k": load_split("t10k", args.data)}
     xte, yte = data["t10k"]
@@ -366,14 +418,22 @@ def main():
         net, seconds = train(module_id, data, args.epochs, args.train_limit)
         pred, acc = evaluate(net, xte, yte)
         acc1000 = (pred[:1000] == yte[:1000]).float().mean().item()
-        files = export(module_id, net, data, args.out)
-        n_in = len(R.MODULES[module_id].inputs)
-        manifest["networks"][module_id] = {
-            "module": module_id,
-            "kind": "single" if module_id in SINGLE else "fusion",
-            "params": R.full_params(module_id, {}),
-            "module_path": "att",
-            "module_inputs": n_in,
+        if module_id in DEPTHS:
+            files = export_depths(module_id, net, data, args.out)
+            module = DEPTHS[module_id]
+            where = {"depths": 2, "module_paths": ["att1", "att2"], "strides": [2, 4]}
+        else:
+            files = export(module_id, net, data, args.out)
+            module = module_id
+            where = {"module_path": "att"}
+        entry = {
+            "module": module,
+            "kind": "fusion" if module in FUSION else "single",
+            "params": R.full_params(module, {}),
+        }
+        entry.update(where)
+        entry.update({
+            "module_inputs": len(R.MODULES[module].inputs),
             "accuracy": round(acc * 100, 2),
             "accuracy_first_1000": round(acc1000 * 100, 2),
             "epochs": args.epochs,
@@ -384,7 +444,8 @@ def main():
             "torch_version": torch.__version__,
             "files": files,
             "sha256": {k: sha256(os.path.join(args.out, v)) for k, v in files.items()},
-        }
+        })
+        manifest["networks"][module_id] = entry
         with open(manifest_path + ".tmp", "w") as f:
             json.dump(manifest, f, indent=1, sort_keys=False)
             f.write("\n")

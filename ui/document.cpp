@@ -547,7 +547,7 @@ void Document::restore(DocumentState state) {
 // (Kept together here, apart from the module's functions above.)
 
 QString Document::scriptBlocksModule() const {
-  return tr("%1 is open (File > Open); choose a module to run a built-in instead.")
+  return tr("%1 is open (File > Open); Back to modules (Points dock) runs a built-in instead.")
       .arg(QFileInfo(script_->path).fileName());
 }
 
@@ -608,6 +608,27 @@ QString Document::scriptReadiness() const {
         .arg(needed - inputs_.size());
   }
   return {};
+}
+
+QString Document::moduleUnusedReason() const {
+  if (!script_) return {};
+  return tr("Not used while %1 is open: %2 runs instead of the module. Back to modules (Points dock) runs the "
+            "module again.")
+      .arg(QFileInfo(script_->path).fileName(),
+           script_->kind == ScriptKind::Capture ? tr("the capture") : tr("its TorchScript"));
+}
+
+QString Document::featuresUnusedReason() const {
+  if (!script_) return {};
+  if (script_->kind == ScriptKind::Capture) {
+    return tr("Not used while %1 is open: the capture brings its own inputs. Back to modules (Points dock) uses "
+              "them again.")
+        .arg(QFileInfo(script_->path).fileName());
+  }
+  if (!script_->imageInput) return {};
+  return tr("Not used while %1 is open: the network reads the photo itself, preprocessed as the Points dock "
+            "says. Back to modules (Points dock) uses them again.")
+      .arg(QFileInfo(script_->path).fileName());
 }
 
 void Document::setScriptResult(ScriptRun run, RunResult result, ResultContext context) {

@@ -214,6 +214,14 @@ class Document : public QObject {
   void setScriptImageInput(bool on);
   /// "" when the script source can run, else what is missing (no image opened, ...).
   QString scriptReadiness() const;
+  /// "" while the built-in module runs; while a script source is open, why the module, its
+  /// parameters, weights and input slots are not used (the Module and Inputs docks grey
+  /// them out with this as the reason).
+  QString moduleUnusedReason() const;
+  /// "" while image features are used; else why not: a capture brings its own inputs, a
+  /// whole network reads the photo itself (preprocessed). A TorchScript module fed the
+  /// opened inputs' tensors uses them (an image's features), so then "".
+  QString featuresUnusedReason() const;
   /// A run of the script source: its points (as the result's probes), image and prediction.
   void setScriptResult(ScriptRun run, RunResult result, ResultContext context = {});
   /// The last run of the current script source; null when none.

@@ -68,6 +68,9 @@ const std::vector<Example>& examples() {
       // way it was trained: gray, [0,1].
       whole(QStringLiteral("cbam"), QStringLiteral("CBAM"), QStringLiteral("0-ankle_boot"),
             QStringLiteral("att.SpatialGate.sigmoid")),
+      // CBAM at two depths of one network: its spatial maps at stride 2 and 4 (att1, att2).
+      whole(QStringLiteral("cbam-2depth"), QStringLiteral("CBAM (two depths)"), QStringLiteral("0-ankle_boot"),
+            QStringLiteral("att1.SpatialGate.sigmoid")),
       whole(QStringLiteral("aff"), QStringLiteral("AFF"), QStringLiteral("9-sneaker"), QStringLiteral("att.sigmoid")),
       whole(QStringLiteral("iaff"), QStringLiteral("iAFF"), QStringLiteral("4-shirt"), QStringLiteral("att.sigmoid_1")),
       whole(QStringLiteral("cafm"), QStringLiteral("CAFM"), QStringLiteral("18-bag"), QStringLiteral("att.softmax_2")),

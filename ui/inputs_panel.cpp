@@ -37,29 +37,31 @@ InputsPanel::InputsPanel(Document* document, QWidget* parent) : QWidget(parent),
 
   auto* featureRow = new QFormLayout;
   features_ = new QComboBox;
+  features_->setObjectName(QStringLiteral("featureSpec"));
   features_->setEditable(true);
   features_->addItem(QString::fromStdString(defaultFeatureSpecText()));
   for (const char* spec : {"filterbank:channels=16,stride=2", "random:channels=64,stride=4,seed=0",
                            "random:channels=64,stride=8,seed=0", "rgb"}) {
     features_->addItem(QString::fromLatin1(spec));
   }
-  features_->setToolTip(QString::fromStdString(featureSpecHelp()));
   features_->setInsertPolicy(QComboBox::NoInsert);  // a typo must not become a preset
   featureRow->addRow(tr("Image features"), features_);
   layout->addLayout(featureRow);
   // Features are computed when an image is opened: say so, and check what is typed at once.
-  auto* featureNote = new QLabel;
-  featureNote->setWordWrap(true);
-  layout->addWidget(featureNote);
-  const auto checkFeatures = [this, featureNote](const QString& text) {
+  featureNote_ = new QLabel;
+  featureNote_->setObjectName(QStringLiteral("featureNote"));
+  featureNote_->setWordWrap(true);
+  layout->addWidget(featureNote_);
+  const auto checkFeatures = [this](const QString& text) {
     try {
       parseFeatureSpec(text.toStdString());
-      featureNote->setStyleSheet(QStringLiteral("color: palette(mid);"));
-      featureNote->setText(tr("For images opened from now on; open an image again to change its features."));
+      featureStyle_ = QStringLiteral("color: palette(mid);");
+      featureText_ = tr("For images opened from now on; open an image again to change its features.");
     } catch (const std::exception& e) {
-      featureNote->setStyleSheet(QStringLiteral("color: #b00020;"));
-      featureNote->setText(QString::fromStdString(firstLine(e.what())));
+      featureStyle_ = QStringLiteral("color: #b00020;");
+      featureText_ = QString::fromStdString(firstLine(e.what()));
     }
+    showWhetherUsed();
   };
   connect(features_, &QComboBox::currentTextChanged, this, checkFeatures);
   checkFeatures(features_->currentText());
@@ -78,7 +80,25 @@ InputsPanel::InputsPanel(Document* document, QWidget* parent) : QWidget(parent),
   connect(remove, &QPushButton::clicked, this, [this] { document_->removeInput(list_->currentRow()); });
   connect(document_, &Document::inputsChanged, this, &InputsPanel::refresh);
   connect(document_, &Document::moduleChanged, this, &InputsPanel::refresh);
+  connect(document_, &Document::scriptChanged, this, &InputsPanel::showWhetherUsed);
   refresh();
+}
+
+void InputsPanel::showWhetherUsed() {
+  const QString features = document_->featuresUnusedReason();
+  features_->setEnabled(features.isEmpty());
+  features_->setToolTip(features.isEmpty() ? QString::fromStdString(featureSpecHelp()) : features);
+  featureNote_->setStyleSheet(features.isEmpty() ? featureStyle_ : QStringLiteral("color: palette(mid);"));
+  featureNote_->setText(features.isEmpty() ? featureText_ : features);
+  if (!slotsHost_) return;
+  const QString module = document_->moduleUnusedReason();
+  slotsHost_->setEnabled(module.isEmpty());
+  slotsHost_->setToolTip(module);
+  const ModuleDescriptor* d = document_->descriptor();
+  for (size_t s = 0; s < slotCombos_.size(); ++s) {
+    const QString help = d && s < d->inputs.size() ? QString::fromStdString(d->inputs[s].help) : QString();
+    slotCombos_[s]->setToolTip(module.isEmpty() ? help : module + QStringLiteral("\n\n") + help);
+  }
 }
 
 QString InputsPanel::featureSpec() const { return features_->currentText(); }
@@ -125,7 +145,6 @@ void InputsPanel::refresh() {
   for (int s = 0; s < static_cast<int>(slotCombos_.size()); ++s) {
     QComboBox* combo = slotCombos_[static_cast<size_t>(s)];
     const QSignalBlocker block(combo);
-    combo->setToolTip(QString::fromStdString(d->inputs[static_cast<size_t>(s)].help));
     QStringList labels{tr("(none)")};
     for (const auto& in : document_->inputs()) labels << in.label;
     QStringList shown;
@@ -145,6 +164,7 @@ void InputsPanel::refresh() {
     const int assigned = s < static_cast<int>(document_->assignment().size()) ? document_->assignment()[static_cast<size_t>(s)] : -1;
     combo->setCurrentIndex(assigned + 1);
   }
+  showWhetherUsed();  // the slots' tooltips
 }
 
 }  // namespace fl::ui

@@ -8,6 +8,7 @@
 class QListWidget;
 class QComboBox;
 class QFormLayout;
+class QLabel;
 class QWidget;
 
 namespace fl::ui {
@@ -26,11 +27,18 @@ class InputsPanel : public QWidget {
 
  private:
   void refresh();
+  /// Greys out the feature spec while the open script source ignores it, and the module's
+  /// input slots while a script source runs instead of the module (Document's
+  /// featuresUnusedReason / moduleUnusedReason), with the reason in the tooltips.
+  void showWhetherUsed();
 
   Document* document_;
   QListWidget* list_;
   QComboBox* features_;
-  QWidget* slotsHost_;
+  QLabel* featureNote_;
+  QString featureText_;  ///< what featureNote_ says while the spec is used
+  QString featureStyle_;
+  QWidget* slotsHost_ = nullptr;  ///< made after the feature row, which calls showWhetherUsed
   QStringList slotNames_;               ///< the module inputs the combos were built for
   std::vector<QComboBox*> slotCombos_;  ///< one per module input, in order
 };

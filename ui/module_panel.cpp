@@ -62,7 +62,14 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   scroll->setWidget(content);
   auto* layout = new QVBoxLayout(content);
   setMinimumWidth(300);  // module names and citations stay readable
+  unused_ = new QLabel;
+  unused_->setObjectName(QStringLiteral("moduleUnused"));
+  unused_->setWordWrap(true);
+  unused_->setStyleSheet(QStringLiteral("color: palette(mid); font-style: italic;"));
+  unused_->hide();
+  layout->addWidget(unused_);
   tree_ = new QTreeWidget;
+  tree_->setObjectName(QStringLiteral("moduleTree"));
   tree_->setHeaderHidden(true);
   tree_->setMinimumHeight(220);
   std::map<ModuleCategory, QTreeWidgetItem*> groups;
@@ -88,11 +95,11 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   layout->addWidget(formHost_);
 
   auto* weightsRow = new QHBoxLayout;
-  auto* loadWeights = new QPushButton(tr("Load weights..."));
-  loadWeights->setToolTip(tr("A state_dict: torch.save(model.state_dict(), path) or .safetensors"));
+  loadWeights_ = new QPushButton(tr("Load weights..."));
+  loadWeights_->setObjectName(QStringLiteral("loadWeights"));  // tooltips: showWhetherUsed
   clearWeights_ = new QPushButton(tr("Seeded init"));
-  clearWeights_->setToolTip(tr("Forget the weights file and use the deterministic seeded init"));
-  weightsRow->addWidget(loadWeights);
+  clearWeights_->setObjectName(QStringLiteral("seededInit"));
+  weightsRow->addWidget(loadWeights_);
   weightsRow->addWidget(clearWeights_);
   layout->addLayout(weightsRow);
   weightsLabel_ = new QLabel(tr("Weights: seeded init"));
@@ -131,7 +138,7 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   connect(tree_, &QTreeWidget::currentItemChanged, this, [this](QTreeWidgetItem* item, QTreeWidgetItem*) {
     if (item && item->data(0, Qt::UserRole).isValid()) document_->setModule(item->data(0, Qt::UserRole).toString());
   });
-  connect(loadWeights, &QPushButton::clicked, this, [this] {
+  connect(loadWeights_, &QPushButton::clicked, this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, tr("Load weights"), prefs::startDirectory(),
         tr("state_dict (*.pt *.pth *.bin *.ckpt *.safetensors);;All files (*)"));
     if (!path.isEmpty()) this->loadWeights(path);
@@ -183,6 +190,29 @@ ModulePanel::ModulePanel(Document* document, QWidget* parent) : QWidget(parent),
   connect(document_->jobs(), &JobService::jobEnded, this, [this](uint64_t job) {
     if (job == weightsJob_) weightsJob_ = 0;
   });
+  connect(document_, &Document::scriptChanged, this, &ModulePanel::showWhetherUsed);
+  showWhetherUsed();
+}
+
+void ModulePanel::showWhetherUsed() {
+  const QString reason = document_->moduleUnusedReason();
+  const bool used = reason.isEmpty();
+  unused_->setText(reason);
+  unused_->setVisible(!used);
+  // The containers: a form rebuilt meanwhile (a session) inherits the state.
+  tree_->setEnabled(used);
+  formHost_->setEnabled(used);
+  loadWeights_->setEnabled(used);
+  clearWeights_->setEnabled(used);
+  // Tooltips show on disabled widgets too: they say why (the tree's items keep their own).
+  tree_->setToolTip(reason);
+  formHost_->setToolTip(reason);
+  for (QWidget* editor : formHost_->findChildren<QWidget*>()) {
+    const QVariant help = editor->property("help");
+    if (help.isValid()) editor->setToolTip(used ? help.toString() : reason + QStringLiteral("\n\n") + help.toString());
+  }
+  loadWeights_->setToolTip(used ? tr("A state_dict: torch.save(model.state_dict(), path) or .safetensors") : reason);
+  clearWeights_->setToolTip(used ? tr("Forget the weights file and use the deterministic seeded init") : reason);
 }
 
 ModulePanel::~ModulePanel() {
@@ -282,7 +312,7 @@ void ModulePanel::rebuildForm() {
         break;
       }
     }
-    editor->setToolTip(QString::fromStdString(p.help));
+    editor->setProperty("help", QString::fromStdString(p.help));  // the tooltip: showWhetherUsed
     editor->setFocusPolicy(Qt::StrongFocus);
     if (!wheelFilter_) wheelFilter_ = new WheelNeedsFocus(this);
     editor->installEventFilter(wheelFilter_);
@@ -290,6 +320,7 @@ void ModulePanel::rebuildForm() {
     form_->addRow(QString::fromStdString(p.name), editor);
   }
   updateCheck();
+  showWhetherUsed();
 }
 
 void ModulePanel::updateCheck() {

@@ -57,6 +57,9 @@ class ModulePanel : public QWidget {
  private:
   void rebuildForm();
   void updateCheck();
+  /// Greys out the module, its parameters and weights while a TorchScript file or capture
+  /// runs instead (Document::moduleUnusedReason), with the reason as note and tooltips.
+  void showWhetherUsed();
   void onWeightsLoaded(const WeightsLoad& w);
   /// The weights line: which weights the current module uses (always shown), then `note`
   /// (a file being read, or why a new file was refused), kept until the next weights action.
@@ -65,10 +68,12 @@ class ModulePanel : public QWidget {
 
   Document* document_;
   QTreeWidget* tree_;
+  QLabel* unused_;  ///< why the module is not used now; hidden while it is
   QLabel* about_;
   QWidget* formHost_;
   QFormLayout* form_ = nullptr;
   QLabel* weightsLabel_;
+  QPushButton* loadWeights_;
   QPushButton* clearWeights_;
   QComboBox* device_;
   QComboBox* budget_;

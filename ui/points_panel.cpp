@@ -70,6 +70,7 @@ PointsPanel::PointsPanel(Document* document, QWidget* parent) : QWidget(parent),
   file_->setWordWrap(true);
   file_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   close_ = new QPushButton(tr("Back to modules"));
+  close_->setObjectName(QStringLiteral("backToModules"));
   close_->setToolTip(tr("Close the TorchScript file or capture and run the built-in module again"));
   head->addWidget(file_, 1);
   head->addWidget(close_);

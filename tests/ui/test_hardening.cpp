@@ -23,6 +23,7 @@
 #include "core/io/safetensors.h"
 #include "core/io/state_dict.h"
 #include "core/modules/module_instance.h"
+#include "app_fixture.h"
 #include "test_env.h"
 #include "test_registry.h"
 #include "ui/compare_panel.h"
@@ -42,6 +43,7 @@
 
 using namespace fl;
 using namespace fl::ui;
+using fl::test::App;
 using fl::test::registry;
 
 namespace {
@@ -58,25 +60,6 @@ void holdTheWorker(Document& doc, QObject* keeper, std::atomic<bool>& open, std:
       [](int&&, const JobReport&) {});
   while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
-
-/// The window as the app makes it, shown.
-struct App {
-  Document doc{registry()};
-  RunController runner{&doc};
-  InputLoader loader;
-  MainWindow window{&doc, &runner, &loader};
-  App() {
-    window.resize(1280, 800);
-    window.show();
-    window.activateWindow();
-    QApplication::setActiveWindow(&window);
-  }
-  ~App() {
-    runner.waitForIdle();
-    loader.waitForIdle();
-    window.modulePanel()->waitForIdle();
-  }
-};
 
 /// `n` tensor files [1, 64, 6, 8] in `dir`, as a user would open them.
 QStringList tensorFiles(const QTemporaryDir& dir, int n, const QString& stem = QStringLiteral("t")) {

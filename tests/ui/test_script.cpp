@@ -6,13 +6,17 @@
 // (Debian's python3-torch) writes them into the build tree first (ctest fixture script_fixtures).
 #include <ATen/ATen.h>
 
+#include <QComboBox>
 #include <QDockWidget>
+#include <QLabel>
+#include <QPushButton>
 #include <QImage>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTreeWidget>
 #include <QtTest/QtTest>
 
+#include "app_fixture.h"
 #include "test_env.h"
 #include "test_registry.h"
 #include "ui/document.h"
@@ -30,6 +34,7 @@
 
 using namespace fl;
 using namespace fl::ui;
+using fl::test::App;
 using fl::test::registry;
 
 namespace {
@@ -39,32 +44,6 @@ QString fixture(const char* name) {
   if (dir.empty()) dir = fl::test::env("FL_BINARY_DIR") + "/script_fixtures";
   return QString::fromStdString(dir) + QStringLiteral("/") + QString::fromLatin1(name);
 }
-
-struct App {
-  Document doc{registry()};
-  RunController runner{&doc};
-  InputLoader loader;
-  MainWindow window{&doc, &runner, &loader};
-  App() {
-    window.resize(1280, 800);
-    window.show();
-  }
-  ~App() { settle(); }
-  /// Until nothing loads or runs (deliveries included).
-  void settle() {
-    QElapsedTimer clock;
-    clock.start();
-    while (clock.elapsed() < 120000) {
-      window.scripts()->waitForIdle();
-      loader.waitForIdle();
-      runner.waitForIdle();
-      QTest::qWait(200);
-      if (!window.scripts()->busy() && !doc.jobs()->busy()) return;
-    }
-    QFAIL("the window did not settle in 2 minutes");
-  }
-  QTreeWidget* tree() const { return window.pointsPanel()->tree(); }
-};
 
 /// A 64 x 64 photo-like picture written to `dir`.
 QString writePhoto(const QTemporaryDir& dir) {
@@ -76,6 +55,45 @@ QString writePhoto(const QTemporaryDir& dir) {
   img.save(path);
   return path;
 }
+
+/// The controls a script source makes pointless: the Module dock's module tree, parameter
+/// editors and weights buttons, the Inputs dock's feature spec and module input slots.
+struct ModuleControls {
+  QTreeWidget* tree = nullptr;
+  QPushButton* loadWeights = nullptr;
+  QPushButton* seededInit = nullptr;
+  QWidget* param = nullptr;  ///< one parameter editor of the current module
+  QComboBox* features = nullptr;
+  QComboBox* slot = nullptr;  ///< the module's first input slot
+  QLabel* note = nullptr;     ///< the Module dock's "not used while ..." line
+  explicit ModuleControls(MainWindow& w, const QString& param) {
+    tree = w.modulePanel()->findChild<QTreeWidget*>(QStringLiteral("moduleTree"));
+    loadWeights = w.modulePanel()->findChild<QPushButton*>(QStringLiteral("loadWeights"));
+    seededInit = w.modulePanel()->findChild<QPushButton*>(QStringLiteral("seededInit"));
+    this->param = w.modulePanel()->findChild<QWidget*>(QStringLiteral("param_") + param);
+    note = w.modulePanel()->findChild<QLabel*>(QStringLiteral("moduleUnused"));
+    features = w.findChild<QComboBox*>(QStringLiteral("featureSpec"));
+    for (QComboBox* c : w.findChildren<QComboBox*>()) {
+      if (c->objectName().startsWith(QStringLiteral("slot_"))) slot = c;
+    }
+  }
+  bool found() const { return tree && loadWeights && seededInit && param && features && slot && note; }
+  /// Every module control enabled or every one disabled, as `on`, with `why` in its tooltip
+  /// when disabled (and not when enabled).
+  void verifyModule(bool on, const QString& why) const {
+    for (QWidget* w : {static_cast<QWidget*>(tree), static_cast<QWidget*>(loadWeights), static_cast<QWidget*>(seededInit), param,
+                       static_cast<QWidget*>(slot)}) {
+      QVERIFY2(w->isEnabled() == on, qPrintable(w->objectName()));
+      QVERIFY2(w->toolTip().contains(why) != on, qPrintable(w->objectName() + QStringLiteral(": ") + w->toolTip()));
+    }
+    QCOMPARE(note->isVisibleTo(note->parentWidget()), !on);
+    if (!on) QVERIFY2(note->text().contains(why) && note->text().contains(QStringLiteral("Back to modules")), qPrintable(note->text()));
+  }
+  void verifyFeatures(bool on, const QString& why) const {
+    QCOMPARE(features->isEnabled(), on);
+    QVERIFY2(features->toolTip().contains(why) != on, qPrintable(features->toolTip()));
+  }
+};
 
 /// Leaves (points) of the tree: name -> (kind, shape, stride, selectable).
 struct Leaf {
@@ -305,6 +323,71 @@ class ScriptTest : public QObject {
     QVERIFY(!app.doc.script());
   }
 
+  /// While a TorchScript file or capture runs, the module, its parameters, weights and input
+  /// slots do nothing, nor do image features when the network reads the photo itself (or a
+  /// capture brings its inputs): greyed out with the reason, and live again after "Back to
+  /// modules".
+  void moduleControlsAreGreyedWhileAScriptRuns() {
+    QTemporaryDir dir;
+    App app;
+    app.doc.setModule(QStringLiteral("cbam"));
+    app.window.openFiles({writePhoto(dir)});
+    app.settle();
+    const ModuleControls c(app.window, QStringLiteral("reduction"));
+    QVERIFY(c.found());
+    const QString net = QStringLiteral("net.pt");
+    c.verifyModule(true, net);
+    c.verifyFeatures(true, net);
+    const QString moduleTip = c.loadWeights->toolTip(), featuresTip = c.features->toolTip();
+    const QString paramTip = c.param->toolTip();
+
+    app.window.openFiles({fixture("net.pt")});
+    app.settle();
+    QVERIFY(app.doc.script() && app.doc.script()->imageInput);
+    c.verifyModule(false, net);
+    c.verifyFeatures(false, net);
+    QVERIFY(c.features->toolTip().contains(QStringLiteral("reads the photo itself")));
+    // A network fed the opened inputs' tensors uses the features (an image's): live again.
+    app.doc.setScriptImageInput(false);
+    c.verifyFeatures(true, net);
+    c.verifyModule(false, net);
+    app.doc.setScriptImageInput(true);
+    app.settle();
+    c.verifyFeatures(false, net);
+
+    // Back to modules: everything is live, with its own tooltips again.
+    auto* back = app.window.pointsPanel()->findChild<QPushButton*>(QStringLiteral("backToModules"));
+    QVERIFY(back && back->isEnabled());
+    back->click();
+    app.settle();
+    QVERIFY(!app.doc.script());
+    c.verifyModule(true, net);
+    c.verifyFeatures(true, net);
+    QCOMPARE(c.loadWeights->toolTip(), moduleTip);
+    QCOMPARE(c.features->toolTip(), featuresTip);
+    QCOMPARE(c.param->toolTip(), paramTip);
+    // The tree takes a click again: another module runs.
+    app.doc.setModule(QStringLiteral("se"));
+    const ModuleControls se(app.window, QStringLiteral("reduction"));
+    QVERIFY(se.found());
+    se.verifyModule(true, net);
+
+    // A capture brings its own inputs and weights: all of it greyed, named in the reason.
+    const QString cap = QStringLiteral("aff_match.flcap");
+    app.window.openFiles({fixture("aff_match.flcap")});
+    app.settle();
+    QVERIFY(app.doc.script() && app.doc.script()->kind == ScriptKind::Capture);
+    const ModuleControls capture(app.window, QStringLiteral("reduction"));
+    QVERIFY(capture.found());
+    capture.verifyModule(false, cap);
+    capture.verifyFeatures(false, cap);
+    QVERIFY(capture.features->toolTip().contains(QStringLiteral("own inputs")));
+    back->click();
+    app.settle();
+    capture.verifyModule(true, cap);
+    capture.verifyFeatures(true, cap);
+  }
+
   void choosingAModuleLeavesTheScript() {
     QTemporaryDir dir;
     App app;
@@ -317,7 +400,8 @@ class ScriptTest : public QObject {
     QVERIFY(app.tree()->topLevelItemCount() == 0);
   }
 
-  /// File > Open example's whole networks (the CBAM one and the six fusion networks): each
+  /// File > Open example's whole networks (the CBAM one, CBAM at two depths and the six
+  /// fusion networks): each
   /// opens the shipped trained network on its garment, shows its named point, and predicts
   /// a class named by the manifest.
   void everyWholeNetworkExampleOpensWithItsPoint() {
@@ -346,7 +430,7 @@ class ScriptTest : public QObject {
                qPrintable(e.title + QStringLiteral(": ") + prediction));
       ++opened;
     }
-    QCOMPARE(opened, 7);
+    QCOMPARE(opened, 8);
   }
 };
 
