@@ -499,7 +499,7 @@ int cmdRun(Args& args, const fl::ModuleRegistry& registry) {
       std::cout << "weights: seeded init (seed " << req.seed << ")\n";
     }
     for (const auto& [name, t] : fl::resultTensors(res)) {
-      std::cout << "  " << name << " " << fl::shapeText(t.sizes().vec()) << "\n";
+      std::cout << "  " << name << " " << fl::shapeText(t.sizes()) << "\n";
     }
     std::cout << "saved " << save << "\n";
     if (!scores.empty()) std::cout << "channel scores (batch element 0) saved " << scores << "\n";
@@ -638,7 +638,7 @@ int cmdInspect(Args& args, const fl::ModuleRegistry& registry) {
   std::cout << "tensors:\n";
   for (const auto& [name, t] : cp.tensors) {
     std::cout << "  " << (name.empty() ? "(root)" : name) << " "
-              << fl::shapeText(t.sizes().vec()) << " " << c10::toString(t.scalar_type()) << "\n";
+              << fl::shapeText(t.sizes()) << " " << c10::toString(t.scalar_type()) << "\n";
   }
   if (!cp.skipped.empty()) {
     std::cout << "skipped (not tensors):\n";

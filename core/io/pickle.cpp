@@ -1,6 +1,7 @@
 #include "core/io/pickle.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/SmallVector.h>
 
 #include <algorithm>
 #include <cctype>
@@ -79,9 +80,15 @@ const AllowedGlobal* findAllowed(const std::string& module, const std::string& n
   return nullptr;
 }
 
-const AllowedGlobal* findAllowed(const std::string& fullName) {
-  for (const auto& g : kAllowed)
-    if (fullName == std::string(g.module) + "." + g.name) return &g;
+/// By "module.name", compared in place: every REDUCE and persistent id looks its callable up
+/// here, and joining each candidate's name first made a heap string per candidate tried.
+const AllowedGlobal* findAllowed(std::string_view fullName) {
+  for (const auto& g : kAllowed) {
+    const std::string_view module(g.module), name(g.name);
+    if (fullName.size() == module.size() + 1 + name.size() && fullName.substr(0, module.size()) == module &&
+        fullName[module.size()] == '.' && fullName.substr(module.size() + 1) == name)
+      return &g;
+  }
   return nullptr;
 }
 
@@ -499,12 +506,14 @@ class Unpickler {
     if (v->kind != k)
       fail(fn + "() argument '" + arg + "' is a " + v->typeName() + ", expected " + kindName(k));
   }
-  std::vector<int64_t> intTuple(const PickleValuePtr& v, const std::string& fn, const char* arg) {
+  /// Sizes and strides: on the stack up to 8 dims (not two heap vectors per tensor).
+  using Dims = c10::SmallVector<int64_t, 8>;
+  Dims intTuple(const PickleValuePtr& v, const std::string& fn, const char* arg) {
     if (v->kind != Kind::Tuple && v->kind != Kind::List)
       fail(fn + "() argument '" + arg + "' is a " + v->typeName() + ", expected a tuple");
     if (v->items.size() > size_t(kMaxDims))
       fail(fn + "() argument '" + arg + "' has too many dims");
-    std::vector<int64_t> out;
+    Dims out;
     for (const auto& x : v->items) {
       if (x->kind != Kind::Int) fail(fn + "() argument '" + arg + "' holds a " + x->typeName());
       out.push_back(x->integer);
@@ -521,8 +530,8 @@ class Unpickler {
     expectKind(args[1], Kind::Int, fn, "storage_offset");
     const at::Tensor& storage = args[0]->tensor;
     const int64_t offset = args[1]->integer;
-    const std::vector<int64_t> size = intTuple(args[2], fn, "size");
-    const std::vector<int64_t> stride = intTuple(args[3], fn, "stride");
+    const Dims size = intTuple(args[2], fn, "size");
+    const Dims stride = intTuple(args[3], fn, "stride");
     if (size.size() != stride.size())
       fail(fn + "(): size has " + std::to_string(size.size()) + " dims but stride has " +
            std::to_string(stride.size()));
@@ -572,8 +581,19 @@ class Unpickler {
            std::to_string(kMaxRepeatedElements) + " elements");
     }
     auto v = make(Kind::Tensor);
-    v->tensor = storage.as_strided(size, stride, offset);
+    v->tensor = viewOf(storage, size, stride, offset);
     return v;
+  }
+
+  /// What as_strided() makes (a view sharing the storage), built as ATen's CPU kernel builds
+  /// it but without the operator dispatcher, whose autograd and view bookkeeping cost several
+  /// allocations per tensor; the bounds were checked above. Nothing here tracks gradients.
+  static at::Tensor viewOf(const at::Tensor& storage, at::IntArrayRef size, at::IntArrayRef stride,
+                           int64_t offset) {
+    auto impl = c10::make_intrusive<c10::TensorImpl>(c10::TensorImpl::VIEW, c10::Storage(storage.storage()),
+                                                     storage.key_set(), storage.dtype());
+    impl->set_sizes_and_strides(size, stride, offset);
+    return at::Tensor(std::move(impl));
   }
 
   PickleValuePtr call(const PickleValuePtr& fnValue, const PickleValuePtr& argsValue,
@@ -846,9 +866,17 @@ class Unpickler {
       case EMPTY_SET:
         push(make(Kind::Set));
         return;
-      case EMPTY_TUPLE:
-        push(makeTuple({}));
+      case EMPTY_TUPLE: {
+        // Shared, as Python shares (): torch.save writes one per tensor (OrderedDict()'s
+        // arguments for its hooks). It still counts as an object; nothing can add items to it.
+        count(Kind::Tuple);
+        if (!emptyTuple_) {
+          emptyTuple_ = std::make_shared<PickleValue>();
+          emptyTuple_->kind = Kind::Tuple;
+        }
+        push(emptyTuple_);
         return;
+      }
       case TUPLE:
         push(makeTuple(popMark("TUPLE")));
         return;
@@ -1139,6 +1167,7 @@ class Unpickler {
   static constexpr size_t kSharedInts = 256;
   std::vector<PickleValuePtr> sharedInts_ = std::vector<PickleValuePtr>(kSharedInts);
   PickleValuePtr sharedBools_[2];
+  PickleValuePtr emptyTuple_;
   std::vector<PickleValuePtr> containers_;
   /// Each dict's keys -> entry position (str and int keys apart, as Python has them).
   struct DictIndex {

@@ -13,6 +13,7 @@
 #include <set>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/common/error.h"
 #include "core/common/file_io.h"
@@ -100,8 +101,9 @@ PickleValuePtr readTorchPickle(const std::string& path) {
   }
   const std::vector<uint8_t> pickle = zip.read(*pkl);
 
+  std::string name;  // reused: one heap string per storage showed in large checkpoints
   const PickleStorageLoader loader = [&](const PickleStorageRef& ref) {
-    const std::string name = prefix + "data/" + ref.key;
+    name.assign(prefix).append("data/").append(ref.key);
     const ZipEntry* entry = zip.find(name);
     if (!entry) fail(path, "storage entry '" + name + "' is missing from the archive");
     const uint64_t itemSize = c10::elementSize(ref.dtype);
@@ -119,9 +121,9 @@ PickleValuePtr readTorchPickle(const std::string& path) {
     }
     // The entry's sizes against the file before the allocation: a deflated entry may claim
     // far more than its bytes can inflate to (found by fuzz_checkpoint: 1 GiB from 64 bytes).
-    zip.checkEntry(*entry);
+    const uint64_t start = zip.checkEntry(*entry);
     at::Tensor storage = emptyCpuTensor({ref.numel}, ref.dtype);
-    zip.readInto(*entry, storage.data_ptr(), need);
+    zip.readCheckedInto(*entry, start, storage.data_ptr(), need);
     if (ref.dtype == at::kBool) {
       const auto* b = static_cast<const uint8_t*>(storage.data_ptr());
       for (uint64_t i = 0; i < need; ++i)
@@ -173,8 +175,14 @@ bool isTorchZip(const std::string& path) {
        "content)");
 }
 
-std::string keyText(const PickleValue& k) {
-  return k.kind == PickleValue::Kind::String ? k.text : std::to_string(k.integer);
+/// `parent.key`, or the key alone at the root: built once per tensor, in one string.
+std::string childPath(const std::string& parent, const PickleValue& k) {
+  std::string key = k.kind == PickleValue::Kind::String ? std::string() : std::to_string(k.integer);
+  const std::string& text = k.kind == PickleValue::Kind::String ? k.text : key;
+  if (parent.empty()) return text;
+  std::string path;
+  path.reserve(parent.size() + 1 + text.size());
+  return path.append(parent).append(1, '.').append(text);
 }
 
 std::string joinPath(const std::string& parent, const std::string& key) {
@@ -200,7 +208,7 @@ struct Flattener {
       ++unlisted;
   }
 
-  void visit(const PickleValue& v, const std::string& path) {
+  void visit(const PickleValue& v, std::string path) {  // by value: a tensor's name moves in
     using K = PickleValue::Kind;
     if (path.size() > kMaxPathChars) {
       skip(path.substr(0, 60) + "... (a path longer than " + std::to_string(kMaxPathChars) +
@@ -208,7 +216,7 @@ struct Flattener {
       return;
     }
     switch (v.kind) {
-      case K::Tensor: out.tensors.emplace_back(path, v.tensor); return;
+      case K::Tensor: out.tensors.emplace_back(std::move(path), v.tensor); return;
       case K::Dict:
         if (!seen.insert(&v).second) return;  // shared subtree: named once
         for (const auto& [k, item] : v.entries) {
@@ -216,7 +224,7 @@ struct Flattener {
             skip(joinPath(path, "<" + k->typeName() + " key>") + " (" + item->typeName() + ")");
             continue;
           }
-          visit(*item, joinPath(path, keyText(*k)));
+          visit(*item, childPath(path, *k));
         }
         return;
       case K::List:
@@ -505,12 +513,14 @@ WeightsReport matchStateDict(const torch::nn::Module& module, const NamedTensors
 
 WeightsReport matchStateKeys(const std::vector<StateKey>& own, const NamedTensors& state) {
   WeightsReport report;
-  std::unordered_map<std::string, const at::Tensor*> file;
-  std::set<std::string> duplicated;
+  // Views of the names in `own` and `state`, which outlive this function: a file of 100,000
+  // tensors is not copied name by name into maps (and hashed, not sorted).
+  std::unordered_map<std::string_view, const at::Tensor*> file;
+  std::unordered_set<std::string_view> duplicated;
   for (const auto& [name, t] : state)
     if (!file.emplace(name, &t).second) duplicated.insert(name);
 
-  std::set<std::string> known;
+  std::unordered_set<std::string_view> known;
   for (const auto& [name, shape] : own) {
     known.insert(name);
     const at::IntArrayRef mine(shape);
@@ -549,7 +559,7 @@ WeightsReport loadStateDict(torch::nn::Module& module, const NamedTensors& state
     throw Error(ErrorKind::Weights,
                 where + ": the state_dict does not match the module: " + report.summary());
   }
-  std::unordered_map<std::string, const at::Tensor*> file;
+  std::unordered_map<std::string_view, const at::Tensor*> file;
   for (const auto& [name, t] : state) file.emplace(name, &t);
   torch::NoGradGuard noGrad;
   // Everything was checked above, so a copy cannot fail half-way for a reason we can see.

@@ -117,7 +117,7 @@ ZipArchive ZipArchive::fromMemory(const uint8_t* data, size_t size, const std::s
 
 uint64_t ZipArchive::size() const { return source_->size(); }
 
-const ZipEntry* ZipArchive::find(const std::string& name) const {
+const ZipEntry* ZipArchive::find(std::string_view name) const {
   const auto it = index_.find(name);
   return it == index_.end() ? nullptr : &entries_[it->second];
 }
@@ -259,9 +259,10 @@ void ZipArchive::readDirectory() {
                        " beyond the file data (" + std::to_string(cdOffset) + " bytes before the " +
                        "directory; truncated archive or lying sizes)");
     }
-    if (!index_.emplace(e.name, entries_.size()).second)
-      fail(where_, "duplicate entry '" + e.name + "'");
+    // Stored first, then indexed by a view of the stored name (reserved above: no moves).
     entries_.push_back(std::move(e));
+    if (!index_.emplace(std::string_view(entries_.back().name), entries_.size() - 1).second)
+      fail(where_, "duplicate entry '" + entries_.back().name + "'");
     pos += recordLen;
   }
   // Entries whose data overlap are how "non-recursive" zip bombs multiply one deflate stream
@@ -300,9 +301,16 @@ uint64_t ZipArchive::dataOffset(const ZipEntry& entry) const {
   }
   if (nameLen != entry.name.size())
     fail(where_, "entry '" + entry.name + "': local header names another file");
-  std::string localName(nameLen, '\0');
-  source_->readAt(entry.localHeaderOffset + kLocalHeaderSize, localName.data(), nameLen);
-  if (localName != entry.name)
+  // Compared through a stack buffer: a heap string per entry showed in large archives.
+  char small[256];
+  std::string large;
+  char* localName = small;
+  if (nameLen > sizeof small) {
+    large.resize(nameLen);
+    localName = large.data();
+  }
+  source_->readAt(entry.localHeaderOffset + kLocalHeaderSize, localName, nameLen);
+  if (std::memcmp(localName, entry.name.data(), nameLen) != 0)
     fail(where_, "entry '" + entry.name + "': local header names another file");
   return start;
 }
@@ -340,7 +348,7 @@ std::vector<uint8_t> ZipArchive::read(const ZipEntry& entry) const {
   return out;
 }
 
-void ZipArchive::checkEntry(const ZipEntry& entry) const { checkedDataOffset(entry); }
+uint64_t ZipArchive::checkEntry(const ZipEntry& entry) const { return checkedDataOffset(entry); }
 
 uint64_t ZipArchive::checkedDataOffset(const ZipEntry& entry) const {
   const auto what = [&entry] { return "entry '" + entry.name + "'"; };  // built only for a message

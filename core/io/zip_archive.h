@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -52,8 +53,8 @@ class ZipArchive {
   const std::vector<ZipEntry>& entries() const { return entries_; }
 
   /// The entry called `name`, or nullptr.
-  const ZipEntry* find(const std::string& name) const;
-  bool contains(const std::string& name) const { return find(name) != nullptr; }
+  const ZipEntry* find(std::string_view name) const;
+  bool contains(std::string_view name) const { return find(name) != nullptr; }
 
   /// Reads and (if needed) inflates an entry; throws if it is missing, damaged, larger than
   /// maxEntryBytes(), or its data disagrees with its declared sizes or CRC.
@@ -68,7 +69,13 @@ class ZipArchive {
   /// declared sizes possible for the data in the file (STORED: equal; DEFLATE: at most
   /// ~1032:1), within maxEntryBytes(), the local header and data inside the file. Callers
   /// that allocate for readInto() call it first, so a lying size costs no memory.
-  void checkEntry(const ZipEntry& entry) const;
+  /// Returns the entry's data offset for readCheckedInto(), so the local header is read once.
+  uint64_t checkEntry(const ZipEntry& entry) const;
+
+  /// readInto() for an entry checkEntry() has just passed, `start` being what it returned.
+  void readCheckedInto(const ZipEntry& entry, uint64_t start, void* dst, uint64_t dstSize) const {
+    readChecked(entry, start, dst, dstSize);
+  }
 
   /// The name used in error messages (the path, or the `where` given).
   const std::string& where() const { return where_; }
@@ -93,7 +100,9 @@ class ZipArchive {
   std::unique_ptr<Source> source_;
   std::string where_;
   std::vector<ZipEntry> entries_;
-  std::unordered_map<std::string, size_t> index_;
+  /// Views of entries_' names (entries_ never reallocates once read, and a move keeps its
+  /// buffer): a second copy of every name was a third of reading a large directory.
+  std::unordered_map<std::string_view, size_t> index_;
   uint64_t max_entry_bytes_ = kDefaultMaxEntryBytes;
 };
 
