@@ -1,5 +1,7 @@
 #include "core/modules/aff.h"
 
+#include <ATen/ATen.h>
+
 #include "core/modules/descriptor_util.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/ms_cam.h"
@@ -16,12 +18,14 @@ void AffImpl::reset() {
 }
 
 torch::Tensor AffImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  const auto xa = x + residual;
-  const auto wei = local_att->forward(xa).add_(global_att->forward(xa)).sigmoid_();
-  if (probe::active()) probe::record("weight", wei);
-  // x wei + residual (1 - wei) as residual + wei (x - residual): fewer full-size passes.
-  auto out = x - residual;
-  out.mul_(wei).add_(residual);
+  auto xa = x + residual;
+  // G(x) enters through the local branch's bias (localAttentionPlus): no separate add pass.
+  auto out = localAttentionPlus(local_att, xa, global_att->forward(xa)).sigmoid_();
+  if (probe::active()) probe::record("weight", out);  // a copy: out is updated below
+  // x wei + residual (1 - wei) as residual + wei (x - residual); x - residual goes into xa's
+  // buffer (no longer needed), so the forward allocates two full-size tensors in all.
+  at::sub_out(xa, x, residual);
+  out.mul_(xa).add_(residual);
   if (options.scale() != 1.0) out.mul_(options.scale());
   return out;
 }

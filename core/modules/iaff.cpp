@@ -1,5 +1,7 @@
 #include "core/modules/iaff.h"
 
+#include <ATen/ATen.h>
+
 #include "core/modules/descriptor_util.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/ms_cam.h"
@@ -20,20 +22,18 @@ void IaffImpl::reset() {
 }
 
 torch::Tensor IaffImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  const auto xa = x + residual;
-  const auto diff = x - residual;
-  // x w + residual (1 - w) as residual + w (x - residual): fewer full-size passes.
-  const auto wei = local_att->forward(xa).add_(global_att->forward(xa)).sigmoid_();
-  auto xi = diff * wei;
-  xi.add_(residual);
+  auto xa = x + residual;
+  // x w + residual (1 - w) as residual + w (x - residual): fewer full-size passes. G enters
+  // through the local branch's bias (localAttentionPlus), and each gate becomes, in place,
+  // the product it feeds; x - residual reuses xa's buffer: three full-size tensors in all.
+  auto xi = localAttentionPlus(local_att, xa, global_att->forward(xa)).sigmoid_();
+  if (probe::active()) probe::record("weight", xi);  // a copy: xi is updated below
+  const auto& diff = at::sub_out(xa, x, residual);
+  xi.mul_(diff).add_(residual);
   auto& second_global = options.use_global_att2() ? global_att2 : global_att;
-  const auto wei2 = local_att2->forward(xi).add_(second_global->forward(xi)).sigmoid_();
-  if (probe::active()) {
-    probe::record("weight", wei);
-    probe::record("weight2", wei2);
-  }
-  auto out = diff * wei2;
-  return out.add_(residual);
+  auto out = localAttentionPlus(local_att2, xi, second_global->forward(xi)).sigmoid_();
+  if (probe::active()) probe::record("weight2", out);
+  return out.mul_(diff).add_(residual);
 }
 
 ModuleDescriptor iaffDescriptor() {

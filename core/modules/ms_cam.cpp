@@ -7,6 +7,7 @@
 #include <torch/nn/modules/pooling.h>
 
 #include "core/modules/descriptor_util.h"
+#include "core/modules/fast_ops.h"
 #include "core/modules/module_instance.h"
 #include "core/modules/probe.h"
 
@@ -27,6 +28,26 @@ nn::Sequential makeGlobalAttention(int64_t channels, int64_t inter) {
                         nn::BatchNorm2d(inter), nn::ReLU(),
                         nn::Conv2d(nn::Conv2dOptions(inter, channels, 1)),
                         nn::BatchNorm2d(channels));
+}
+
+at::Tensor localAttentionPlus(nn::Sequential local, const at::Tensor& x,
+                              const at::Tensor& extra) {
+  const auto& conv1 = *local->ptr(0)->as<nn::Conv2dImpl>();
+  const auto& bn1 = *local->ptr(1)->as<nn::BatchNorm2dImpl>();
+  const auto& conv2 = *local->ptr(3)->as<nn::Conv2dImpl>();
+  const auto& bn2 = *local->ptr(4)->as<nn::BatchNorm2dImpl>();
+  if (!ops::foldable(bn1) || !ops::foldable(bn2) || x.dim() != 4) {
+    auto out = local->forward(x);
+    return extra.defined() ? out.add_(extra.view({x.size(0), x.size(1), 1, 1})) : out;
+  }
+  const auto [w1, b1] = ops::foldConvBn(conv1, bn1);
+  const auto [w2, b2] = ops::foldConvBn(conv2, bn2);
+  const int64_t batch = x.size(0), c = x.size(1);
+  // The hidden map is a quarter of the input at r = 4; the bias of the second product carries
+  // G(x), so the sum L(x) + G(x) costs no pass of its own.
+  const auto hidden = ops::pointwise(x, w1, b1.expand({batch, w1.size(0)}), /*relu=*/true);
+  const auto bias2 = extra.defined() ? b2 + extra.reshape({batch, c}) : b2.expand({batch, c});
+  return ops::pointwise(hidden, w2, bias2, /*relu=*/false);
 }
 
 void addLocalAttentionState(desc::StateList& state, const std::string& prefix, int64_t channels,
@@ -62,15 +83,17 @@ void MsCamImpl::reset() {
 }
 
 torch::Tensor MsCamImpl::forward(const torch::Tensor& x) {
-  const auto xl = local_att->forward(x);
   const auto xg = global_att->forward(x);
+  if (!probe::active()) {  // G(x) enters through L's bias: one full-size temporary in all
+    return localAttentionPlus(local_att, x, xg).sigmoid_().mul_(x);
+  }
+  const auto xl = localAttentionPlus(local_att, x, {});
   auto wei = xl + xg;  // xl is a probe: not updated in place
   wei.sigmoid_();
-  if (probe::active()) {  // records are copies, so wei can become the output below
-    probe::record("weight", wei);
-    probe::record("local", xl);
-    probe::record("global", xg.flatten(1));
-  }
+  // records are copies, so wei can become the output below
+  probe::record("weight", wei);
+  probe::record("local", xl);
+  probe::record("global", xg.flatten(1));
   return wei.mul_(x);
 }
 

@@ -14,6 +14,13 @@ namespace fl {
 /// Local (point-wise) branch L: Conv1x1(C->inter) BN ReLU Conv1x1(inter->C) BN, state_dict
 /// indices 0,1,(2),3,4. [B,C,H,W] -> [B,C,H,W] logits.
 torch::nn::Sequential makeLocalAttention(int64_t channels, int64_t inter);
+/// L(x) + extra, with each eval-mode BatchNorm folded into the 1x1 conv before it, so the
+/// branch is two matrix products per image (bias and ReLU in place) and one full-size output
+/// instead of five passes and four full-size temporaries. `extra` ([B,C] or [B,C,1,1], may be
+/// undefined) is added through the second product's bias: MS-CAM and AFF pass G(x) there.
+/// In training mode (batch statistics) it runs the Sequential and adds `extra`.
+at::Tensor localAttentionPlus(torch::nn::Sequential local, const at::Tensor& x,
+                              const at::Tensor& extra);
 /// Global branch G: GAP then the same stack, indices (0),1,2,(3),4,5. [B,C,H,W] -> [B,C,1,1].
 torch::nn::Sequential makeGlobalAttention(int64_t channels, int64_t inter);
 /// What makeLocalAttention / makeGlobalAttention register, under `prefix` (descriptor state).

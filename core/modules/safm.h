@@ -29,6 +29,8 @@ class SafmImpl : public torch::nn::Cloneable<SafmImpl> {
   /// nearest (floor) sampling; mfr_i are depthwise 3x3 convs. Probe: modulation = M [B,C,H,W]
   /// (unbounded: GELU >= -0.17).
   torch::Tensor forward(const torch::Tensor& x);
+  /// forward() in the seed's order (upsample each level, cat, aggr): other dtypes and devices.
+  torch::Tensor forwardReference(const torch::Tensor& x, const std::vector<torch::Tensor>& chunks);
 
   SafmOptions options;
   torch::nn::ModuleList mfr{nullptr};
