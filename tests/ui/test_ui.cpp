@@ -31,6 +31,7 @@
 #include "core/run/run.h"
 #include "core/run/weights_match.h"
 #include "core/run/result_export.h"
+#include "ui/job_service.h"
 #include "ui/main_window.h"
 #include "ui/module_panel.h"
 #include "ui/result_export.h"
