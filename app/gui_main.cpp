@@ -21,6 +21,7 @@
 #include "ui/module_panel.h"
 #include "ui/run_controller.h"
 #include "ui/session_controller.h"
+#include "ui/timing.h"
 #include "ui/qcp.h"
 #include "ui/views/heatmap_panel.h"
 
@@ -56,6 +57,7 @@ void setNames() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fl::ui::timingMark("main entered (libraries loaded)");
   QCommandLineParser parser;
   parser.setApplicationDescription(QStringLiteral("See what attention and feature-fusion modules do."));
   parser.addHelpOption();
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   setNames();
   parser.process(app);
+  fl::ui::timingMark("QApplication made");
 
   FirstHeatmapPaint firstPaint;
   if (qEnvironmentVariableIsSet("FL_BENCH_FIRST_PAINT")) app.installEventFilter(&firstPaint);
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
   fl::ui::RunController runner(&document);
   fl::ui::InputLoader loader(document.jobs());
   fl::ui::MainWindow window(&document, &runner, &loader);
+  fl::ui::timingMark("window built");
   for (const QString& name : parser.values(hideDock)) {
     auto* dock = window.findChild<QDockWidget*>(name + QStringLiteral("Dock"));
     if (!dock) {
@@ -116,6 +120,7 @@ int main(int argc, char** argv) {
     dock->hide();
   }
   window.show();
+  fl::ui::timingMark("window shown");
 
   if (parser.isSet(memory)) {
     try {
@@ -205,6 +210,7 @@ int main(int argc, char** argv) {
     });
     QTimer::singleShot(120000, &app, [&] { app.exit(3); });  // never hang a script
   }
+  fl::ui::timingMark("event loop entered");
   const int rc = app.exec();
   // Queued jobs are dropped; one still running is asked to stop.
   document.jobs()->cancelAll();

@@ -13,8 +13,9 @@
 // the heatmap's plot widget that shows the new picture (an event filter runs the widget's own
 // paint, then takes the time). Broken down into: until the run started on the worker, the
 // run (RunResult::totalMs on the worker), the document taking the result to the heatmap's
-// replot starting (setResult ... showMap, on the GUI thread), and the replot (drawing the
-// map into the plot's buffer) to painted; the
+// replot starting (setResult, the map view's render on its own thread, the frame handed to the
+// plot), of which the render thread's part, and the replot (drawing the map into the plot's
+// buffer) to painted; the
 // rest of the total is queueing and the result's trip to the GUI thread.
 //
 // Cold start: `--gui build/bin/fusionlens` started --cold times with FL_BENCH_FIRST_PAINT=1
@@ -54,6 +55,7 @@
 #include "ui/run_controller.h"
 #include "ui/view_controls.h"
 #include "ui/views/heatmap_panel.h"
+#include "ui/views/map_view.h"
 #include "ui/views/probe_view.h"
 
 using namespace fl;
@@ -155,7 +157,7 @@ bool waitFor(const std::function<bool()>& done, int ms) {
 }
 
 struct Series {
-  std::vector<double> total, untilStart, run, deliverAndRebuild, paint;
+  std::vector<double> total, untilStart, run, deliverAndRebuild, render, paint;
 };
 
 }  // namespace
@@ -239,6 +241,9 @@ int main(int argc, char** argv) {
   QObject::connect(&runner, &RunController::started, &probe, [&runStarted](uint64_t) { runStarted = Clock::now(); });
   QObject::connect(&runner, &RunController::finished, &probe, [&runMs](uint64_t, bool, double ms) { runMs = ms; });
 
+  double renderMs = 0;  // the map view's render thread (colours, range, cells): off the GUI thread
+  QObject::connect(window.probeView()->mapView(), &MapView::frameShown, &probe, [&renderMs](double ms) { renderMs = ms; });
+
   auto* spin = window.modulePanel()->findChild<QSpinBox*>(QStringLiteral("param_kernel_size"));
   QComboBox* colormap = nullptr;
   for (QComboBox* c : window.viewControls()->findChildren<QComboBox*>()) {
@@ -256,6 +261,7 @@ int main(int argc, char** argv) {
     probe.arm(true);
     runStarted = {};
     runMs = 0;
+    renderMs = 0;
     QTest::keyClick(spin, i % 2 == 0 ? Qt::Key_Up : Qt::Key_Down);
     if (!waitFor([&] { return probe.done(); }, 30000)) {
       ++timeouts;
@@ -264,6 +270,7 @@ int main(int argc, char** argv) {
       param.untilStart.push_back(runStarted == Clock::time_point{} ? 0 : msBetween(probe.t0(), runStarted));
       param.run.push_back(runMs);
       param.deliverAndRebuild.push_back(msBetween(probe.tResult(), probe.tReplot()));
+      param.render.push_back(renderMs);
       param.paint.push_back(msBetween(probe.tReplot(), probe.tPaint()));
     }
     waitFor([&] { return !runner.busy(); }, 30000);
@@ -271,12 +278,14 @@ int main(int argc, char** argv) {
 
     // A view change: another colormap (no run).
     probe.arm(false);
+    renderMs = 0;
     colormap->setCurrentIndex(colormap->findText(i % 2 == 0 ? QStringLiteral("magma") : QStringLiteral("viridis")));
     if (!waitFor([&] { return probe.done(); }, 30000)) {
       ++timeouts;
     } else {
       view.total.push_back(msBetween(probe.t0(), probe.tPaint()));
       view.deliverAndRebuild.push_back(msBetween(probe.t0(), probe.tReplot()));
+      view.render.push_back(renderMs);
       view.paint.push_back(msBetween(probe.tReplot(), probe.tPaint()));
     }
     QTest::qWait(30);
@@ -334,10 +343,12 @@ int main(int argc, char** argv) {
   line("  input -> run started on the worker", param.untilStart);
   line("  run (worker wall time)", param.run);
   line("  document got the result -> replot starts", param.deliverAndRebuild);
+  line("    of which the render thread", param.render);
   line("  replot starts -> painted", param.paint);
   std::printf("view change (colormap), input -> heatmap painted:\n");
   line("total", view.total);
   line("  input -> replot starts", view.deliverAndRebuild);
+  line("    of which the render thread", view.render);
   line("  replot starts -> painted", view.paint);
   if (!coldDemo.empty() || !coldImage.empty()) {
     std::printf("cold start, process start -> first heatmap painted:\n");
@@ -362,9 +373,11 @@ int main(int argc, char** argv) {
                   {"param_until_start", statsJson(param.untilStart)},
                   {"param_run", statsJson(param.run)},
                   {"param_rebuild", statsJson(param.deliverAndRebuild)},
+                  {"param_render", statsJson(param.render)},
                   {"param_paint", statsJson(param.paint)},
                   {"view_total", statsJson(view.total)},
                   {"view_rebuild", statsJson(view.deliverAndRebuild)},
+                  {"view_render", statsJson(view.render)},
                   {"view_paint", statsJson(view.paint)},
                   {"cold_demo", statsJson(coldDemo)},
                   {"cold_image", statsJson(coldImage)},

@@ -48,6 +48,12 @@ def verdict(ms, target):
         "**misses** the target (<= %.0f ms) by %.0f ms" % (target, ms - target)
 
 
+def loaded(facts):
+    """More runnable work than half the cores, at the start or the end (1-minute average)."""
+    one = max(float(facts["load_start"].split(",")[0]), float(facts["load_end"].split(",")[0]))
+    return one > 0.5 * float(facts["nproc"])
+
+
 def section(j, facts):
     def row(name, key):
         s = j.get(key) or {}
@@ -57,9 +63,11 @@ def section(j, facts):
     shape = "x".join(str(v) for v in j["input_shape"])
     out = [SECTION, "",
            "Written by bench/interaction.py (`make bench-interaction`) on %s; do not edit by hand. "
-           "**Measured under load**: load average (1, 5, 15 min) %s at the start and %s at the end, "
-           "on %s cores shared with other builds, so these are upper estimates of what a quiet "
-           "machine gives." % (facts["date"], facts["load_start"], facts["load_end"], facts["nproc"]),
+           "%s: load average (1, 5, 15 min) %s at the start and %s at the end, on %s cores%s." % (
+               facts["date"], "**Measured under load**" if loaded(facts) else "Load",
+               facts["load_start"], facts["load_end"], facts["nproc"],
+               " shared with other work, so these are upper estimates of what a quiet machine gives"
+               if loaded(facts) else ""),
            "",
            "The real window (`MainWindow`, `QT_QPA_PLATFORM=offscreen`, 1280x800), cbam on %s "
            "resized to %s, features `%s` (input %s), the view on `probe.spatial_weight`, %d "
@@ -76,10 +84,12 @@ def section(j, facts):
            row("parameter change: input -> heatmap painted", "param_total"),
            row("... input -> run started on the worker", "param_until_start"),
            row("... the run (RunResult total on the worker)", "param_run"),
-           row("... result in the document -> heatmap data set, replot starts (GUI thread)", "param_rebuild"),
+           row("... result in the document -> frame rendered and handed to the plot, replot starts", "param_rebuild"),
+           row("... ... of which the map view's render thread (off the GUI thread)", "param_render"),
            row("... replot (map drawn into the plot buffer) -> painted (GUI thread)", "param_paint"),
            row("view change (colormap): input -> heatmap painted", "view_total"),
-           row("... input -> heatmap data set, replot starts (GUI thread)", "view_rebuild"),
+           row("... input -> frame rendered and handed to the plot, replot starts", "view_rebuild"),
+           row("... ... of which the map view's render thread (off the GUI thread)", "view_render"),
            row("... replot -> painted (GUI thread)", "view_paint"),
            row("cold start: `fusionlens --demo` -> first heatmap painted", "cold_demo"),
            row("cold start: `fusionlens --module cbam IMAGE` -> first heatmap painted", "cold_image"),

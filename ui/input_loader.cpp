@@ -11,12 +11,14 @@
 #include "core/io/tensor_file.h"
 #include "ui/error_text.h"
 #include "ui/job_service.h"
+#include "ui/timing.h"
 
 namespace fl::ui {
 
 LoadOutcome loadInputFile(const QString& path, const QString& featureSpec) {
   LoadOutcome out;
   out.item.path = path;
+  timingMark("input load started");
   try {
     const std::string p = path.toStdString();
     if (isImageFile(p)) {
@@ -35,6 +37,7 @@ LoadOutcome loadInputFile(const QString& path, const QString& featureSpec) {
       out.item.label = QFileInfo(path).fileName();
     }
     out.ok = true;
+    timingMark("input loaded");
   } catch (const Error& e) {
     out.error = guiText(e);
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 #include "ui/run_controller.h"
 
 #include "ui/job_service.h"
+#include "ui/timing.h"
 
 namespace fl::ui {
 
@@ -83,13 +84,16 @@ void RunController::startNext() {
   runningId_ = req.requestId;
   const ModuleRegistry* registry = &document_->registry();
   Q_EMIT started(runningId_);
+  timingMark("run submitted");
   // The request is a snapshot: the worker never touches the document or any widget.
   runJob_ = document_->jobs()->submit<RunOutcome>(
       JobPriority::Interactive, this,
       [registry, revision, req = std::move(req)](JobContext& ctx) {
         RunOutcome out;
         out.revision = revision;
+        timingMark("run started (worker)");
         out.result = ctx.run(*registry, req);
+        timingMark("run ended (worker)");
         out.context.request = req;
         return out;
       },
@@ -102,6 +106,7 @@ void RunController::startNext() {
 }
 
 void RunController::onFinished(RunOutcome out) {
+  timingMark("run delivered (GUI thread)");
   const uint64_t id = out.result.requestId;
   // Stale: cancelled, superseded by a newer request, or made before the document changed
   // (another module, parameters, inputs or a restored session: it would be drawn wrongly).

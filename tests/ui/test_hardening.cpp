@@ -428,6 +428,7 @@ class HardeningTest : public QObject {
     ViewSettings v = doc.view();
     v.pca = true;
     doc.setView(v);
+    view.waitForRender();
     QCustomPlot* plot = view.heatmap()->plot();
     QVERIFY2(plot->xAxis->label().contains(QStringLiteral("feature cells")), qPrintable(plot->xAxis->label()));
     QVERIFY2(plot->yAxis->label().contains(QStringLiteral("feature cells")), qPrintable(plot->yAxis->label()));

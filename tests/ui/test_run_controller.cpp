@@ -76,6 +76,7 @@ class RunControllerTest : public QObject {
     QVERIFY2(want.ok, want.error.c_str());
     QCOMPARE(view.currentPage(), ViewPage::Heatmap);
     const at::Tensor map = want.findProbe("weight")->value[0].mean(0).to(at::kDouble);
+    view.waitForRender();
     const HeatmapPanel* panel = view.heatmap();
     QCOMPARE(panel->mapHeight(), 96);
     QCOMPARE(panel->mapWidth(), 96);

@@ -31,6 +31,7 @@
 #include "core/run/run.h"
 #include "core/run/weights_match.h"
 #include "core/run/result_export.h"
+#include "ui/job_service.h"
 #include "ui/main_window.h"
 #include "ui/module_panel.h"
 #include "ui/result_export.h"
@@ -39,8 +40,11 @@
 #include "ui/error_text.h"
 #include "ui/views/bar_panel.h"
 #include "ui/views/heatmap_panel.h"
+#include "ui/views/map_view.h"
 #include "ui/views/probe_view.h"
 #include "test_env.h"
+
+#include <thread>
 
 using namespace fl;
 using namespace fl::ui;
@@ -186,10 +190,47 @@ class UiTest : public QObject {
     ProbeView view(&doc);
     runInto(doc, QStringLiteral("spatial-attention"), QStringLiteral("probe.spatial_weight"));
     QCOMPARE(view.currentPage(), ViewPage::Heatmap);
+    view.waitForRender();
     expectMap(view.heatmap(), doc.result()->findProbe("spatial_weight")->value[1][0]);
     // natural range of a sigmoid map
+    view.waitForRender();
     QCOMPARE(view.heatmap()->colorMap()->dataRange().lower, 0.0);
+    view.waitForRender();
     QCOMPARE(view.heatmap()->colorMap()->dataRange().upper, 1.0);
+  }
+
+  // Issue 15: a map's colours are made on the map view's render thread, never on the GUI
+  // thread; view changes (colormap, alpha, channel) run no module, and a burst of them while
+  // a render is in flight shows only the newest settings.
+  void mapRendersOffTheGuiThreadAndViewChangesRunNothing() {
+    Document doc(registry());
+    RunController runner(&doc);
+    ProbeView view(&doc);
+    openRandomInputs(doc, QStringLiteral("aff"), {1, 8, 12, 10});
+    QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr && !runner.busy(), 60000);
+    ViewSettings v = doc.view();
+    v.tensor = QStringLiteral("probe.weight");
+    doc.setView(v);
+    view.waitForRender();
+    QCOMPARE(view.currentPage(), ViewPage::Heatmap);
+    QVERIFY(view.mapView()->lastRenderThread() != std::thread::id());
+    QVERIFY(view.mapView()->lastRenderThread() != std::this_thread::get_id());
+    const int64_t runs = doc.jobs()->moduleRuns();
+    int shown = 0;
+    connect(view.mapView(), &MapView::frameShown, this, [&shown](double) { ++shown; });
+    v.colormap = QStringLiteral("magma");
+    doc.setView(v);
+    v.alpha = 0.3;
+    doc.setView(v);
+    v.channel = 2;
+    doc.setView(v);
+    QVERIFY(view.mapView()->rendering());
+    view.waitForRender();
+    QCOMPARE(shown, 1);
+    QVERIFY(view.mapView()->lastRenderThread() != std::this_thread::get_id());
+    expectMap(view.heatmap(), doc.result()->findProbe("weight")->value[0][2]);
+    QCOMPARE(doc.jobs()->moduleRuns(), runs);
+    QVERIFY(!runner.busy());
   }
 
   void gateMeanChannelAndComplement() {
@@ -197,27 +238,37 @@ class UiTest : public QObject {
     ProbeView view(&doc);
     runInto(doc, QStringLiteral("aff"), QStringLiteral("probe.weight"));
     const at::Tensor gate = doc.result()->findProbe("weight")->value;
+    view.waitForRender();
     expectMap(view.heatmap(), gate[1].mean(0));
     ViewSettings v = doc.view();
     v.channel = 3;
     doc.setView(v);
+    view.waitForRender();
     expectMap(view.heatmap(), gate[1][3]);
     v.complement = true;
     doc.setView(v);
+    view.waitForRender();
     expectMap(view.heatmap(), 1 - gate[1][3]);
     // The channel strip under the map: each channel's mean (here of 1 - w); clicking a bar
     // shows that channel, clicking it again goes back to the mean.
+    view.waitForRender();
     QVERIFY(!view.channelStrip()->isHidden());
     const at::Tensor means = (1 - gate[1].to(at::kDouble).mean({1, 2}));
+    view.waitForRender();
     auto* strip = view.channelStrip()->bars().front();
     QCOMPARE(strip->data()->size(), static_cast<int>(gate.size(1)));
     for (int c = 0; c < gate.size(1); ++c) QVERIFY(std::fabs(strip->data()->at(c)->value - means[c].item<double>()) < 1e-9);
+    view.waitForRender();
     QCOMPARE(view.channelStrip()->highlight(), 3);
+    view.waitForRender();
     Q_EMIT view.channelStrip()->channelClicked(5);
     QCOMPARE(doc.view().channel, 5);
+    view.waitForRender();
     expectMap(view.heatmap(), 1 - gate[1][5]);
+    view.waitForRender();
     Q_EMIT view.channelStrip()->channelClicked(5);
     QCOMPARE(doc.view().channel, -1);
+    view.waitForRender();
     expectMap(view.heatmap(), 1 - gate[1].mean(0));
   }
 
@@ -541,7 +592,9 @@ class UiTest : public QObject {
     window.openDemo();
     QTRY_VERIFY_WITH_TIMEOUT(doc.result() != nullptr, 60000);
     QCOMPARE(window.probeView()->currentPage(), ViewPage::Heatmap);
+    window.probeView()->waitForRender();
     QVERIFY(window.probeView()->heatmap()->mapWidth() > 10);
+    window.probeView()->waitForRender();
     expectMap(window.probeView()->heatmap(), doc.result()->findProbe("spatial_weight")->value[0][0]);
     runner.waitForIdle();
   }

@@ -5,9 +5,12 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include "ui/qcp.h"
 
 #include "core/render/colormap.h"
+#include "core/render/normalise.h"
+#include "core/render/render.h"
 
 namespace fl::ui {
 
@@ -39,6 +42,77 @@ class PictureTicker : public QCPAxisTicker {
 };
 
 }  // namespace
+
+/// A QCPColorMap that draws colours made beforehand (renderHeatmapFrame, off the GUI thread)
+/// instead of colouring its cells in every replot after a change; the cells stay for the
+/// hover read-out. Nearest-neighbour scaling: one value, one colour per cell.
+class HeatmapPanel::PrerenderedMap : public QCPColorMap {
+ public:
+  using QCPColorMap::QCPColorMap;
+  void setColours(QImage colours, const QRectF& extent) {
+    colours_ = std::move(colours);
+    extent_ = extent;
+  }
+
+ protected:
+  void draw(QCPPainter* painter) override {
+    if (colours_.isNull()) {
+      QCPColorMap::draw(painter);
+      return;
+    }
+    if (!mKeyAxis || !mValueAxis) return;
+    const QPointF a = coordsToPixels(extent_.left(), extent_.top());
+    const QPointF b = coordsToPixels(extent_.right(), extent_.bottom());
+    const bool mirrorX = a.x() > b.x(), mirrorY = a.y() > b.y();
+    const QRectF target = QRectF(a, b).normalized();
+    const bool smooth = painter->renderHints().testFlag(QPainter::SmoothPixmapTransform);
+    painter->setRenderHint(QPainter::SmoothPixmapTransform, false);
+    if (mirrorX || mirrorY) {
+      painter->drawImage(target, colours_.mirrored(mirrorX, mirrorY));
+    } else {
+      painter->drawImage(target, colours_);
+    }
+    painter->setRenderHint(QPainter::SmoothPixmapTransform, smooth);
+  }
+
+ private:
+  QImage colours_;
+  QRectF extent_;
+};
+
+HeatmapFrame renderHeatmapFrame(const at::Tensor& mapIn, QSize base, const HeatmapStyle& style) {
+  const at::Tensor m = mapIn.detach().to(at::kCPU, at::kDouble).contiguous();
+  if (m.dim() != 2) throw std::invalid_argument("a heatmap needs a 2-D map [H, W]");
+  HeatmapFrame f;
+  f.rows = static_cast<int>(m.size(0));
+  f.cols = static_cast<int>(m.size(1));
+  if (f.rows <= 0 || f.cols <= 0) throw std::invalid_argument("a heatmap needs a non-empty map");
+  const bool hasBase = !base.isEmpty();
+  f.width = hasBase ? base.width() : f.cols;
+  f.height = hasBase ? base.height() : f.rows;
+  f.style = style;
+  // The panel's own range rule (hi > lo), kept finite and wide enough for normalise().
+  double lo = std::isfinite(style.lo) ? style.lo : 0.0;
+  double hi = std::isfinite(style.hi) ? style.hi : lo + 1.0;
+  if (!(hi > lo)) hi = lo + std::max(1e-12, 1e-9 * std::fabs(lo));
+  f.values = m;
+
+  // Colours by core/render (the CLI's colours), the overlay alpha premultiplied in.
+  render::Range range;
+  range.lo = lo;
+  range.hi = hi;
+  const cv::Mat rgb = render::applyColormap(render::normalise(m, range), render::parseColormap(style.colormap.toStdString()));
+  const int a = static_cast<int>(std::lround(std::clamp(hasBase ? style.alpha : 1.0, 0.0, 1.0) * 255));
+  f.colours = QImage(f.cols, f.rows, QImage::Format_ARGB32_Premultiplied);
+  for (int r = 0; r < f.rows; ++r) {
+    const uchar* src = rgb.ptr<uchar>(r);
+    auto* dst = reinterpret_cast<QRgb*>(f.colours.scanLine(r));
+    for (int c = 0; c < f.cols; ++c) {
+      dst[c] = qRgba(src[3 * c] * a / 255, src[3 * c + 1] * a / 255, src[3 * c + 2] * a / 255, a);
+    }
+  }
+  return f;
+}
 
 QCPColorGradient makeGradient(const QString& colormap, double alpha) {
   const render::Colormap cm = render::parseColormap(colormap.toStdString());
@@ -78,7 +152,7 @@ HeatmapPanel::HeatmapPanel(QWidget* parent) : QWidget(parent) {
   background_->setLayer(QStringLiteral("background"));
   background_->setClipToAxisRect(true);
 
-  map_ = new QCPColorMap(plot_->xAxis, plot_->yAxis);
+  map_ = new PrerenderedMap(plot_->xAxis, plot_->yAxis);
   map_->setInterpolate(false);  // cells stay honest: one value, one colour
   scale_ = new QCPColorScale(plot_);
   plot_->plotLayout()->addElement(0, 1, scale_);
@@ -178,12 +252,17 @@ bool HeatmapPanel::cellAt(const QPointF& pixel, int* col, int* row) const {
   return true;
 }
 
-void HeatmapPanel::showMap(const at::Tensor& mapIn, const QImage& base, const HeatmapStyle& style) {
-  const at::Tensor m = mapIn.detach().to(at::kCPU, at::kDouble).contiguous();
-  rows_ = static_cast<int>(m.size(0));
-  cols_ = static_cast<int>(m.size(1));
-  const double w = base.isNull() ? cols_ : base.width();
-  const double h = base.isNull() ? rows_ : base.height();
+const QCPColorMap* HeatmapPanel::colorMap() const { return map_; }
+
+void HeatmapPanel::showMap(const at::Tensor& map, const QImage& base, const HeatmapStyle& style) {
+  showFrame(renderHeatmapFrame(map, base.size(), style), base);
+}
+
+void HeatmapPanel::showFrame(HeatmapFrame f, const QImage& base) {
+  const HeatmapStyle& style = f.style;
+  rows_ = f.rows;
+  cols_ = f.cols;
+  const double w = f.width, h = f.height;
   cellW_ = w / cols_;
   cellH_ = h / rows_;
   lo_ = style.lo;
@@ -192,11 +271,11 @@ void HeatmapPanel::showMap(const at::Tensor& mapIn, const QImage& base, const He
   // QCPColorMapData cell (i,j) sits at its centre coordinate: the map spans the image.
   map_->data()->setSize(cols_, rows_);
   map_->data()->setRange(QCPRange(cellW_ / 2, w - cellW_ / 2), QCPRange(cellH_ / 2, h - cellH_ / 2));
-  const double* p = m.data_ptr<double>();
+  const double* p = f.values.data_ptr<double>();
   for (int r = 0; r < rows_; ++r) {
     for (int c = 0; c < cols_; ++c) map_->data()->setCell(c, r, p[r * cols_ + c]);
   }
-  map_->setGradient(makeGradient(style.colormap, base.isNull() ? 1.0 : style.alpha));
+  map_->setColours(std::move(f.colours), QRectF(0, 0, w, h));
   map_->setDataRange(QCPRange(lo_, hi_));
   scale_->setVisible(true);
   scale_->axis()->setLabel(style.rangeLabel);
@@ -204,8 +283,13 @@ void HeatmapPanel::showMap(const at::Tensor& mapIn, const QImage& base, const He
   scale_->setDataRange(QCPRange(lo_, hi_));
 
   background_->setVisible(!base.isNull());
-  if (!base.isNull()) {
+  // The same picture again (another colormap, channel, a new run on the same input): no new
+  // pixmap, so QCPItemPixmap keeps its scaled copy instead of smooth-scaling it again.
+  if (!base.isNull() && base.cacheKey() != backgroundKey_) {
     background_->setPixmap(QPixmap::fromImage(base));
+    backgroundKey_ = base.cacheKey();
+  }
+  if (!base.isNull()) {
     background_->topLeft->setCoords(0, 0);
     background_->bottomRight->setCoords(w, h);
   }
@@ -239,6 +323,7 @@ void HeatmapPanel::showRgb(const QImage& rgb, const QString& title, const QStrin
   scale_->setVisible(false);
   background_->setVisible(true);
   background_->setPixmap(QPixmap::fromImage(rgb));
+  backgroundKey_ = rgb.cacheKey();
   background_->topLeft->setCoords(0, 0);
   background_->bottomRight->setCoords(rgb.width(), rgb.height());
   message_->setVisible(false);

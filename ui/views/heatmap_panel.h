@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <QImage>
+#include <QRectF>
 #include <QSharedPointer>
 #include <QStringList>
 #include <QWidget>
@@ -33,6 +34,23 @@ struct HeatmapStyle {
   QStringList rowNames;
 };
 
+/// A map ready to show: its values (for the hover read-out and tests) and its colours, the
+/// overlay alpha included, one pixel per cell. Made by renderHeatmapFrame() on any thread, so
+/// the colour mapping need not run on the GUI thread; HeatmapPanel::showFrame() only copies the
+/// values into the plot's cells and blits. Plain values: no QObject, QPixmap or QCustomPlot
+/// object is made off the GUI thread (architecture.md, "Running work").
+struct HeatmapFrame {
+  at::Tensor values;  ///< [rows, cols] double, contiguous, CPU
+  QImage colours;     ///< ARGB32 premultiplied, cols x rows, row 0 = the map's row 0
+  int rows = 0, cols = 0;
+  double width = 1, height = 1;  ///< the picture's extent in plot coordinates
+  HeatmapStyle style;
+};
+
+/// Colours `map` [H,W] with `style` for a picture of `base` size (empty: unit cells, opaque).
+/// Thread-safe: no widgets, no QPixmap.
+HeatmapFrame renderHeatmapFrame(const at::Tensor& map, QSize base, const HeatmapStyle& style);
+
 class HeatmapPanel : public QWidget {
   Q_OBJECT
  public:
@@ -41,6 +59,8 @@ class HeatmapPanel : public QWidget {
   /// map [H,W] (any float dtype) drawn over `base` (stretched to the image; no image: cells
   /// are unit squares). Cells keep their raw values; colours follow `style`.
   void showMap(const at::Tensor& map, const QImage& base, const HeatmapStyle& style);
+  /// A map rendered elsewhere (renderHeatmapFrame, e.g. on a render thread) over `base`.
+  void showFrame(HeatmapFrame frame, const QImage& base);
   /// An RGB picture instead of a scalar map (PCA-to-RGB); the colorbar is hidden.
   void showRgb(const QImage& rgb, const QString& title, const QString& xLabel = QStringLiteral("x (pixels)"),
                const QString& yLabel = QStringLiteral("y (pixels)"));
@@ -54,7 +74,7 @@ class HeatmapPanel : public QWidget {
   void resetView();
 
   // For tests and linked views: the data behind the plot.
-  const QCPColorMap* colorMap() const { return map_; }
+  const QCPColorMap* colorMap() const;
   QCustomPlot* plot() const { return plot_; }
   int mapWidth() const { return cols_; }
   int mapHeight() const { return rows_; }
@@ -70,7 +90,8 @@ class HeatmapPanel : public QWidget {
   void fitRanges();
 
   QCustomPlot* plot_;
-  QCPColorMap* map_;
+  class PrerenderedMap;
+  PrerenderedMap* map_;
   QCPColorScale* scale_;
   QCPItemPixmap* background_;
   QCPItemText* marker_;
@@ -82,6 +103,7 @@ class HeatmapPanel : public QWidget {
   double extentW_ = 1, extentH_ = 1;  ///< the picture's size in plot coordinates
   bool keepAspect_ = true;
   bool fitted_ = true;  ///< showing the whole picture (false once the user zooms or pans)
+  qint64 backgroundKey_ = 0;  ///< QImage::cacheKey of the background shown: set it only when new
 };
 
 /// The QCustomPlot gradient of a FusionLens colormap (same LUT as core/render), with alpha.

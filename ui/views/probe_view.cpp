@@ -83,6 +83,8 @@ View* ProbeView::viewOf(ViewPage page) const {
 }
 
 HeatmapPanel* ProbeView::heatmap() const { return viewOf<MapView>(ViewPage::Heatmap)->heatmap(); }
+void ProbeView::waitForRender() { mapView()->waitForRender(); }
+MapView* ProbeView::mapView() const { return viewOf<MapView>(ViewPage::Heatmap); }
 BarPanel* ProbeView::channelStrip() const { return viewOf<MapView>(ViewPage::Heatmap)->channelStrip(); }
 BarPanel* ProbeView::bars() const { return viewOf<ChannelBarsView>(ViewPage::Bars)->bars(); }
 HeatmapPanel* ProbeView::beforeMap() const { return viewOf<ChannelBarsView>(ViewPage::Bars)->beforeMap(); }

@@ -52,6 +52,12 @@ class ProbeView : public QWidget {
   HeatmapPanel* matrix() const;
   HeatmapPanel* channelMatrix() const;
 
+  /// Tests: blocks until the heatmap's render thread is done and its picture shown
+  /// (MapView renders off the GUI thread).
+  void waitForRender();
+  /// The map view (tests: its render thread).
+  MapView* mapView() const;
+
   /// Resolves the document's view settings to a tensor; false when there is none.
   bool selected(SelectedTensor* out) const;
 
