@@ -1,6 +1,7 @@
 // fusionlens-cli: headless access to the FusionLens core (architecture.md, "The CLI contract").
 // Wiring only: parsing arguments, calling core, printing. Exit 0 on success, 2 on bad usage
 // or bad input (one line on stderr naming what and where), 1 on an internal error.
+#include <algorithm>
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -763,7 +764,10 @@ int dispatch(int argc, char** argv) {
     return 2;
   }
   const std::string cmd = args.next();
-  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+  // `fusionlens-cli bench --help` (any command): the same usage a person expects there.
+  const bool helpAfterCommand =
+      std::find(args.items.begin() + 1, args.items.end(), std::string("--help")) != args.items.end();
+  if (cmd == "--help" || cmd == "-h" || cmd == "help" || helpAfterCommand) {
     std::string usage = kUsage;
     usage.replace(usage.find("%SCRIPT%"), 8, fl::cli::kScriptUsage);
     usage.replace(usage.find("%RENDER%"), 8, fl::cli::kRenderUsage);

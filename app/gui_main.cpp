@@ -24,6 +24,7 @@
 #include "ui/timing.h"
 #include "ui/qcp.h"
 #include "ui/views/heatmap_panel.h"
+#include "ui/views/map_view.h"
 
 namespace {
 
@@ -201,7 +202,10 @@ int main(int argc, char** argv) {
     timer->setInterval(800);
     QObject::connect(&document, &fl::ui::Document::resultChanged, timer, qOverload<>(&QTimer::start));
     QObject::connect(timer, &QTimer::timeout, &window, [&] {
-      if (document.jobs()->busy()) {
+      // Heatmaps render on their views' own threads: a grab before they finish shows the old frame.
+      bool rendering = false;
+      for (const auto* view : window.findChildren<fl::ui::MapView*>()) rendering = rendering || view->rendering();
+      if (document.jobs()->busy() || rendering) {
         timer->start();
         return;
       }

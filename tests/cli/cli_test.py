@@ -288,6 +288,9 @@ def run_ok(name):
         elif name == "help":
             p = cli("--help")
             expect(p.returncode == 0 and "fusionlens-cli run --module ID" in p.stdout, p.stdout)
+            for command in ("bench", "run", "render", "inspect"):  # `COMMAND --help` helps too
+                q = cli(command, "--help")
+                expect(q.returncode == 0 and q.stdout == p.stdout, command + " --help: " + q.stderr)
         elif name == "version":
             p = cli("--version")
             expect(p.returncode == 0 and p.stdout.startswith("fusionlens-cli "), p.stdout)
