@@ -776,10 +776,13 @@ int dispatch(int argc, char** argv) {
   }
   if (cmd == "--version") {
     std::cout << "fusionlens-cli " << fl::fusionLensVersion() << "\nLibTorch " << fl::libtorchVersion() << ", "
-              << fl::blasStatus() << "\n" << fl::cudaStatus() << "\nthreads: "
-              << at::get_num_threads() << " (of " << fl::hardwareThreads() << " cores)\n";
+              << fl::blasStatus() << "\n" << fl::cudaStatus() << "\nthreads: " << fl::hardwareThreads()
+              << " by default (the number of cores; run and bench take --threads)\n";
     return 0;
   }
+  // Every command uses all cores unless it is given --threads (LibTorch's own default here
+  // is one thread); run and bench set theirs again from their options.
+  at::set_num_threads(fl::hardwareThreads());
   fl::ModuleRegistry registry;
   fl::registerBuiltinModules(registry);
   if (cmd == "list") return cmdList(args, registry);

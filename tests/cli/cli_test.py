@@ -296,6 +296,8 @@ def run_ok(name):
             expect(p.returncode == 0 and p.stdout.startswith("fusionlens-cli "), p.stdout)
             blas = [l for l in p.stdout.splitlines() if "BLAS: " in l]
             expect(len(blas) == 1 and "unknown" not in blas[0], p.stdout)
+            # the default thread count is the number of cores (it printed LibTorch's 1)
+            expect(("threads: %d by default" % len(os.sched_getaffinity(0))) in p.stdout, p.stdout)
         elif name == "run_outputs_selection":
             x = npy(tmp, "x.npy", rand(1, 64, 9, 7))
             y = npy(tmp, "y.npy", rand(1, 64, 9, 7, seed=2))
