@@ -44,6 +44,17 @@ std::vector<nlohmann::json> casesOf(const std::string& id) {
   return out;
 }
 
+/// The run of one reference case: its parameters, its weights file and its inputs, on the CPU.
+RunRequest requestOf(const std::string& id, const nlohmann::json& c) {
+  RunRequest req;
+  req.moduleId = id;
+  for (const auto& [k, v] : c["params"].items()) req.params[k] = v.get<std::string>();
+  req.weightsPath = casesDir() + "/" + c["weights"].get<std::string>();
+  req.device = DeviceChoice::Cpu;
+  for (const auto& p : c["inputs"]) req.inputs.push_back(readNpy(casesDir() + "/" + p.get<std::string>()));
+  return req;
+}
+
 class Parity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Parity, MatchesReferenceOutputsAndProbes) {
@@ -57,12 +68,7 @@ TEST_P(Parity, MatchesReferenceOutputsAndProbes) {
   bool sawB1 = false, sawB2 = false, sawOdd = false;
   for (const auto& c : cases) {
     SCOPED_TRACE("case " + c["name"].get<std::string>());
-    RunRequest req;
-    req.moduleId = id;
-    for (const auto& [k, v] : c["params"].items()) req.params[k] = v.get<std::string>();
-    req.weightsPath = casesDir() + "/" + c["weights"].get<std::string>();
-    req.device = DeviceChoice::Cpu;
-    for (const auto& p : c["inputs"]) req.inputs.push_back(readNpy(casesDir() + "/" + p.get<std::string>()));
+    RunRequest req = requestOf(id, c);
     const auto& shape = req.inputs.at(0).sizes();
     sawB1 |= shape[0] == 1;
     sawB2 |= shape[0] == 2;
@@ -106,13 +112,8 @@ TEST_P(Parity, OutputsOnlyMatchReference) {
   const ModuleDescriptor& desc = registry().get(id);
   for (const auto& c : casesOf(id)) {
     SCOPED_TRACE("case " + c["name"].get<std::string>());
-    RunRequest req;
-    req.moduleId = id;
-    for (const auto& [k, v] : c["params"].items()) req.params[k] = v.get<std::string>();
-    req.weightsPath = casesDir() + "/" + c["weights"].get<std::string>();
-    req.device = DeviceChoice::Cpu;
+    RunRequest req = requestOf(id, c);
     req.outputs = desc.outputs;
-    for (const auto& p : c["inputs"]) req.inputs.push_back(readNpy(casesDir() + "/" + p.get<std::string>()));
     const RunResult res = run(registry(), req);
     ASSERT_TRUE(res.ok) << res.error;
     EXPECT_TRUE(res.probes.empty()) << "probes were recorded though only outputs were asked for";
