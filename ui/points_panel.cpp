@@ -200,6 +200,7 @@ PointsPanel::PointsPanel(Document* document, QWidget* parent) : QWidget(parent),
 
   connect(document_, &Document::scriptChanged, this, [this] {
     errorText_.clear();
+    if (!document_->script()) notice_->hide();  // it speaks of a file no longer open
     syncFromDocument();
   });
   connect(document_, &Document::resultChanged, this, [this] {

@@ -253,6 +253,13 @@ class ScriptTest : public QObject {
       QCOMPARE(opened.count(), 1);
       QCOMPARE(opened.at(0).at(1).toBool(), true);
       QVERIFY(app.window.pointsPanel()->noticeVisible());
+      // Back to modules: the notice spoke of that file, which is no longer open.
+      auto* back = app.window.pointsPanel()->findChild<QPushButton*>(QStringLiteral("backToModules"));
+      QVERIFY(back && back->isEnabled());
+      back->click();
+      app.settle();
+      QVERIFY(!app.doc.script());
+      QVERIFY(!app.window.pointsPanel()->noticeVisible());
     }
     App again;
     QSignalSpy opened(again.window.scripts(), &ScriptController::opened);
