@@ -12,10 +12,14 @@
 
 #include "core/common/error.h"
 #include "core/common/file_io.h"
+#include "core/io/byte_order.h"
 
 namespace fl {
 
 namespace {
+
+using byte_order::byteSwap;
+using byte_order::hostIsLittleEndian;
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicSize = 6;
@@ -25,21 +29,6 @@ constexpr int64_t kMaxDims = 64;
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throwInput(where + ": " + what);
-}
-
-bool hostIsLittleEndian() {
-  const uint16_t probe = 1;
-  uint8_t first;
-  std::memcpy(&first, &probe, 1);
-  return first == 1;
-}
-
-/// Reverses the bytes of each `itemSize`-byte element in place.
-void byteSwap(uint8_t* data, size_t count, size_t itemSize) {
-  for (size_t i = 0; i < count; ++i) {
-    uint8_t* e = data + i * itemSize;
-    for (size_t a = 0, b = itemSize - 1; a < b; ++a, --b) std::swap(e[a], e[b]);
-  }
 }
 
 struct NpyDtype {

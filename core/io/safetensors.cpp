@@ -17,10 +17,14 @@
 
 #include "core/common/error.h"
 #include "core/common/file_io.h"
+#include "core/io/byte_order.h"
 
 namespace fl {
 
 namespace {
+
+using byte_order::byteSwap;
+using byte_order::hostIsLittleEndian;
 
 using Json = nlohmann::ordered_json;  // the writer's header keeps the caller's order
 
@@ -49,20 +53,6 @@ constexpr DtypeName kDtypes[] = {
     {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
     {"U8", at::kByte},    {"BOOL", at::kBool},
 };
-
-bool hostIsLittleEndian() {
-  const uint16_t probe = 1;
-  uint8_t first;
-  std::memcpy(&first, &probe, 1);
-  return first == 1;
-}
-
-void byteSwap(uint8_t* data, size_t count, size_t itemSize) {
-  for (size_t i = 0; i < count; ++i) {
-    uint8_t* e = data + i * itemSize;
-    for (size_t a = 0, b = itemSize - 1; a < b; ++a, --b) std::swap(e[a], e[b]);
-  }
-}
 
 /// One header entry as written, before any check: fields that are missing or of the wrong
 /// JSON type stay empty (decode() words the refusal).
