@@ -10,6 +10,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "core/modules/progress.h"
 
 namespace fl::attn {
@@ -118,7 +122,125 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void attendBlock(
   }
 }
 
+/// Rows of one (batch, head) with the matrix written: q [rows, d], kT and vT [d, nk], attn
+/// [rows, nk] (output), out [rows, d]. Per row: scores into attn, max, exp, sum, normalise,
+/// then out = attn_row . vT (d dot products) while the row is still in cache.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void attendRows(
+    const float* q, int64_t rows, int64_t d, const float* kT, const float* vT, int64_t nk,
+    float scale, float* attn, float* out) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* s = attn + i * nk;
+    {
+      const float q0 = q[i * d] * scale;
+      for (int64_t j = 0; j < nk; ++j) s[j] = q0 * kT[j];
+    }
+    for (int64_t c = 1; c < d; ++c) {
+      const float qc = q[i * d + c] * scale;
+      const float* kr = kT + c * nk;
+      for (int64_t j = 0; j < nk; ++j) s[j] += qc * kr[j];
+    }
+    // maximum and sum in 8 lanes so the reductions vectorise without -ffast-math
+    float lanes[8];
+    for (float& x : lanes) x = -std::numeric_limits<float>::infinity();
+    int64_t j = 0;
+    for (; j + 8 <= nk; j += 8) {
+      for (int u = 0; u < 8; ++u) lanes[u] = s[j + u] > lanes[u] ? s[j + u] : lanes[u];
+    }
+    float mx = lanes[0];
+    for (int u = 1; u < 8; ++u) mx = lanes[u] > mx ? lanes[u] : mx;
+    for (; j < nk; ++j) mx = s[j] > mx ? s[j] : mx;
+    for (int64_t jj = 0; jj < nk; ++jj) s[jj] = expNonPositive(s[jj] - mx);
+    float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    j = 0;
+    for (; j + 8 <= nk; j += 8) {
+      for (int u = 0; u < 8; ++u) sums[u] += s[j + u];
+    }
+    float sum = 0;
+    for (float x : sums) sum += x;
+    for (; j < nk; ++j) sum += s[j];
+    const float inv = 1.0f / sum;
+    for (int64_t jj = 0; jj < nk; ++jj) s[jj] *= inv;
+    for (int64_t c = 0; c < d; ++c) {
+      const float* vr = vT + c * nk;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      j = 0;
+      for (; j + 8 <= nk; j += 8) {
+        for (int u = 0; u < 8; ++u) acc[u] += s[j + u] * vr[j + u];
+      }
+      float dot = 0;
+      for (float x : acc) dot += x;
+      for (; j < nk; ++j) dot += s[j] * vr[j];
+      out[i * d + c] = dot;
+    }
+  }
+}
+
 }  // namespace detail
+
+at::Tensor attentionWithMatrix(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               double scale, at::Tensor& attn) {
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attentionWithMatrix: 4-d q, k, v");
+  TORCH_CHECK(q.scalar_type() == at::kFloat && q.device().is_cpu(),
+              "attentionWithMatrix: float32 CPU tensors");
+  const int64_t b = q.size(0), h = q.size(1), n = q.size(2), d = q.size(3), nk = k.size(2);
+  TORCH_CHECK(k.size(0) == b && k.size(1) == h && k.size(3) == d && v.sizes() == k.sizes() &&
+                  attn.is_contiguous() && attn.scalar_type() == at::kFloat &&
+                  attn.sizes() == at::IntArrayRef({b, h, n, nk}),
+              "attentionWithMatrix: k ", k.sizes(), ", v ", v.sizes(), " and attn ",
+              attn.sizes(), " do not fit q ", q.sizes());
+  const auto qc = q.contiguous();
+  const auto kT = k.transpose(-2, -1).contiguous();  // [B,h,d,Nk]
+  const auto vT = v.transpose(-2, -1).contiguous();  // [B,h,d,Nk]
+  auto out = at::empty({b, h, n, d}, q.options());
+  if (n == 0 || nk == 0 || d == 0) return out;
+  const int64_t qb = kFusedQueryBlock;
+  const int64_t blocks = (n + qb - 1) / qb;
+  const int64_t items = b * h * blocks;
+  const float s = static_cast<float>(scale);
+  const float* qp = qc.data_ptr<float>();
+  const float* kp = kT.data_ptr<float>();
+  const float* vp = vT.data_ptr<float>();
+  float* ap = attn.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  auto work = [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t bh = item / blocks, r0 = (item % blocks) * qb;
+      detail::attendRows(qp + (bh * n + r0) * d, std::min(qb, n - r0), d, kp + bh * d * nk,
+                         vp + bh * d * nk, nk, s, ap + (bh * n + r0) * nk,
+                         op + (bh * n + r0) * d);
+    }
+  };
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t band = std::max<int64_t>(threads * 4, (items + 199) / 200);
+  for (int64_t i0 = 0; i0 < items; i0 += band) {
+    const int64_t i1 = std::min(items, i0 + band);
+    at::parallel_for(i0, i1, 1, work);
+    progress::step("attention", i1, items);
+  }
+  return out;
+}
+
+at::Tensor emptyLarge(at::IntArrayRef sizes, const at::TensorOptions& options) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  int64_t count = 1;
+  for (const int64_t s : sizes) count *= s;
+  const int64_t bytes = count * static_cast<int64_t>(sizeof(float));
+  constexpr int64_t kHuge = int64_t{2} << 20;
+  if (options.device().is_cpu() && options.dtype() == at::kFloat && bytes >= (int64_t{32} << 20)) {
+    // 2 MiB-aligned inside a mapping one huge page longer, so every page can be a huge one
+    const size_t len = static_cast<size_t>(bytes + kHuge);
+    void* map = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map != MAP_FAILED) {
+      const auto addr = reinterpret_cast<uintptr_t>(map);
+      auto* data = reinterpret_cast<void*>((addr + kHuge - 1) & ~static_cast<uintptr_t>(kHuge - 1));
+      madvise(data, static_cast<size_t>(bytes), MADV_HUGEPAGE);  // advice: failure is harmless
+      return at::from_blob(
+          data, sizes, [map, len](void*) { munmap(map, len); }, options);
+    }
+  }
+#endif
+  return at::empty(sizes, options);
+}
 
 at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                           double scale, const at::Tensor& bias, at::Tensor* lse) {
