@@ -22,13 +22,16 @@ namespace {
 
 /// exp(x) for x <= 0 (scores minus their running maximum), branch-free so the loops that call
 /// it vectorise: Cephes' expf (range reduction by ln 2, degree-6 polynomial), within 2 ulp of
-/// std::exp on [-87, 0]; below -87 it returns about 1e-38 where exp gives a smaller number,
-/// which changes a softmax sum by less than float rounding.
+/// std::exp on [-87, 0]; below -87 (and at -inf) it returns 0 where exp gives less than 2e-38,
+/// which changes a softmax sum by less than float rounding; NaN stays NaN. No float->int
+/// conversion and no conditional on a computed value: GCC (trapping math, the default) will
+/// not if-convert those, and the loop stayed scalar.
 inline float expNonPositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
   const float fx = x * 1.44269504088896341f;
-  // round to nearest with the 1.5 * 2^23 trick (no -ffast-math, no SSE4.1 roundps needed)
-  const float n = (fx + 12582912.0f) - 12582912.0f;
+  // round to nearest with the 1.5 * 2^23 trick (no -ffast-math, no SSE4.1 roundps needed);
+  // the low bits of `big` then hold n as a two's complement integer
+  const float big = fx + 12582912.0f;
+  const float n = big - 12582912.0f;
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -38,10 +41,20 @@ inline float expNonPositive(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  const int32_t e = (static_cast<int32_t>(n) + 127) << 23;
+  uint32_t bits;
+  std::memcpy(&bits, &big, sizeof bits);
+  const uint32_t e = (bits - 0x4B400000u + 127u) << 23;  // 2^n (unsigned: wraps, no UB)
   float scaleBits;
   std::memcpy(&scaleBits, &e, sizeof scaleBits);
-  return y * scaleBits;
+  const float v = y * scaleBits;
+  // below -87 2^n is no longer a normal float: 0 instead, by a mask (NaN is kept)
+  const uint32_t keep = 0u - static_cast<uint32_t>(!(x < -87.0f));
+  uint32_t vb;
+  std::memcpy(&vb, &v, sizeof vb);
+  vb &= keep;
+  float out;
+  std::memcpy(&out, &vb, sizeof out);
+  return out;
 }
 
 }  // namespace
@@ -55,10 +68,10 @@ struct Tile {
 };
 
 /// One block of query rows of one (batch, head) against all keys. q: [rows, d] (row stride
-/// d), kT: [d, nk] (the keys transposed, row stride nk), v: [nk, d], bias: [rows, nk] or null
+/// d), kT and vT: [d, nk] (keys and values transposed, row stride nk), bias: [rows, nk] or null
 /// (row stride biasStride); out: [rows, d]; lse: [rows] or null.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void attendBlock(
-    const float* q, int64_t rows, int64_t d, const float* kT, const float* v, int64_t nk,
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void attendBlock(
+    const float* q, int64_t rows, int64_t d, const float* kT, const float* vT, int64_t nk,
     const float* bias, int64_t biasStride, float scale, float* out, float* lse, Tile& t) {
   const int64_t kb = kFusedKeyBlock;
   float* acc = t.acc.data();
@@ -71,12 +84,28 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void attendBlock(
     const int64_t cols = std::min(kb, nk - j0);
     for (int64_t i = 0; i < rows; ++i) {
       float* s = t.scores.data() + i * kb;
-      // s = scale * q_i . k_j over the block: d passes over contiguous key rows of kT
-      std::fill(s, s + cols, 0.0f);
+      // s = scale * q_i . k_j over the block. Head size 8 (cmgm, osra at 64 channels): 32
+      // scores at a time summed in registers over the 8 key rows; else (and for the block's
+      // tail) d passes over s. The same products summed in the same order either way.
+      int64_t js = 0;
+      if (d == 8) {
+        float qs[8];
+        for (int c = 0; c < 8; ++c) qs[c] = q[i * 8 + c] * scale;
+        for (; js + 32 <= cols; js += 32) {
+          float t[32] = {};
+#pragma GCC unroll 8
+          for (int c = 0; c < 8; ++c) {
+            const float* kr = kT + c * nk + j0 + js;
+            for (int u = 0; u < 32; ++u) t[u] += qs[c] * kr[u];
+          }
+          for (int u = 0; u < 32; ++u) s[js + u] = t[u];
+        }
+      }
+      std::fill(s + js, s + cols, 0.0f);
       for (int64_t c = 0; c < d; ++c) {
         const float qc = q[i * d + c] * scale;
         const float* kr = kT + c * nk + j0;
-        for (int64_t j = 0; j < cols; ++j) s[j] += qc * kr[j];
+        for (int64_t j = js; j < cols; ++j) s[j] += qc * kr[j];
       }
       if (bias) {
         const float* br = bias + i * biasStride + j0;
@@ -106,12 +135,20 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void attendBlock(
       m[i] = mx;
       float* a = acc + i * d;
       for (int64_t c = 0; c < d; ++c) a[c] *= correction;
-      // a += sum_j p_j v_j
-      const float* vb = v + j0 * d;
-      for (int64_t jj = 0; jj < cols; ++jj) {
-        const float p = s[jj];
-        const float* vr = vb + jj * d;
-        for (int64_t c = 0; c < d; ++c) a[c] += p * vr[c];
+      // a += sum_j p_j v_j: one dot product over the block per value channel, along
+      // contiguous rows of vT (vectorises over j; over c, with d = 8, it would not fill a vector)
+      for (int64_t c = 0; c < d; ++c) {
+        const float* vr = vT + c * nk + j0;
+        // 32 partial sums: four independent vector chains, not one latency-bound FMA chain
+        float dots[32] = {};
+        int64_t jv = 0;
+        for (; jv + 32 <= cols; jv += 32) {
+          for (int u = 0; u < 32; ++u) dots[u] += s[jv + u] * vr[jv + u];
+        }
+        float dot = 0;
+        for (float x : dots) dot += x;
+        for (; jv < cols; ++jv) dot += s[jv] * vr[jv];
+        a[c] += dot;
       }
     }
   }
@@ -162,10 +199,10 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     for (int64_t jj = 0; jj < nk; ++jj) s[jj] *= inv;
     for (int64_t c = 0; c < d; ++c) {
       const float* vr = vT + c * nk;
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      float acc[32] = {};  // four independent vector chains (see attendBlock)
       j = 0;
-      for (; j + 8 <= nk; j += 8) {
-        for (int u = 0; u < 8; ++u) acc[u] += s[j + u] * vr[j + u];
+      for (; j + 32 <= nk; j += 32) {
+        for (int u = 0; u < 32; ++u) acc[u] += s[j + u] * vr[j + u];
       }
       float dot = 0;
       for (float x : acc) dot += x;
@@ -253,7 +290,7 @@ at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Te
               q.sizes());
   const auto qc = q.contiguous();
   const auto kT = k.transpose(-2, -1).contiguous();  // [B,h,d,Nk]: score rows read keys in order
-  const auto vc = v.contiguous();
+  const auto vT = v.transpose(-2, -1).contiguous();  // [B,h,d,Nk]: dot products along keys
   at::Tensor bc;
   if (bias.defined()) {
     TORCH_CHECK(bias.dim() == 4 && (bias.size(0) == 1 || bias.size(0) == b) &&
@@ -271,7 +308,7 @@ at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Te
   const float s = static_cast<float>(scale);
   const float* qp = qc.data_ptr<float>();
   const float* kp = kT.data_ptr<float>();
-  const float* vp = vc.data_ptr<float>();
+  const float* vp = vT.data_ptr<float>();
   const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
   float* lp = lse ? lse->data_ptr<float>() : nullptr;
@@ -288,7 +325,7 @@ at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Te
       const int64_t r0 = blk * qb, rows = std::min(qb, n - r0);
       const float* bias = nullptr;
       if (bp) bias = bp + (((bc.size(0) == 1 ? 0 : bi) * h + hi) * n + r0) * nk;
-      detail::attendBlock(qp + (bh * n + r0) * d, rows, d, kp + bh * d * nk, vp + bh * nk * d, nk,
+      detail::attendBlock(qp + (bh * n + r0) * d, rows, d, kp + bh * d * nk, vp + bh * d * nk, nk,
                   bias, nk, s, op + (bh * n + r0) * d, lp ? lp + bh * n + r0 : nullptr, t);
     }
   };
