@@ -258,25 +258,23 @@ at::Tensor attentionWithMatrix(const at::Tensor& q, const at::Tensor& k, const a
 }
 
 at::Tensor emptyLarge(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  // LibTorch's allocator, so that the job's memory meter and budget (core/run/memory_meter.h,
+  // memory_limit.h) see it; only the advice is added, before anything touches the pages.
+  auto t = at::empty(sizes, options);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  int64_t count = 1;
-  for (const int64_t s : sizes) count *= s;
-  const int64_t bytes = count * static_cast<int64_t>(sizeof(float));
-  constexpr int64_t kHuge = int64_t{2} << 20;
-  if (options.device().is_cpu() && options.dtype() == at::kFloat && bytes >= (int64_t{32} << 20)) {
-    // 2 MiB-aligned inside a mapping one huge page longer, so every page can be a huge one
-    const size_t len = static_cast<size_t>(bytes + kHuge);
-    void* map = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map != MAP_FAILED) {
-      const auto addr = reinterpret_cast<uintptr_t>(map);
-      auto* data = reinterpret_cast<void*>((addr + kHuge - 1) & ~static_cast<uintptr_t>(kHuge - 1));
-      madvise(data, static_cast<size_t>(bytes), MADV_HUGEPAGE);  // advice: failure is harmless
-      return at::from_blob(
-          data, sizes, [map, len](void*) { munmap(map, len); }, options);
+  const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  if (t.device().is_cpu() && bytes >= (int64_t{32} << 20)) {
+    const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+    const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);  // whole huge pages inside
+    const uintptr_t last = (begin + static_cast<uintptr_t>(bytes)) & ~(kHuge - 1);
+    if (last > first) {
+      // advice: when it fails the memory is ordinary pages, as without it
+      madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
     }
   }
 #endif
-  return at::empty(sizes, options);
+  return t;
 }
 
 at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -32,10 +32,10 @@ at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Te
 at::Tensor attentionWithMatrix(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                double scale, at::Tensor& attn);
 
-/// An uninitialised float tensor for [N, N]-sized buffers. Above 32 MiB its memory is a fresh
-/// mapping advised for transparent huge pages: touching 300 MiB of new 4 KiB pages costs
-/// about 1.7 s of page faults on the bench machine (a VM), 2 MiB pages about 50 ms.
-/// Elsewhere (or when the mapping fails) at::empty.
+/// at::empty for [N, N]-sized buffers: on Linux, above 32 MiB, its (untouched) memory is
+/// advised for transparent huge pages: first touching 300 MiB of fresh 4 KiB pages costs
+/// about 1.7 s of page faults on the bench machine (a VM), 2 MiB pages about 50 ms. Allocated
+/// by LibTorch's allocator, so memory meters and budgets count it.
 at::Tensor emptyLarge(at::IntArrayRef sizes, const at::TensorOptions& options);
 
 /// Extra bytes fusedAttention needs beyond its inputs and output: the transposed key copy

@@ -11,6 +11,7 @@
 #include "core/modules/cmgm.h"
 #include "core/modules/cmgm_cam.h"
 #include "core/modules/fused_attention.h"
+#include "core/run/memory_meter.h"
 #include "tensor_checks.h"
 
 namespace fl {
@@ -102,6 +103,20 @@ TEST(CmgmCam, AttentionWithMatrixEqualsSoftmaxAndMatmul) {
     expectClose(attn, want, "attention matrix");
     expectClose(out, at::matmul(want, v), "attention output");
   }
+}
+
+// The [N, N] buffers come from LibTorch's allocator, so a job's memory meter (and its budget,
+// which hooks the same allocator) sees them; huge-page advice must not hide them.
+TEST(CmgmCam, LargeBuffersAreCountedByTheMemoryMeter) {
+  MemoryMeter meter;
+  const int64_t bytes = int64_t{8} * 1100 * 1100 * 4;  // over emptyLarge's 32 MiB threshold
+  {
+    auto t = attn::emptyLarge({1, 8, 1100, 1100}, at::TensorOptions().dtype(at::kFloat));
+    t.fill_(1.0f);
+    EXPECT_GE(meter.currentBytes(), bytes);
+  }
+  EXPECT_GE(meter.peakBytes(), bytes);
+  EXPECT_LT(meter.currentBytes(), bytes) << "freed with the tensor";
 }
 
 }  // namespace
