@@ -10,6 +10,7 @@
 #include "core/common/error.h"
 #include "core/common/memory.h"
 #include "core/modules/attention_rows.h"
+#include "core/modules/cmgm_cam.h"
 #include "core/modules/descriptor_util.h"
 #include "core/modules/fused_attention.h"
 #include "core/modules/module_instance.h"
@@ -48,12 +49,13 @@ Problem cmgmOptionsError(const CmgmOptions& options) {
 // ---- memory and plan -----------------------------------------------------------------------
 
 int64_t CmgmMemory::directAttentionBytes(bool probe) const {
-  // Softmax input and output (2A, plus the attn@v rows); then attn + attn^T next to the
-  // probe copy; then the conv: its input, mkldnn's blocked copies of input and output and
-  // the plain output (4A) next to the probe copy. Measured peak RSS at 64x64 (LibTorch 1.13,
-  // CPU): 5.06 A, as modules.md's 5.1 A for PyTorch.
+  // Softmax input and output (2A, plus the attn@v rows) next to the probe copy. Then cam:
+  // on the CPU in eval mode (cmgm_cam.h) attn, cam and one band buffer per thread (2A +
+  // bands); LibTorch's composition (training BatchNorm, CUDA) holds attn + attn^T, the conv's
+  // input, blocked copies and output (4A; measured peak RSS at 64x64 with LibTorch 1.13's
+  // conv: 5.06 A with the probe, as modules.md's 5.1 A for PyTorch). The larger bound holds.
   const int64_t a = attentionBytes();
-  return std::max(n * rowBytes, (probe ? 5 : 4) * a);
+  return std::max(n * rowBytes, (probe ? 5 : 4) * a + cam::camBandBytes(heads, n));
 }
 
 CmgmMemory cmgmMemory(const CmgmOptions& options, const Shape& shape) {
@@ -171,6 +173,8 @@ CmgmImpl::Projected CmgmImpl::project(const torch::Tensor& x, const torch::Tenso
 }
 
 torch::Tensor CmgmImpl::camFromAttention(torch::Tensor attn) {
+  if (cam::usable(*conv, *bn, attn)) return cam::camFromAttention(attn, cam::fold(*conv, *bn));
+  // LibTorch's composition: training-mode BatchNorm, CUDA, autograd
   auto sym = attn + attn.transpose(-2, -1);
   attn = torch::Tensor();  // the caller moved its reference in: free attn before the conv
   auto c = conv->forward(sym);
@@ -184,7 +188,9 @@ torch::Tensor CmgmImpl::camChunked(const Projected& p, const torch::Tensor& lse,
   const double s = scale();
   const auto kT = p.k.transpose(-2, -1);
   const auto qT = p.q.transpose(-2, -1);
-  auto cam = at::empty({p.q.size(0), p.q.size(1), n, n}, p.q.options());
+  auto cam = attn::emptyLarge({p.q.size(0), p.q.size(1), n, n}, p.q.options());
+  const bool direct = cam::usable(*conv, *bn, p.q);
+  const cam::FoldedConv folded = direct ? cam::fold(*conv, *bn) : cam::FoldedConv();
   for (int64_t r0 = 0; r0 < n; r0 += rows) {
     const int64_t m = std::min(rows, n - r0);
     // The 3x3 conv needs one halo row on each side; at 0 and N its zero padding is exact.
@@ -196,6 +202,11 @@ torch::Tensor CmgmImpl::camChunked(const Projected& p, const torch::Tensor& lse,
       auto cols = at::matmul(p.k.narrow(2, s0, len), qT).mul_(s);  // [i,j] = logit[j, s0+i]
       cols.sub_(lse.unsqueeze(2)).exp_();
       sym.add_(cols);
+    }
+    if (direct) {
+      cam::camRowsFromSym(sym, s0, r0, m, folded, cam);
+      progress::step("cam", r0 + m, n);
+      continue;
     }
     auto c = conv->forward(sym);
     sym = torch::Tensor();
@@ -223,7 +234,15 @@ std::pair<torch::Tensor, torch::Tensor> CmgmImpl::forward(const torch::Tensor& x
   torch::Tensor heads;  // attn @ v, [B,h,N,d]
   torch::Tensor attn;   // direct only
   torch::Tensor lse;    // chunked cam only: logsumexp of each attention row, [B,h,N]
-  if (plan.direct) {
+  const bool cpuKernels = x.device().is_cpu() && x.scalar_type() == at::kFloat &&
+                          !(at::GradMode::is_enabled() && p.q.requires_grad());
+  if (plan.direct && cpuKernels) {
+    // scores, softmax and attn @ v row by row into one matrix (fused_attention.h)
+    attn = attn::emptyLarge({b, h, n, n}, x.options());
+    heads = attn::attentionWithMatrix(p.q, p.k, p.v, s, attn);
+    if (probing) probe::record("attention", attn);
+    if (!camWanted) attn = torch::Tensor();
+  } else if (plan.direct) {
     attn = at::softmax(at::matmul(p.q, kT).mul_(s), -1);
     if (probing) probe::record("attention", attn);
     heads = at::matmul(attn, p.v);
@@ -379,9 +398,10 @@ ModuleDescriptor cmgmDescriptor() {
     w.bytes = static_cast<double>(mem.fixedBytes);
     const bool cam = sel.wants("output.1");
     if (cam) w.gemmFlops += b * n * n * 2 * 9 * h * h;  // the h->h 3x3 conv over [N,N]
-    // materialised: softmax in and out, attn + attn^T, the conv's copies, BN, ReLU, probe
+    // materialised: logits written and read, softmax written, read by attn@v; cam reads
+    // attn's rows and columns once per band and writes cam (cmgm_cam.h); probe copy
     if (cam || sel.wants("attention")) {
-      w.bytes += (cam ? 12.0 : 4.0) * static_cast<double>(mem.attentionBytes());
+      w.bytes += (cam ? 7.0 : 4.0) * static_cast<double>(mem.attentionBytes());
     }
     return w;
   };

@@ -24,6 +24,20 @@ constexpr int64_t kFusedKeyBlock = 512;
 at::Tensor fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                           double scale, const at::Tensor& bias, at::Tensor* lse = nullptr);
 
+/// out = softmax(q k^T * scale) v as fusedAttention, but with the whole matrix written to
+/// `attn` [B,h,N,Nk] (float32, contiguous, allocated by the caller, e.g. emptyLarge) for those
+/// who need it (cmgm's cam, the `attention` probe). Each row is scored, normalised and
+/// multiplied by v while it is in cache: one write of the matrix and no temporaries, where
+/// matmul, mul_, softmax and matmul make three [N, Nk] passes and a second matrix.
+at::Tensor attentionWithMatrix(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               double scale, at::Tensor& attn);
+
+/// at::empty for [N, N]-sized buffers: on Linux, above 32 MiB, its (untouched) memory is
+/// advised for transparent huge pages: first touching 300 MiB of fresh 4 KiB pages costs
+/// about 1.7 s of page faults on the bench machine (a VM), 2 MiB pages about 50 ms. Allocated
+/// by LibTorch's allocator, so memory meters and budgets count it.
+at::Tensor emptyLarge(at::IntArrayRef sizes, const at::TensorOptions& options);
+
 /// Extra bytes fusedAttention needs beyond its inputs and output: the transposed key copy
 /// (B*h*d*Nk floats), the row statistics (2*B*h*N), per-thread tiles.
 int64_t fusedAttentionBytes(int64_t batch, int64_t heads, int64_t n, int64_t nk, int64_t d);

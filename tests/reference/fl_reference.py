@@ -890,6 +890,8 @@ _ENTRIES = [
                 "mode": ("str", "faithful")},
         make=lambda C, H, W, p: CMGM(C, p["num_heads"], p["qkv_bias"], p["qk_scale"], p["mode"]),
         cases=[(1, 64, 5, 7, {}, "faithful"), (2, 64, 4, 6, {}, "faithful"),
+               # N = 99: several of cam's 32-row bands and 32-column blocks, neither a multiple
+               (2, 64, 9, 11, {}, "faithful_n99"),
                (2, 64, 5, 7, {"qkv_bias": "false"}, "faithful_noqkvbias"),
                (1, 64, 3, 5, {"qk_scale": "0.5"}, "faithful_qk0p5"),
                (2, 32, 5, 7, {"num_heads": "4", "mode": "generalized"}, "h4_generalized"),
