@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/common/cpu_clones.h"
 #include "core/modules/fast_ops.h"
 #include "core/modules/fused_attention.h"
 #include "core/modules/progress.h"
@@ -23,7 +24,7 @@ constexpr int kColBlock = 32;  // output columns per register block (2 AVX-512 /
 /// above/below of channel c (a zero row outside the image); out[o]: where row o goes (o < f.out).
 /// The register block (8 channels x 32 columns of accumulators, constant trip counts) is what
 /// the compiler keeps in vector registers; one clone per instruction set, picked at load time.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void convRow(
+FL_CPU_CLONES void convRow(
     const float* const* rows, int64_t cin, const float* w, const float* bias, int64_t cout,
     float* const* out, int64_t n) {
   const int64_t blocks = (cout + kOutBlock - 1) / kOutBlock;

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "core/common/cpu_clones.h"
 #include "core/modules/progress.h"
 
 namespace fl::attn {
@@ -70,7 +71,7 @@ struct Tile {
 /// One block of query rows of one (batch, head) against all keys. q: [rows, d] (row stride
 /// d), kT and vT: [d, nk] (keys and values transposed, row stride nk), bias: [rows, nk] or null
 /// (row stride biasStride); out: [rows, d]; lse: [rows] or null.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void attendBlock(
+FL_CPU_CLONES void attendBlock(
     const float* q, int64_t rows, int64_t d, const float* kT, const float* vT, int64_t nk,
     const float* bias, int64_t biasStride, float scale, float* out, float* lse, Tile& t) {
   const int64_t kb = kFusedKeyBlock;
@@ -162,7 +163,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
 /// Rows of one (batch, head) with the matrix written: q [rows, d], kT and vT [d, nk], attn
 /// [rows, nk] (output), out [rows, d]. Per row: scores into attn, max, exp, sum, normalise,
 /// then out = attn_row . vT (d dot products) while the row is still in cache.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void attendRows(
+FL_CPU_CLONES void attendRows(
     const float* q, int64_t rows, int64_t d, const float* kT, const float* vT, int64_t nk,
     float scale, float* attn, float* out) {
   for (int64_t i = 0; i < rows; ++i) {
