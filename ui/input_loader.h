@@ -3,6 +3,8 @@
 // TorchScript backbones can take a while) as background jobs of the job service; results
 // arrive as signals, in the order the files were asked for (one worker, FIFO).
 #include <QObject>
+#include <functional>
+#include <optional>
 #include <vector>
 #include <QStringList>
 
@@ -31,6 +33,11 @@ class InputLoader : public QObject {
   ~InputLoader() override;
   void setJobService(JobService* jobs) { jobs_ = jobs; }
   void load(const QStringList& paths, const QString& featureSpec);
+  /// Starts loading `paths` now, before anything asks for them: the app's start loads the
+  /// images on its command line while the window is being built. The next load() of the same
+  /// paths with the same spec takes this job over (delivered once, as its own load); a load()
+  /// of anything else, or discardPending(), drops it.
+  void prefetch(const QStringList& paths, const QString& featureSpec);
   bool busy() const { return !jobs_ids_.empty(); }
   /// Blocks until its loads left the worker (tests and shutdown only).
   void waitForIdle();
@@ -43,10 +50,27 @@ class InputLoader : public QObject {
   void loaded(const QList<fl::ui::LoadOutcome>& batch);
 
  private:
+  /// Submits one background job loading `paths`; `done` gets its outcomes on the GUI thread.
+  uint64_t submit(const QStringList& paths, const QString& featureSpec,
+                  std::function<void(QList<LoadOutcome>&&, bool cancelled)> done);
+  /// The prefetched job, not yet taken over (claimed = false) or taken over and still loading.
+  struct Prefetch {
+    uint64_t id = 0;     ///< its job
+    uint64_t token = 0;  ///< tells its delivery from that of a prefetch dropped before
+    QStringList paths;
+    QString spec;
+    bool claimed = false;
+    bool done = false;
+    QList<LoadOutcome> batch;  ///< finished before it was claimed
+  };
+  void dropPrefetch();
+
   JobService* jobs_ = nullptr;
+  std::optional<Prefetch> prefetch_;
   JobService* connectedTo_ = nullptr;
   std::vector<uint64_t> jobs_ids_;  ///< its loads on the worker, oldest first
   uint64_t epoch_ = 0;
+  uint64_t prefetchToken_ = 0;
 };
 
 }  // namespace fl::ui

@@ -1,10 +1,13 @@
 #include "core/run/estimate.h"
 
+#include "core/run/estimate_policy.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <chrono>
 #include <cmath>
@@ -37,6 +40,7 @@ double bestSeconds(int reps, Fn fn) {
 }
 
 std::mutex gMutex;
+std::atomic<double> gMeasureAbove{0.1};
 
 MachineRates measureRates() {
   torch::NoGradGuard noGrad;
@@ -98,11 +102,15 @@ WorkEstimate estimateWork(const ModuleDescriptor& desc, const Params& params,
   return w;
 }
 
+void setMeasureRatesAbove(double seconds) { gMeasureAbove = std::max(0.1, seconds); }
+
+double measureRatesAbove() { return gMeasureAbove; }
+
 double estimateSeconds(const WorkEstimate& work) {
   // Nominal rates of a slow machine (1 GFLOP/s, 1 GB/s, 20 ns a score): when even these give
-  // under 0.1 s, the estimate is below anything worth reporting and nothing is measured.
+  // under 0.1 s (or the process's measureRatesAbove()), nothing is measured.
   const double nominal = work.gemmFlops / 1e9 + work.bytes / 1e9 + work.attentionScores * 20e-9;
-  if (nominal < 0.1) return nominal;
+  if (nominal < gMeasureAbove.load()) return nominal;
   const MachineRates& r = machineRates();
   double s = work.gemmFlops / r.gemmFlopsPerSecond + work.bytes / r.bytesPerSecond;
   if (work.attentionScores > 0) s += work.attentionScores * attentionScoreSeconds(work.headDim);

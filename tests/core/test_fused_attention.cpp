@@ -20,6 +20,7 @@
 #include "core/modules/probe.h"
 #include "core/modules/progress.h"
 #include "core/run/estimate.h"
+#include "core/run/estimate_policy.h"
 #include "core/run/run.h"
 #include "tensor_checks.h"
 #include "test_registry.h"
@@ -288,6 +289,26 @@ TEST(FusedAttention, TimeEstimateGrowsWithTheWorkAndRefusesOverTheLimit) {
   EXPECT_EQ(estimates[0].moduleId, "cmgm");
   EXPECT_GT(ok.estimatedSeconds, 0);
   EXPECT_EQ(estimates[0].bytes, ok.estimatedBytes);
+}
+
+// The desktop app does not measure the machine for runs a slow machine would finish in under
+// 2 s (estimate_policy.h; issue 15: cold start): below the threshold the estimate is the
+// nominal one; at the default (0.1 s) the same work is measured.
+TEST(FusedAttention, RunsUnderTheMeasureThresholdGetTheNominalEstimate) {
+  WorkEstimate w;
+  w.gemmFlops = 3e8;  // 0.3 s at the nominal 1 GFLOP/s
+  w.bytes = 2e8;      // 0.2 s at the nominal 1 GB/s
+  ASSERT_DOUBLE_EQ(measureRatesAbove(), 0.1);
+  setMeasureRatesAbove(2.0);
+  EXPECT_DOUBLE_EQ(measureRatesAbove(), 2.0);
+  EXPECT_DOUBLE_EQ(estimateSeconds(w), 0.5);
+  setMeasureRatesAbove(0);  // never below the 0.1 s floor
+  EXPECT_DOUBLE_EQ(measureRatesAbove(), 0.1);
+  const double measured = estimateSeconds(w);
+  EXPECT_GT(measured, 0);
+  EXPECT_NE(measured, 0.5) << "measured rates are not the nominal ones";
+  const MachineRates& r = machineRates();
+  EXPECT_DOUBLE_EQ(measured, w.gemmFlops / r.gemmFlopsPerSecond + w.bytes / r.bytesPerSecond);
 }
 
 TEST(FusedAttention, RunStopsWhenCancelledAndReturnsNothing) {

@@ -516,6 +516,30 @@ TEST(FilterBank, ColourBlobAndOrientationChannelsRespondAsDocumented) {
   EXPECT_GT(f[0][28].mean().item<float>(), 5 * f[0][26].mean().item<float>());
 }
 
+// Standardisation is one fused pass per channel (issue 15: cold start); it must give what the
+// tensor expression gave: per channel (x - mean) / sd, and 0 for constant channels.
+TEST(Features, StandardisationMatchesTheTensorExpression) {
+  const Image im = readImage(sampleImage("fruits.jpg"));
+  for (const char* kind : {"filterbank:channels=16,stride=1", "filterbank:channels=30,stride=4", "rgb:stride=2",
+                           "map:channels=3,stride=8"}) {
+    const std::string k(kind);
+    const at::Tensor raw = computeFeatures(im, parseFeatureSpec(k + ",standardize=0"));
+    const at::Tensor got = computeFeatures(im, parseFeatureSpec(k + ",standardize=1"));
+    const at::Tensor mean = raw.mean({2, 3}, true);
+    const at::Tensor centred = raw - mean;
+    const at::Tensor sd = centred.pow(2).mean({2, 3}, true).sqrt();
+    const at::Tensor want = at::where(sd > 1e-6, centred / sd.clamp_min(1e-6), at::zeros_like(centred));
+    ASSERT_EQ(got.sizes(), want.sizes()) << kind;
+    EXPECT_TRUE(got.is_contiguous()) << kind;
+    EXPECT_LT((got - want).abs().max().item<float>(), 2e-5) << kind;
+  }
+  // A flat image: every channel constant, all zeros (not NaN).
+  Image flat;
+  flat.rgb = cv::Mat(24, 32, CV_32FC3, cv::Scalar(0.2, 0.5, 0.7));
+  const at::Tensor z = computeFeatures(flat, parseFeatureSpec("filterbank:channels=6,stride=1"));
+  EXPECT_EQ(z.abs().max().item<float>(), 0.f);
+}
+
 TEST(Features, RgbGrayMapAndScale) {
   const Image im = readImage(sampleImage("fruits.jpg"));  // 512 x 480
   at::Tensor rgb = computeFeatures(im, parseFeatureSpec("rgb:stride=1,standardize=0"));

@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <thread>
 
 #include <torch/nn/modules/linear.h>
@@ -42,6 +43,38 @@ TEST(Run, ReturnsOutputsAndProbesInDescriptorOrder) {
   // out = x*w + r*(1-w) with the recorded gate
   const auto& w = res.probes[0].value;
   EXPECT_TRUE(at::allclose(res.outputs[0], req.inputs[0] * w + req.inputs[1] * (1 - w), 1e-5, 1e-6));
+}
+
+// The NaN/Inf check on the inputs scans contiguous float tensors directly (issue 15): any NaN
+// or Inf anywhere, in either input, contiguous or not, is reported; finite inputs are not.
+TEST(Run, WarnsOfNaNOrInfAnywhereInTheInputs) {
+  const auto warned = [](const RunResult& r) {
+    for (const auto& w : r.warnings) {
+      if (w.find("NaN or Inf") != std::string::npos) return true;
+    }
+    return false;
+  };
+  const RunResult clean = run(registry(), affRequest());
+  ASSERT_TRUE(clean.ok) << clean.error;
+  EXPECT_FALSE(warned(clean));
+  const float specials[] = {std::nanf(""), INFINITY, -INFINITY};
+  for (const float bad : specials) {
+    for (const int64_t at : {int64_t{0}, int64_t{100}, int64_t{8 * 5 * 7 - 1}}) {
+      for (const int input : {0, 1}) {
+        RunRequest req = affRequest();
+        req.inputs[input] = req.inputs[input].clone();
+        req.inputs[input].view({-1})[at] = bad;
+        EXPECT_TRUE(warned(run(registry(), req))) << bad << " at " << at << " in input " << input;
+      }
+    }
+    RunRequest strided = affRequest();  // a non-contiguous view: the tensor path
+    at::Tensor wide = at::zeros({1, 8, 5, 14});
+    wide.slice(3, 0, 14, 2).copy_(strided.inputs[0]);
+    wide[0][3][4][12] = bad;
+    strided.inputs[0] = wide.slice(3, 0, 14, 2);
+    ASSERT_FALSE(strided.inputs[0].is_contiguous());
+    EXPECT_TRUE(warned(run(registry(), strided))) << bad << " in a strided input";
+  }
 }
 
 // run() detaches what it returns, so the outputs cannot tell whether the forward itself ran

@@ -599,6 +599,52 @@ class UiTest : public QObject {
     runner.waitForIdle();
   }
 
+  // The app's start loads its command-line images while the window is built (issue 15, cold
+  // start): a load() of the same files with the same features takes the prefetched job over
+  // (one job, one delivery), whether it is still loading or done; other features drop it.
+  void prefetchedLoadIsTakenOverOnce() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("p.png"));
+    QImage img(40, 32, QImage::Format_RGB888);
+    for (int y = 0; y < img.height(); ++y) {
+      for (int x = 0; x < img.width(); ++x) img.setPixel(x, y, qRgb(x * 6, y * 7, (x + y) * 3));
+    }
+    QVERIFY(img.save(path));
+    Document doc(registry());
+    InputLoader loader(doc.jobs());
+    int jobs = 0;
+    QObject::connect(doc.jobs(), &JobService::jobEnded, &loader, [&jobs](uint64_t) { ++jobs; });
+    QList<QList<LoadOutcome>> got;
+    QObject::connect(&loader, &InputLoader::loaded, &loader, [&got](const QList<LoadOutcome>& b) { got << b; });
+    const QString spec = QStringLiteral("rgb:stride=2");
+    for (const bool finishedFirst : {false, true}) {
+      got.clear();
+      jobs = 0;
+      loader.prefetch({path}, spec);
+      if (finishedFirst) QTRY_COMPARE_WITH_TIMEOUT(jobs, 1, 20000);
+      QVERIFY(got.isEmpty());  // nothing is delivered before it is asked for
+      loader.load({path}, spec);
+      QTRY_COMPARE_WITH_TIMEOUT(got.size(), 1, 20000);
+      QTRY_VERIFY_WITH_TIMEOUT(!loader.busy(), 20000);
+      QTest::qWait(50);
+      QCOMPARE(got.size(), 1);
+      QCOMPARE(jobs, 1);
+      QCOMPARE(got[0].size(), 1);
+      QVERIFY(got[0][0].ok);
+      QCOMPARE(got[0][0].item.featureSpec, spec);
+      QCOMPARE(got[0][0].item.tensor.sizes().vec(), (std::vector<int64_t>{1, 3, 16, 20}));
+    }
+    got.clear();
+    loader.prefetch({path}, spec);
+    loader.load({path}, QStringLiteral("gray:stride=1"));
+    QTRY_COMPARE_WITH_TIMEOUT(got.size(), 1, 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(!loader.busy(), 20000);
+    QTest::qWait(50);
+    QCOMPARE(got.size(), 1);
+    QCOMPARE(got[0][0].item.featureSpec, QStringLiteral("gray:stride=1"));
+    QCOMPARE(got[0][0].item.tensor.sizes().vec(), (std::vector<int64_t>{1, 1, 32, 40}));
+  }
+
   // The demo is the trained CBAM network (resources/demo/): a garment, the network's stem as
   // the feature backbone, the trained weights named in the weights line; the old photo demo
   // stays as an example labelled as seeded.
