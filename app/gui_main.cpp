@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
     QObject::connect(timer, &QTimer::timeout, &window, [&] {
       // Heatmaps render on their views' own threads: a grab before they finish shows the old frame.
       bool rendering = false;
-      for (const auto* view : window.findChildren<fl::ui::MapView*>()) rendering = rendering || view->rendering();
+      for (const auto* view : window.findChildren<fl::ui::KindView*>()) rendering = rendering || view->rendering();
       if (document.jobs()->busy() || rendering) {
         timer->start();
         return;

@@ -145,13 +145,19 @@ QJsonObject statsJson(const std::vector<double>& v) {
           {"n", static_cast<int>(v.size())}};
 }
 
-/// Runs the event loop until `done()` or `ms` passed; false on timeout.
+/// Runs the event loop until `done()` or `ms` passed; false on timeout. Sleeps between events,
+/// as the app's own event loop does: processEvents(flags, maxtime) drops WaitForMoreEvents and
+/// returns at once when nothing is queued, so looping on it kept the GUI thread polling on one
+/// of the machine's cores, against the worker's LibTorch threads and the render thread (it
+/// made a run's time swing, and is not what the window does).
 bool waitFor(const std::function<bool()>& done, int ms) {
   QElapsedTimer t;
   t.start();
+  QTimer tick;  // wakes the blocked loop to look at the deadline
+  tick.start(50);
   while (!done()) {
     if (t.elapsed() > ms) return false;
-    QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 50);
+    QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
   }
   return true;
 }

@@ -224,6 +224,37 @@ TEST(RenderNormalise, PercentileInterpolatesAndClipsOutliers) {
   EXPECT_EQ(q.description, "p25-p75 [1, 3]");
 }
 
+TEST(RenderNormalise, PercentileOfUnorderedValuesMatchesTheSortedDefinition) {
+  // The range finds order statistics without sorting the map (issue 15): on shuffled values
+  // with ties, NaN and Inf, every percentile is the one the sorted list gives.
+  std::vector<double> v;
+  for (int i = 0; i < 997; ++i) v.push_back(static_cast<double>((i * 7919) % 613) * 0.25 - 40.0);
+  v.push_back(kNaN);
+  v.push_back(kInf);
+  v.push_back(-kInf);
+  std::vector<double> finite(v.begin(), v.begin() + 997);
+  std::sort(finite.begin(), finite.end());
+  for (double p : {0.0, 0.1, 1.0, 2.5, 33.3, 50.0, 97.5, 99.0, 99.99, 100.0}) {
+    const double pos = p / 100.0 * static_cast<double>(finite.size() - 1);
+    const auto i = static_cast<size_t>(std::floor(pos));
+    const double want = i + 1 >= finite.size() ? finite.back()
+                                               : finite[i] + (finite[i + 1] - finite[i]) * (pos - static_cast<double>(i));
+    EXPECT_DOUBLE_EQ(percentile(map2(v, 1, 1000), p), want) << "p=" << p;
+  }
+  NormSpec spec{NormMode::Percentile};
+  spec.pLo = 2.5;
+  spec.pHi = 97.5;
+  const Range r = computeRange(map2(v, 1, 1000), spec, 0.0, 1.0);
+  EXPECT_DOUBLE_EQ(r.lo, percentile(map2(v, 1, 1000), 2.5));
+  EXPECT_DOUBLE_EQ(r.hi, percentile(map2(v, 1, 1000), 97.5));
+  EXPECT_EQ(r.finiteCount, 997);
+  const Range m = computeRange(map2(v, 1, 1000), NormSpec{NormMode::MinMax}, 0.0, 1.0);
+  EXPECT_DOUBLE_EQ(m.lo, finite.front());
+  EXPECT_DOUBLE_EQ(m.hi, finite.back());
+  const Range s = computeRange(map2(v, 1, 1000), NormSpec{NormMode::Symmetric}, 0.0, 1.0);
+  EXPECT_DOUBLE_EQ(s.hi, std::max(std::fabs(finite.front()), std::fabs(finite.back())));
+}
+
 TEST(RenderNormalise, SymmetricCentresZero) {
   const at::Tensor m = map2({-2.0, 1.0, 0.0, 0.5}, 2, 2);
   const Range r = computeRange(m, NormSpec{NormMode::Symmetric}, 0.0, 1.0);

@@ -296,7 +296,9 @@ class Monkey {
       say(QStringLiteral("mouse: open %1 and pick").arg(name(combo)));
       QTest::mouseClick(combo, Qt::LeftButton, {}, combo->rect().center());
       QApplication::processEvents();
-      QAbstractItemView* view = combo->view();
+      // Guarded: the pick may rebuild the panel that holds the combo (a module variant brings
+      // other parameters), which deletes the combo and its popup during processEvents().
+      QPointer<QAbstractItemView> view = combo->view();
       if (!view || !view->isVisible() || n == 0) {
         QTest::keyClick(QApplication::focusWidget() ? QApplication::focusWidget() : combo, Qt::Key_Escape);
         return;
@@ -309,7 +311,7 @@ class Monkey {
         QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, rect.center());
       }
       QApplication::processEvents();
-      if (view->isVisible()) QTest::keyClick(view, Qt::Key_Escape);
+      if (view && view->isVisible()) QTest::keyClick(view, Qt::Key_Escape);
     } else if (how == 2) {
       // Keyboard: F4 opens the popup, arrows move, Return picks.
       say(QStringLiteral("keyboard: F4, arrows, Return on %1").arg(name(combo)));

@@ -41,6 +41,7 @@
 #include "ui/views/bar_panel.h"
 #include "ui/views/heatmap_panel.h"
 #include "ui/views/map_view.h"
+#include "ui/views/attention_view.h"
 #include "ui/views/probe_view.h"
 #include "test_env.h"
 
@@ -316,18 +317,57 @@ class UiTest : public QObject {
     ProbeView view(&doc);
     runInto(doc, QStringLiteral("osra"), QStringLiteral("probe.attention"), 16, 6, 8);
     QCOMPARE(view.currentPage(), ViewPage::Attention);
+    view.waitForRender();
     const at::Tensor a = doc.result()->findProbe("attention")->value[1];  // [h, 48, 12]
     Q_EMIT view.queryMap()->cellClicked(5, 2);  // as a click on the query image
     QCOMPARE(doc.view().queryX, 5);
     QCOMPARE(doc.view().queryY, 2);
     const auto [kh, kw] = render::attentionKeyGrid(a.size(2), 6, 8);
     QCOMPARE(kh * kw, a.size(2));
+    view.waitForRender();
     expectMap(view.keyMap(), a.mean(0)[2 * 8 + 5].reshape({kh, kw}));
+    expectMap(view.queryMap(), std::get<0>(a.mean(0).max(1)).reshape({6, 8}));
     ViewSettings v = doc.view();
     v.head = 1;
     doc.setView(v);
+    view.waitForRender();
     expectMap(view.keyMap(), a[1][2 * 8 + 5].reshape({kh, kw}));
     expectMap(view.matrix(), a[1]);
+    expectMap(view.queryMap(), std::get<0>(a[1].max(1)).reshape({6, 8}));
+  }
+
+  // Issue 15: a held attention matrix is reduced and coloured on the attention view's own
+  // render thread (cmgm's matrices took seconds on the GUI thread); a burst of view changes
+  // during a render shows only the newest settings.
+  void attentionRendersOffTheGuiThread() {
+    Document doc(registry());
+    ProbeView view(&doc);
+    auto* attention = view.findChild<AttentionView*>();
+    QVERIFY(attention);
+    runInto(doc, QStringLiteral("osra"), QStringLiteral("probe.attention"), 16, 6, 8);
+    QCOMPARE(view.currentPage(), ViewPage::Attention);
+    QVERIFY(attention->rendering());  // showTensor queued the render and returned
+    view.waitForRender();
+    QVERIFY(!attention->rendering());
+    QVERIFY(attention->lastRenderThread() != std::thread::id());
+    QVERIFY(attention->lastRenderThread() != std::this_thread::get_id());
+    const at::Tensor a = doc.result()->findProbe("attention")->value[1];
+    int shown = 0;
+    connect(attention, &AttentionView::frameShown, this, [&shown](double) { ++shown; });
+    ViewSettings v = doc.view();
+    v.colormap = QStringLiteral("magma");
+    doc.setView(v);
+    v.head = 0;
+    doc.setView(v);
+    v.queryX = 3;
+    v.queryY = 4;
+    doc.setView(v);
+    view.waitForRender();
+    QCOMPARE(shown, 1);
+    QVERIFY(attention->lastRenderThread() != std::this_thread::get_id());
+    const auto [kh, kw] = render::attentionKeyGrid(a.size(2), 6, 8);
+    expectMap(view.keyMap(), a[0][4 * 8 + 3].reshape({kh, kw}));
+    expectMap(view.matrix(), a[0]);
   }
 
   void attentionRowsOnDemandWhenTheMatrixIsWithheld() {

@@ -35,6 +35,11 @@ class KindView : public QWidget {
   explicit KindView(Document* document, QWidget* parent = nullptr) : QWidget(parent), document_(document) {}
   /// Draws `t` (of a kind this view is registered for) with the document's view settings.
   virtual void showTensor(const SelectedTensor& t) = 0;
+  /// A view that renders on its own thread (MapView, AttentionView): a render is running or
+  /// waiting, so what it shows is not yet the newest settings (--screenshot waits for this).
+  virtual bool rendering() const { return false; }
+  /// Tests and scripted use: blocks until the view's pending renders are done and shown.
+  virtual void waitForRender() {}
 
  Q_SIGNALS:
   /// A read-out for the status bar (the value under the pointer, a selected cell).

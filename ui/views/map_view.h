@@ -60,9 +60,9 @@ class MapView : public KindView {
   BarPanel* channelStrip() const { return channelStrip_; }
 
   /// Tests and scripted use: blocks until the pending renders are done and shown.
-  void waitForRender();
+  void waitForRender() override;
   /// A render is running or waiting.
-  bool rendering() const { return inFlight_ || pending_.has_value(); }
+  bool rendering() const override { return inFlight_ || pending_.has_value(); }
   /// The thread that rendered the picture shown last (tests: never the GUI thread).
   std::thread::id lastRenderThread() const { return lastThread_; }
 

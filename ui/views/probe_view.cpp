@@ -7,12 +7,14 @@
 #include <QVBoxLayout>
 #include <cmath>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/common/error.h"
 #include "core/io/tensor_io.h"
 #include "core/modules/probe_kind.h"
 #include "ui/document.h"
+#include "ui/timing.h"
 #include "ui/views/attention_view.h"
 #include "ui/views/channel_bars_view.h"
 #include "ui/views/map_view.h"
@@ -83,7 +85,9 @@ View* ProbeView::viewOf(ViewPage page) const {
 }
 
 HeatmapPanel* ProbeView::heatmap() const { return viewOf<MapView>(ViewPage::Heatmap)->heatmap(); }
-void ProbeView::waitForRender() { mapView()->waitForRender(); }
+void ProbeView::waitForRender() {
+  for (auto& [page, view] : views_) view->waitForRender();
+}
 MapView* ProbeView::mapView() const { return viewOf<MapView>(ViewPage::Heatmap); }
 BarPanel* ProbeView::channelStrip() const { return viewOf<MapView>(ViewPage::Heatmap)->channelStrip(); }
 BarPanel* ProbeView::bars() const { return viewOf<ChannelBarsView>(ViewPage::Bars)->bars(); }
@@ -159,7 +163,9 @@ void ProbeView::refresh() {
   // A tensor whose layout the view did not expect (a network's point, classified by shape)
   // must not end the application: say so in place of the view.
   try {
+    timingMark("view refresh starts (GUI thread)");
     views_.at(page)->showTensor(t);
+    if (timingEnabled()) timingMark(("view refresh ends (GUI thread): " + std::to_string(static_cast<int>(page))).c_str());
   } catch (const std::exception& e) {
     empty_->setText(tr("%1 (shape %2) cannot be shown as %3: %4")
                         .arg(t.label, QString::fromStdString(shapeText(t.value.sizes())),

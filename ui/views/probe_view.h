@@ -52,8 +52,8 @@ class ProbeView : public QWidget {
   HeatmapPanel* matrix() const;
   HeatmapPanel* channelMatrix() const;
 
-  /// Tests: blocks until the heatmap's render thread is done and its picture shown
-  /// (MapView renders off the GUI thread).
+  /// Tests: blocks until the views' render threads are done and their pictures shown
+  /// (MapView and AttentionView render off the GUI thread).
   void waitForRender();
   /// The map view (tests: its render thread).
   MapView* mapView() const;
