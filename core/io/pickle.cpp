@@ -182,6 +182,9 @@ constexpr int64_t kMaxRepeatedElements = int64_t{1} << 24;
 /// few bytes and turn kilobytes into gigabytes.
 constexpr uint64_t kCopyBudgetBase = uint64_t{1} << 20;
 constexpr uint64_t kCopyBudgetPerByte = 4;
+/// A copied item counts as this many bytes: the 16 of the shared_ptr slot it was when the
+/// budget was set. Nodes are 8-byte pointers now, but the budget stays what it was in items.
+constexpr uint64_t kCopiedItemBytes = 16;
 /// Objects (every value the pickle makes, ~100 bytes each) a pickle may build: this many, plus
 /// kObjectsPerStorage for each distinct tensor storage read so far. A real state_dict makes
 /// about 20 objects per tensor (and has a storage per tensor); a pickle of millions of Nones or
@@ -829,7 +832,7 @@ class Unpickler {
       case Callable::TorchSize: {
         if (args.size() != 1) fail(str(fn) + "() takes 1 argument");
         const Items& src = args[0]->items;
-        chargeCopy(src.size() * sizeof(PickleValuePtr), fn);
+        chargeCopy(src.size() * kCopiedItemBytes, fn);
         return makeTuple(copyItems(src.begin(), src.size()));
       }
       case Callable::TorchDevice: {
@@ -852,7 +855,7 @@ class Unpickler {
           const PickleValue& src = *args[0];
           if (src.kind != Kind::List && src.kind != Kind::Tuple && src.kind != Kind::Set)
             fail(str(fn) + "() of a " + src.typeName() + " is not supported");
-          chargeCopy(src.items.size() * sizeof(PickleValuePtr), fn);
+          chargeCopy(src.items.size() * kCopiedItemBytes, fn);
           // A copy, not the source's array: either may grow later (ADDITEMS, APPEND).
           v->items = copyItems(src.items.begin(), src.items.size());
         }
