@@ -18,7 +18,7 @@ std::vector<std::pair<std::string, const ZipEntry*>> arrays(const ZipArchive& zi
     } else if (e.name.find("data.pkl") != std::string::npos) {
       throwInput(zip.where() + ": is a torch.save archive, not an .npz (name it .pt)");
     } else {
-      throwInput(zip.where() + ": entry '" + e.name + "' is not an .npy array; not an .npz file");
+      throwInput(zip.where() + ": entry '" + std::string(e.name) + "' is not an .npy array; not an .npz file");
     }
   }
   if (out.empty()) throwInput(zip.where() + ": .npz archive holds no arrays");

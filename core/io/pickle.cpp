@@ -3,13 +3,19 @@
 #include <ATen/ATen.h>
 #include <c10/util/SmallVector.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 
 #include "core/common/error.h"
@@ -176,11 +182,14 @@ constexpr int64_t kMaxRepeatedElements = int64_t{1} << 24;
 /// few bytes and turn kilobytes into gigabytes.
 constexpr uint64_t kCopyBudgetBase = uint64_t{1} << 20;
 constexpr uint64_t kCopyBudgetPerByte = 4;
-/// Objects (every value the pickle makes, ~150 bytes each) a pickle may build: this many, plus
+/// A copied item counts as this many bytes: the 16 of the shared_ptr slot it was when the
+/// budget was set. Nodes are 8-byte pointers now, but the budget stays what it was in items.
+constexpr uint64_t kCopiedItemBytes = 16;
+/// Objects (every value the pickle makes, ~100 bytes each) a pickle may build: this many, plus
 /// kObjectsPerStorage for each distinct tensor storage read so far. A real state_dict makes
 /// about 20 objects per tensor (and has a storage per tensor); a pickle of millions of Nones or
 /// ints (12 million: 2.6 GB) describes no tensors and is refused at the cap, before it costs
-/// more than ~40 MB. Distinct storages, not tensors or storage references: those cost a
+/// more than ~25 MB. Distinct storages, not tensors or storage references: those cost a
 /// hostile pickle 3 to 5 bytes each through the memo, and each would have raised the cap.
 constexpr uint64_t kObjectBase = uint64_t{1} << 18;
 constexpr uint64_t kObjectsPerStorage = 256;
@@ -197,12 +206,11 @@ constexpr uint64_t kHeldPerFileByte = 64;
 /// A storage record's bytes in the archive besides its data (zip local and central headers,
 /// its name, torch.save's 64-byte alignment).
 constexpr uint64_t kRecordOverhead = 96;
-/// What each thing costs, approximately (libstdc++, 64-bit).
-constexpr uint64_t kObjectBytes = sizeof(PickleValue) + 32;  // make_shared's control block, malloc
-constexpr uint64_t kTensorViewBytes = 512;                   // a TensorImpl with sizes and strides
-constexpr uint64_t kMemoEntryBytes = 64;                     // an unordered_map node and bucket
-constexpr uint64_t kIndexEntryBytes = 64;                    // a dict index node
-constexpr uint64_t kDictIndexBytes = 256;                    // a dict's index (two empty maps)
+/// What each thing costs, approximately (64-bit). Nodes, arrays and text live in an arena:
+/// no malloc header or control block each.
+constexpr uint64_t kObjectBytes = sizeof(PickleValue);
+constexpr uint64_t kTensorViewBytes = 512;  // a TensorImpl with sizes and strides
+constexpr uint64_t kMemoEntryBytes = 64;    // a memo slot, or an unordered_map node and bucket
 
 /// True when `needle` occurs in the bytes.
 bool contains(const uint8_t* data, size_t size, std::string_view needle) {
@@ -245,25 +253,145 @@ std::string describeRefusedGlobal(const std::string& module, const std::string& 
   return plain;
 }
 
+}  // namespace
+
+/// Every node, array and string of one unpickled tree, freed at once with it. Nodes and
+/// bytes come from slabs that double from 64 KiB to 4 MiB; nodes are constructed as handed
+/// out (a node holds an at::Tensor) and destroyed with their slab. Nothing is freed before
+/// the arena: an array that grows leaves its old slots behind, and the unpickler charges them
+/// (see kHeldBase). The slack is at most one slab of each kind.
+class PickleArena {
+ public:
+  PickleArena() = default;
+  PickleArena(const PickleArena&) = delete;
+  PickleArena& operator=(const PickleArena&) = delete;
+  ~PickleArena() {
+    for (const Slab& s : nodeSlabs_) std::destroy_n(static_cast<PickleValue*>(s.memory), s.used);
+    for (const Slab& s : nodeSlabs_) freeSlab(s);
+    for (const Slab& s : byteSlabs_) freeSlab(s);
+    for (const Slab& s : ownSlabs_) freeSlab(s);
+  }
+
+  PickleValue* node() {
+    if (nodeSlabs_.empty() || nodeSlabs_.back().used == nodeSlabs_.back().bytes / sizeof(PickleValue)) {
+      nodeSlabs_.reserve(nodeSlabs_.size() + 1);  // no throw between the allocation and its owner
+      nodeSlabs_.push_back(newSlab(nextBytes(nodeSlabs_)));
+    }
+    Slab& s = nodeSlabs_.back();
+    return new (static_cast<PickleValue*>(s.memory) + s.used++) PickleValue();
+  }
+
+  /// Uninitialised room for `n` objects of a trivially destructible `T`.
+  template <typename T>
+  T* array(size_t n) {
+    static_assert(std::is_trivially_destructible_v<T> && alignof(T) <= kAlign);
+    return n ? static_cast<T*>(bytes(n * sizeof(T))) : nullptr;
+  }
+
+  std::string_view text(const char* p, size_t n) {
+    if (n == 0) return {};
+    char* d = array<char>(n);
+    std::memcpy(d, p, n);
+    return {d, n};
+  }
+
+ private:
+  struct Slab {
+    void* memory;
+    size_t bytes;
+    size_t used;  ///< nodes constructed, or bytes handed out
+  };
+  static constexpr size_t kAlign = alignof(std::max_align_t);
+  static constexpr size_t kFirstSlab = size_t{64} << 10;
+  static constexpr size_t kLastSlab = size_t{4} << 20;
+  static constexpr size_t kHugePage = size_t{2} << 20;
+
+  static size_t nextBytes(const std::vector<Slab>& slabs) {
+    return slabs.empty() ? kFirstSlab : std::min(slabs.back().bytes * 2, kLastSlab);
+  }
+  /// Slabs of a huge page or more are aligned to one and advised for transparent huge pages:
+  /// a state_dict of 100,000 tensors fills ~100 MiB of them, and faulting that in 4 KiB
+  /// pages cost a third of reading it (the memory is the same; the faults are 512 times fewer).
+  static Slab newSlab(size_t bytes) {
+    void* p = nullptr;
+    if (bytes >= kHugePage && bytes % kHugePage == 0) {
+      p = std::aligned_alloc(kHugePage, bytes);
+#ifdef MADV_HUGEPAGE
+      if (p) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without it, ordinary pages
+#endif
+    } else {
+      p = std::malloc(bytes);
+    }
+    if (!p) throw std::bad_alloc();
+    return {p, bytes, 0};
+  }
+  static void freeSlab(const Slab& s) { std::free(s.memory); }
+
+  void* bytes(size_t n) {
+    n = (n + kAlign - 1) & ~(kAlign - 1);
+    if (n > kFirstSlab / 4) {  // a large array or string gets a slab of its own
+      ownSlabs_.reserve(ownSlabs_.size() + 1);
+      ownSlabs_.push_back(newSlab(n));
+      return ownSlabs_.back().memory;
+    }
+    if (byteSlabs_.empty() || byteSlabs_.back().bytes - byteSlabs_.back().used < n) {
+      byteSlabs_.reserve(byteSlabs_.size() + 1);
+      byteSlabs_.push_back(newSlab(nextBytes(byteSlabs_)));
+    }
+    Slab& s = byteSlabs_.back();
+    void* p = static_cast<char*>(s.memory) + s.used;
+    s.used += n;
+    return p;
+  }
+
+  std::vector<Slab> nodeSlabs_;
+  std::vector<Slab> byteSlabs_;
+  std::vector<Slab> ownSlabs_;  ///< one per large request
+};
+
+PickleTree::PickleTree() = default;
+PickleTree::PickleTree(std::unique_ptr<PickleArena> arena, PickleValuePtr root)
+    : arena_(std::move(arena)), root_(root) {}
+PickleTree::PickleTree(PickleTree&&) noexcept = default;
+PickleTree& PickleTree::operator=(PickleTree&&) noexcept = default;
+PickleTree::~PickleTree() = default;
+
+namespace {
+
+std::string str(std::string_view v) { return std::string(v); }
+
+/// A 64-bit mix (splitmix64's finaliser): dict int keys such as multiples of 2^20 must not
+/// fall into one bucket of a power-of-two table.
+uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// "7" -> 7 for the keys torch.save gives storages ("0", "1", ...): decimal, no sign, no
+/// leading zero, at most 9 digits; -1 for any other key.
+int64_t storageNumber(std::string_view key) {
+  if (key.empty() || key.size() > 9 || (key.size() > 1 && key[0] == '0')) return -1;
+  int64_t n = 0;
+  for (const char c : key) {
+    if (c < '0' || c > '9') return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 class Unpickler {
  public:
   Unpickler(const uint8_t* data, size_t size, const std::string& where,
             const PickleStorageLoader& loader, bool opaque = false)
       : data_(data), size_(size), where_(where), loader_(loader), opaque_(opaque) {}
 
-  ~Unpickler() {
-    // Containers may reference each other in cycles (hostile input) or nest very deeply;
-    // emptying every container we made releases them without recursion or leaks. On
-    // success only the unreachable ones are emptied (see validate()).
-    if (!succeeded_) {
-      for (auto& c : containers_) {
-        c->items.clear();
-        c->entries.clear();
-      }
-    }
-  }
+  // Nodes may reference each other in cycles (hostile input) or nest very deeply: they are
+  // plain pointers into the arena, which frees them all at once without recursion.
 
-  PickleValuePtr run() {
+  PickleTree run() {
     while (true) {
       if (pos_ >= size_) fail("pickle ends without a STOP opcode (truncated)");
       op_pos_ = pos_;
@@ -273,11 +401,12 @@ class Unpickler {
     }
     PickleValuePtr result = pop("STOP");
     validate(result);
-    succeeded_ = true;
-    return result;
+    return PickleTree(std::move(arena_), result);
   }
 
  private:
+  using Items = PickleArray<PickleValuePtr>;
+
   // ---- errors -------------------------------------------------------------------------
   [[noreturn]] void fail(const std::string& what) const {
     throwInput(where_ + ": " + what + " (pickle byte " + std::to_string(op_pos_) + ")");
@@ -325,27 +454,55 @@ class Unpickler {
   size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
   void push(PickleValuePtr v) {
     grow(stack_, 1);
-    stack_.push_back(std::move(v));
+    stack_.push_back(v);
   }
   PickleValuePtr pop(const char* op) {
     if (stack_.size() <= fence()) fail(std::string("stack underflow in ") + op);
-    PickleValuePtr v = std::move(stack_.back());
+    PickleValuePtr v = stack_.back();
     stack_.pop_back();
     return v;
   }
-  PickleValuePtr& top(const char* op) {
+  PickleValuePtr top(const char* op) {
     if (stack_.size() <= fence()) fail(std::string("stack underflow in ") + op);
     return stack_.back();
   }
-  std::vector<PickleValuePtr> popMark(const char* op) {
+  /// Pops the last MARK; the items above it are stack_[mark, size), left in place for the
+  /// caller, which shrinks the stack back to `mark` when done.
+  size_t takeMark(const char* op) {
     if (marks_.empty()) fail(std::string(op) + " without a MARK");
     const size_t mark = marks_.back();
     marks_.pop_back();
-    charge(uint64_t(stack_.size() - mark) * sizeof(PickleValuePtr));
-    std::vector<PickleValuePtr> items(std::make_move_iterator(stack_.begin() + mark),
-                                      std::make_move_iterator(stack_.end()));
-    stack_.resize(mark);
+    return mark;
+  }
+  /// stack_[from, size) copied into the arena as an array, then popped.
+  Items popTo(size_t from) {
+    const size_t n = stack_.size() - from;
+    Items items = copyItems(stack_.data() + from, n);
+    stack_.resize(from);
     return items;
+  }
+  Items popMark(const char* op) { return popTo(takeMark(op)); }
+  Items copyItems(const PickleValuePtr* src, size_t n) {
+    charge(uint64_t(n) * sizeof(PickleValuePtr));
+    PickleValuePtr* d = arena_->array<PickleValuePtr>(n);
+    std::uninitialized_copy(src, src + n, d);
+    Items items;
+    items.assign(d, n, n);
+    return items;
+  }
+  /// Appends to an arena array, doubling its room when full (the old slots stay in the arena
+  /// until the end, so the whole new room is charged).
+  template <typename T>
+  void pushBack(PickleArray<T>& a, const T& value) {
+    if (a.size() == a.capacity()) {
+      const size_t room = std::max<size_t>(1, a.capacity() * 2);
+      charge(uint64_t(room) * sizeof(T));
+      T* d = arena_->array<T>(room);
+      std::uninitialized_copy(a.begin(), a.end(), d);
+      a.assign(d, a.size(), room);
+    }
+    new (a.begin() + a.size()) T(value);
+    a.assign(a.begin(), a.size() + 1, a.capacity());
   }
 
   // ---- values -------------------------------------------------------------------------
@@ -360,12 +517,12 @@ class Unpickler {
   }
   PickleValuePtr make(Kind kind) {
     count(kind);
-    auto v = std::make_shared<PickleValue>();
+    return node(kind);
+  }
+  /// A node not counted (the shared small ints, bools and empty tuple count at each use).
+  PickleValuePtr node(Kind kind) {
+    PickleValuePtr v = arena_->node();
     v->kind = kind;
-    if (kind == Kind::List || kind == Kind::Tuple || kind == Kind::Set || kind == Kind::Dict) {
-      grow(containers_, 1);
-      containers_.push_back(v);
-    }
     return v;
   }
 
@@ -403,8 +560,7 @@ class Unpickler {
       count(Kind::Int);
       PickleValuePtr& shared = sharedInts_[size_t(i)];
       if (!shared) {
-        shared = std::make_shared<PickleValue>();
-        shared->kind = Kind::Int;
+        shared = node(Kind::Int);
         shared->integer = i;
       }
       return shared;
@@ -417,8 +573,7 @@ class Unpickler {
     count(Kind::Bool);
     PickleValuePtr& shared = sharedBools_[b ? 1 : 0];
     if (!shared) {
-      shared = std::make_shared<PickleValue>();
-      shared->kind = Kind::Bool;
+      shared = node(Kind::Bool);
       shared->boolean = b;
     }
     return shared;
@@ -426,49 +581,82 @@ class Unpickler {
   PickleValuePtr makeText(Kind kind, const uint8_t* p, uint64_t n) {
     auto v = make(kind);
     charge(n);
-    v->text.assign(reinterpret_cast<const char*>(p), size_t(n));
+    v->text = arena_->text(reinterpret_cast<const char*>(p), size_t(n));
     return v;
   }
-  PickleValuePtr makeTuple(std::vector<PickleValuePtr> items) {
+  PickleValuePtr makeTuple(const Items& items) {
     auto v = make(Kind::Tuple);
-    v->items = std::move(items);
+    v->items = items;
     return v;
+  }
+
+  // ---- dicts --------------------------------------------------------------------------
+  /// Dicts up to this size find a key by scanning their entries; a larger one gets an
+  /// open-addressing index of entry positions (a hash node per key was a tenth of the time
+  /// of a large state_dict).
+  static constexpr size_t kScannedDict = 8;
+  struct DictIndex {
+    std::vector<size_t> slots;  ///< 0: empty, else entry position + 1; a power of two, <= half full
+  };
+  static bool sameKey(const PickleValue& a, const PickleValue& b) {
+    return a.kind == b.kind && (a.kind == Kind::String ? a.text == b.text : a.integer == b.integer);
+  }
+  static uint64_t keyHash(const PickleValue& k) {
+    return k.kind == Kind::String ? mix64(std::hash<std::string_view>()(k.text))
+                                  : mix64(uint64_t(k.integer)) ^ 0x5bd1e995u;
+  }
+  /// The slot holding `key`, or the empty slot where it belongs.
+  static size_t findSlot(const DictIndex& index, const PickleValue& dict, const PickleValue& key) {
+    const size_t mask = index.slots.size() - 1;
+    for (size_t s = size_t(keyHash(key)) & mask;; s = (s + 1) & mask) {
+      const size_t at = index.slots[s];
+      if (at == 0 || sameKey(*dict.entries[at - 1].first, key)) return s;
+    }
+  }
+  /// Rebuilds `index` with `slotCount` slots from the dict's entries.
+  void reindex(DictIndex& index, const PickleValue& dict, size_t slotCount) {
+    charge(uint64_t(slotCount) * sizeof(size_t));
+    index.slots.assign(slotCount, 0);
+    for (size_t i = 0; i < dict.entries.size(); ++i)
+      index.slots[findSlot(index, dict, *dict.entries[i].first)] = i + 1;
+  }
+  /// The position of `key` in `dict`, or SIZE_MAX.
+  size_t findKey(const PickleValue& dict, const PickleValue& key) {
+    if (dict.entries.size() <= kScannedDict) {
+      for (size_t i = 0; i < dict.entries.size(); ++i)
+        if (sameKey(*dict.entries[i].first, key)) return i;
+      return SIZE_MAX;
+    }
+    const DictIndex& index = dictIndex_.at(&dict);
+    const size_t at = index.slots[findSlot(index, dict, key)];
+    return at ? at - 1 : SIZE_MAX;
   }
 
   void setItem(PickleValue& dict, PickleValuePtr key, PickleValuePtr value) {
     if (opaque_ && (dict.kind != Kind::Dict || (key->kind != Kind::String && key->kind != Kind::Int))) return;
     if (dict.kind != Kind::Dict) fail("SETITEM on a " + dict.typeName() + " (not a dict)");
-    if (!dict_index_.count(&dict)) charge(kDictIndexBytes);
-    DictIndex& index = dict_index_[&dict];
-    const size_t next = dict.entries.size();
-    bool inserted = false;
-    size_t position = 0;
-    if (key->kind == Kind::String) {
-      // A view of the key's own text, which the dict keeps alive and nothing modifies: one
-      // memoised long key used by many dicts must not be copied into every index.
-      const auto r = index.strings.emplace(std::string_view(key->text), next);
-      inserted = r.second;
-      position = r.first->second;
-    } else if (key->kind == Kind::Int) {
-      const auto r = index.ints.emplace(key->integer, next);
-      inserted = r.second;
-      position = r.first->second;
-    } else {
+    if (key->kind != Kind::String && key->kind != Kind::Int)
       fail("dict key of type " + key->typeName() + " is not supported (only str and int)");
+    const size_t found = findKey(dict, *key);
+    if (found != SIZE_MAX) {
+      dict.entries[found].second = value;  // Python keeps the first position
+      return;
     }
-    if (inserted) {
-      charge(kIndexEntryBytes);
-      grow(dict.entries, 1);
-      dict.entries.emplace_back(std::move(key), std::move(value));
+    pushBack(dict.entries, std::make_pair(key, value));
+    const size_t n = dict.entries.size();
+    if (n <= kScannedDict) return;
+    DictIndex& index = dictIndex_[&dict];
+    if (index.slots.size() < 2 * n) {
+      reindex(index, dict, std::max<size_t>(64, index.slots.size() * 2));
+    } else {
+      index.slots[findSlot(index, dict, *key)] = n;
     }
-    if (!inserted) dict.entries[position].second = std::move(value);  // Python keeps the first position
   }
   void append(PickleValue& target, PickleValuePtr item, const char* op) {
     const bool toSet = std::strcmp(op, "ADDITEMS") == 0;
-    if (toSet ? target.kind == Kind::Set : target.kind == Kind::List) {
-      grow(target.items, 1);
-      target.items.push_back(std::move(item));
-    } else if (opaque_)
+    if (toSet ? target.kind == Kind::Set : target.kind == Kind::List)
+      pushBack(target.items, item);
+    else if (opaque_)
       return;
     else
       fail(std::string(op) + " on a " + target.typeName() + " is not supported");
@@ -482,18 +670,19 @@ class Unpickler {
       fail(what);
     }
     auto v = make(Kind::Global);
-    v->text = module + "." + name;
+    const std::string full = module + "." + name;
+    v->text = arena_->text(full.data(), full.size());
     return v;
   }
 
   // ---- the allow-listed callables, emulated ---------------------------------------------
   /// Counts `bytes` copied out of existing values by `fn`; past the budget (see
   /// kCopyBudgetBase) the pickle is refused before the copy is made.
-  void chargeCopy(uint64_t bytes, const std::string& fn) {
+  void chargeCopy(uint64_t bytes, std::string_view fn) {
     copied_ += bytes;
     const uint64_t budget = kCopyBudgetBase + kCopyBudgetPerByte * uint64_t(size_);
     if (copied_ > budget) {
-      fail(fn + "() calls copy more than " + std::to_string(budget) + " bytes out of a " +
+      fail(str(fn) + "() calls copy more than " + std::to_string(budget) + " bytes out of a " +
            std::to_string(size_) + "-byte pickle (a memory-exhaustion construction)");
     }
   }
@@ -502,42 +691,41 @@ class Unpickler {
     v.kind = k;
     return v.typeName();
   }
-  void expectKind(const PickleValuePtr& v, Kind k, const std::string& fn, const char* arg) {
-    if (v->kind != k)
-      fail(fn + "() argument '" + arg + "' is a " + v->typeName() + ", expected " + kindName(k));
+  void expectKind(const PickleValue& v, Kind k, std::string_view fn, const char* arg) {
+    if (v.kind != k)
+      fail(str(fn) + "() argument '" + arg + "' is a " + v.typeName() + ", expected " + kindName(k));
   }
   /// Sizes and strides: on the stack up to 8 dims (not two heap vectors per tensor).
   using Dims = c10::SmallVector<int64_t, 8>;
-  Dims intTuple(const PickleValuePtr& v, const std::string& fn, const char* arg) {
-    if (v->kind != Kind::Tuple && v->kind != Kind::List)
-      fail(fn + "() argument '" + arg + "' is a " + v->typeName() + ", expected a tuple");
-    if (v->items.size() > size_t(kMaxDims))
-      fail(fn + "() argument '" + arg + "' has too many dims");
+  Dims intTuple(const PickleValue& v, std::string_view fn, const char* arg) {
+    if (v.kind != Kind::Tuple && v.kind != Kind::List)
+      fail(str(fn) + "() argument '" + arg + "' is a " + v.typeName() + ", expected a tuple");
+    if (v.items.size() > size_t(kMaxDims))
+      fail(str(fn) + "() argument '" + arg + "' has too many dims");
     Dims out;
-    for (const auto& x : v->items) {
-      if (x->kind != Kind::Int) fail(fn + "() argument '" + arg + "' holds a " + x->typeName());
+    for (const PickleValue* x : v.items) {
+      if (x->kind != Kind::Int) fail(str(fn) + "() argument '" + arg + "' holds a " + x->typeName());
       out.push_back(x->integer);
     }
     return out;
   }
 
-  PickleValuePtr rebuildTensor(const std::string& fn, const std::vector<PickleValuePtr>& args,
-                               size_t minArgs, size_t maxArgs) {
+  PickleValuePtr rebuildTensor(std::string_view fn, const Items& args, size_t minArgs, size_t maxArgs) {
     if (args.size() < minArgs || args.size() > maxArgs)
-      fail(fn + "() takes " + std::to_string(minArgs) + " arguments, got " +
+      fail(str(fn) + "() takes " + std::to_string(minArgs) + " arguments, got " +
            std::to_string(args.size()));
-    expectKind(args[0], Kind::Storage, fn, "storage");
-    expectKind(args[1], Kind::Int, fn, "storage_offset");
+    expectKind(*args[0], Kind::Storage, fn, "storage");
+    expectKind(*args[1], Kind::Int, fn, "storage_offset");
     const at::Tensor& storage = args[0]->tensor;
     const int64_t offset = args[1]->integer;
-    const Dims size = intTuple(args[2], fn, "size");
-    const Dims stride = intTuple(args[3], fn, "stride");
+    const Dims size = intTuple(*args[2], fn, "size");
+    const Dims stride = intTuple(*args[3], fn, "stride");
     if (size.size() != stride.size())
-      fail(fn + "(): size has " + std::to_string(size.size()) + " dims but stride has " +
+      fail(str(fn) + "(): size has " + std::to_string(size.size()) + " dims but stride has " +
            std::to_string(stride.size()));
-    if (offset < 0) fail(fn + "(): negative storage offset " + std::to_string(offset));
+    if (offset < 0) fail(str(fn) + "(): negative storage offset " + std::to_string(offset));
     for (size_t i = 0; i < size.size(); ++i)
-      if (size[i] < 0 || stride[i] < 0) fail(fn + "(): negative size or stride");
+      if (size[i] < 0 || stride[i] < 0) fail(str(fn) + "(): negative size or stride");
     const auto shapeText = [&] {  // the first 8 sizes: a message stays one readable line
       std::string shape;
       for (size_t i = 0; i < size.size() && i < 8; ++i)
@@ -557,7 +745,7 @@ class Unpickler {
       }
       elements *= d;  // both factors <= 2^63: no 128-bit overflow
       if (elements > Wide(std::numeric_limits<int64_t>::max()))
-        fail(fn + "(): a tensor of shape " + shapeText() + " has more than 2^63 elements");
+        fail(str(fn) + "(): a tensor of shape " + shapeText() + " has more than 2^63 elements");
     }
     if (empty) elements = 0;
     // The highest element index the view touches must lie inside the storage. Each term is
@@ -572,16 +760,27 @@ class Unpickler {
       }
     }
     if (!inside) {
-      fail(fn + "(): a tensor of shape " + shapeText() + " at offset " + std::to_string(offset) +
+      fail(str(fn) + "(): a tensor of shape " + shapeText() + " at offset " + std::to_string(offset) +
            " reaches past its storage of " + std::to_string(numel) + " elements");
     }
     if (elements > Wide(numel) && elements > Wide(kMaxRepeatedElements)) {
-      fail(fn + "(): a tensor of shape " + shapeText() + " repeats its storage of " +
+      fail(str(fn) + "(): a tensor of shape " + shapeText() + " repeats its storage of " +
            std::to_string(numel) + " elements (zero or overlapping strides) into more than " +
            std::to_string(kMaxRepeatedElements) + " elements");
     }
     auto v = make(Kind::Tensor);
-    v->tensor = viewOf(storage, size, stride, offset);
+    // A 1-D tensor that is its whole storage (a bias, a norm's weight: half a state_dict) is
+    // the storage tensor itself, the first time: the loader made it with these very sizes,
+    // strides and offset. Later tensors of the same storage get views of their own, so no
+    // two tensors of the tree share one TensorImpl.
+    const size_t slot = size_t(args[0]->integer);
+    if (size.size() == 1 && size[0] == numel && stride[0] == 1 && offset == 0 &&
+        storage.storage_offset() == 0 && !storageWhole_[slot]) {
+      storageWhole_[slot] = true;
+      v->tensor = storage;
+    } else {
+      v->tensor = viewOf(storage, size, stride, offset);
+    }
     return v;
   }
 
@@ -596,24 +795,23 @@ class Unpickler {
     return at::Tensor(std::move(impl));
   }
 
-  PickleValuePtr call(const PickleValuePtr& fnValue, const PickleValuePtr& argsValue,
-                      const char* op) {
-    if (opaque_ && (fnValue->kind != Kind::Global || !findAllowed(fnValue->text)))
+  PickleValuePtr call(const PickleValue& fnValue, const PickleValue& argsValue, const char* op) {
+    if (opaque_ && (fnValue.kind != Kind::Global || !findAllowed(fnValue.text)))
       return make(Kind::None);  // an object we only walk past (nothing is ever executed)
-    if (fnValue->kind != Kind::Global)
-      fail(std::string(op) + " on a " + fnValue->typeName() +
+    if (fnValue.kind != Kind::Global)
+      fail(std::string(op) + " on a " + fnValue.typeName() +
            " (only allow-listed globals may be called)");
-    if (argsValue->kind != Kind::Tuple)
-      fail(std::string(op) + " arguments are a " + argsValue->typeName() + ", not a tuple");
-    const std::string& fn = fnValue->text;
+    if (argsValue.kind != Kind::Tuple)
+      fail(std::string(op) + " arguments are a " + argsValue.typeName() + ", not a tuple");
+    const std::string_view fn = fnValue.text;
     const AllowedGlobal* g = findAllowed(fn);
-    if (!g) fail("pickle global '" + fn + "' is not allowed");  // unreachable: checked at GLOBAL
-    const auto& args = argsValue->items;
+    if (!g) fail("pickle global '" + str(fn) + "' is not allowed");  // unreachable: checked at GLOBAL
+    const Items& args = argsValue.items;
     switch (g->callable) {
       case Callable::NotCallable:
-        fail("pickle global '" + fn + "' cannot be called");
+        fail("pickle global '" + str(fn) + "' cannot be called");
       case Callable::OrderedDict: {
-        if (!args.empty()) fail(fn + "() with arguments is not supported");
+        if (!args.empty()) fail(str(fn) + "() with arguments is not supported");
         auto d = make(Kind::Dict);
         d->ordered = true;
         return d;
@@ -625,39 +823,41 @@ class Unpickler {
       case Callable::RebuildParameter:
       case Callable::RebuildParameterWithState: {
         const size_t want = g->callable == Callable::RebuildParameter ? 3 : 4;
-        if (args.size() != want) fail(fn + "() takes " + std::to_string(want) + " arguments");
-        expectKind(args[0], Kind::Tensor, fn, "data");
+        if (args.size() != want) fail(str(fn) + "() takes " + std::to_string(want) + " arguments");
+        expectKind(*args[0], Kind::Tensor, fn, "data");
         auto v = make(Kind::Tensor);
         v->tensor = args[0]->tensor;  // requires_grad, hooks and Python state do not matter here
         return v;
       }
       case Callable::TorchSize: {
-        if (args.size() != 1) fail(fn + "() takes 1 argument");
-        chargeCopy(args[0]->items.size() * sizeof(PickleValuePtr), fn);
-        charge(args[0]->items.size() * sizeof(PickleValuePtr));
-        return makeTuple(std::vector<PickleValuePtr>(args[0]->items.begin(), args[0]->items.end()));
+        if (args.size() != 1) fail(str(fn) + "() takes 1 argument");
+        const Items& src = args[0]->items;
+        chargeCopy(src.size() * kCopiedItemBytes, fn);
+        return makeTuple(copyItems(src.begin(), src.size()));
       }
       case Callable::TorchDevice: {
         if (args.empty() || args.size() > 2 || args[0]->kind != Kind::String ||
             (args.size() == 2 && args[1]->kind != Kind::Int))
-          fail(fn + "() takes (str) or (str, int)");
+          fail(str(fn) + "() takes (str) or (str, int)");
         chargeCopy(args[0]->text.size(), fn);
-        charge(args[0]->text.size());
+        const std::string text =
+            str(args[0]->text) + (args.size() == 2 ? ":" + std::to_string(args[1]->integer) : "");
         auto v = make(Kind::String);
-        v->text = args[0]->text + (args.size() == 2 ? ":" + std::to_string(args[1]->integer) : "");
+        charge(text.size());
+        v->text = arena_->text(text.data(), text.size());
         return v;
       }
       case Callable::Set:
       case Callable::FrozenSet: {
         auto v = make(Kind::Set);
-        if (args.size() > 1) fail(fn + "() takes at most 1 argument");
+        if (args.size() > 1) fail(str(fn) + "() takes at most 1 argument");
         if (!args.empty()) {
-          const auto& src = args[0];
-          if (src->kind != Kind::List && src->kind != Kind::Tuple && src->kind != Kind::Set)
-            fail(fn + "() of a " + src->typeName() + " is not supported");
-          chargeCopy(src->items.size() * sizeof(PickleValuePtr), fn);
-          charge(src->items.size() * sizeof(PickleValuePtr));
-          v->items = src->items;
+          const PickleValue& src = *args[0];
+          if (src.kind != Kind::List && src.kind != Kind::Tuple && src.kind != Kind::Set)
+            fail(str(fn) + "() of a " + src.typeName() + " is not supported");
+          chargeCopy(src.items.size() * kCopiedItemBytes, fn);
+          // A copy, not the source's array: either may grow later (ADDITEMS, APPEND).
+          v->items = copyItems(src.items.begin(), src.items.size());
         }
         return v;
       }
@@ -665,11 +865,12 @@ class Unpickler {
         // Protocol 2 pickles bytes as _codecs.encode(str, 'latin1').
         if (args.size() != 2 || args[0]->kind != Kind::String || args[1]->kind != Kind::String ||
             (args[1]->text != "latin1" && args[1]->text != "latin-1"))
-          fail(fn + "() is only supported as encode(str, 'latin1')");
+          fail(str(fn) + "() is only supported as encode(str, 'latin1')");
         chargeCopy(args[0]->text.size(), fn);
         charge(args[0]->text.size());
+        const std::string bytes = latin1(args[0]->text);
         auto v = make(Kind::Bytes);
-        v->text = latin1(args[0]->text);
+        v->text = arena_->text(bytes.data(), bytes.size());
         return v;
       }
     }
@@ -677,7 +878,7 @@ class Unpickler {
   }
 
   /// UTF-8 -> Latin-1 bytes (code points above 255 are an error).
-  std::string latin1(const std::string& utf8) {
+  std::string latin1(std::string_view utf8) {
     std::string out;
     for (size_t i = 0; i < utf8.size();) {
       const auto c = uint8_t(utf8[i]);
@@ -696,29 +897,37 @@ class Unpickler {
     return out;
   }
 
-  PickleValuePtr persistentLoad(const PickleValuePtr& pid) {
-    if (pid->kind != Kind::Tuple || pid->items.size() != 5 || pid->items[0]->kind != Kind::String ||
-        pid->items[0]->text != "storage") {
-      fail("persistent id is a " + pid->typeName() +
+  PickleValuePtr persistentLoad(const PickleValue& pid) {
+    if (pid.kind != Kind::Tuple || pid.items.size() != 5 || pid.items[0]->kind != Kind::String ||
+        pid.items[0]->text != "storage") {
+      fail("persistent id is a " + pid.typeName() +
            ", not ('storage', type, key, location, numel)");
     }
-    const auto& it = pid->items;
+    const Items& it = pid.items;
     if (it[1]->kind != Kind::Global || (it[2]->kind != Kind::String && it[2]->kind != Kind::Int) ||
         it[3]->kind != Kind::String || it[4]->kind != Kind::Int) {
       fail("malformed storage persistent id");
     }
     const AllowedGlobal* g = findAllowed(it[1]->text);
     if (!g || g->callable != Callable::NotCallable)
-      fail("persistent id names '" + it[1]->text + "', not a storage type");
+      fail("persistent id names '" + str(it[1]->text) + "', not a storage type");
     PickleStorageRef ref;
-    ref.key = it[2]->kind == Kind::String ? it[2]->text : std::to_string(it[2]->integer);
+    ref.key = it[2]->kind == Kind::String ? str(it[2]->text) : std::to_string(it[2]->integer);
     ref.dtype = g->storageType;
-    ref.location = it[3]->text;
+    ref.location = str(it[3]->text);
     ref.numel = it[4]->integer;
     if (ref.numel < 0) fail("storage '" + ref.key + "' has a negative size");
 
-    auto cached = storages_.find(ref.key);
-    if (cached == storages_.end()) {
+    // torch.save numbers its storages "0", "1", ... in order: those are found by number;
+    // any other key through a map.
+    const int64_t number = storageNumber(ref.key);
+    size_t slot = SIZE_MAX;
+    if (number >= 0 && size_t(number) < storageByNumber_.size()) {
+      slot = storageByNumber_[size_t(number)];
+    } else if (const auto known = storageByKey_.find(ref.key); known != storageByKey_.end()) {
+      slot = known->second;
+    }
+    if (slot == SIZE_MAX) {
       if (!loader_)
         fail("pickle refers to storage '" + ref.key + "' but no storage loader was given");
       at::Tensor t = loader_(ref);
@@ -727,13 +936,20 @@ class Unpickler {
         throw Error(ErrorKind::Internal,
                     where_ + ": storage loader returned a wrong tensor for '" + ref.key + "'");
       }
-      cached = storages_.emplace(ref.key, t).first;
+      slot = storages_.size();
+      if (number >= 0 && size_t(number) == storageByNumber_.size())
+        storageByNumber_.push_back(slot);
+      else
+        storageByKey_.emplace(ref.key, slot);
       storageBytes_ += uint64_t(t.nbytes());
-    } else if (cached->second.numel() != ref.numel || cached->second.scalar_type() != ref.dtype) {
+      storages_.push_back(std::move(t));
+      storageWhole_.push_back(false);
+    } else if (storages_[slot].numel() != ref.numel || storages_[slot].scalar_type() != ref.dtype) {
       fail("storage '" + ref.key + "' is described twice with different types or sizes");
     }
     auto v = make(Kind::Storage);
-    v->tensor = cached->second;
+    v->tensor = storages_[slot];
+    v->integer = int64_t(slot);  // for rebuildTensor (storageWhole_)
     return v;
   }
 
@@ -759,7 +975,7 @@ class Unpickler {
           pop("POP");
         return;
       case POP_MARK:
-        popMark("POP_MARK");
+        stack_.resize(takeMark("POP_MARK"));
         return;
       case DUP:
         push(top("DUP"));
@@ -870,10 +1086,7 @@ class Unpickler {
         // Shared, as Python shares (): torch.save writes one per tensor (OrderedDict()'s
         // arguments for its hooks). It still counts as an object; nothing can add items to it.
         count(Kind::Tuple);
-        if (!emptyTuple_) {
-          emptyTuple_ = std::make_shared<PickleValue>();
-          emptyTuple_->kind = Kind::Tuple;
-        }
+        if (!emptyTuple_) emptyTuple_ = node(Kind::Tuple);
         push(emptyTuple_);
         return;
       }
@@ -884,10 +1097,8 @@ class Unpickler {
       case TUPLE2:
       case TUPLE3: {
         const size_t n = size_t(op - TUPLE1 + 1);
-        charge(n * sizeof(PickleValuePtr));
-        std::vector<PickleValuePtr> items(n);
-        for (size_t i = n; i-- > 0;) items[i] = pop(opName(op));
-        push(makeTuple(std::move(items)));
+        if (stack_.size() < fence() + n) fail(std::string("stack underflow in ") + opName(op));
+        push(makeTuple(popTo(stack_.size() - n)));
         return;
       }
       case LIST: {
@@ -903,37 +1114,43 @@ class Unpickler {
         return;
       }
       case DICT: {
-        std::vector<PickleValuePtr> items = popMark("DICT");
-        if (items.size() % 2) fail("DICT with an odd number of items");
+        const size_t mark = takeMark("DICT");
+        if ((stack_.size() - mark) % 2) fail("DICT with an odd number of items");
         auto d = make(Kind::Dict);
-        for (size_t i = 0; i < items.size(); i += 2) setItem(*d, items[i], items[i + 1]);
+        for (size_t i = mark; i < stack_.size(); i += 2) setItem(*d, stack_[i], stack_[i + 1]);
+        stack_.resize(mark);
         push(d);
         return;
       }
       case APPEND: {
         PickleValuePtr item = pop("APPEND");
-        append(*top("APPEND"), std::move(item), "APPEND");
+        append(*top("APPEND"), item, "APPEND");
         return;
       }
       case APPENDS:
       case ADDITEMS: {
+        // The items stay on the stack while they are appended: no copy of them is made.
         const char* name = op == APPENDS ? "APPENDS" : "ADDITEMS";
-        std::vector<PickleValuePtr> items = popMark(name);
-        PickleValuePtr& target = top(name);
-        for (auto& item : items) append(*target, std::move(item), name);
+        const size_t mark = takeMark(name);
+        if (mark <= fence()) fail(std::string("stack underflow in ") + name);
+        PickleValue& target = *stack_[mark - 1];
+        for (size_t i = mark; i < stack_.size(); ++i) append(target, stack_[i], name);
+        stack_.resize(mark);
         return;
       }
       case SETITEM: {
         PickleValuePtr value = pop("SETITEM");
         PickleValuePtr key = pop("SETITEM");
-        setItem(*top("SETITEM"), std::move(key), std::move(value));
+        setItem(*top("SETITEM"), key, value);
         return;
       }
       case SETITEMS: {
-        std::vector<PickleValuePtr> items = popMark("SETITEMS");
-        if (items.size() % 2) fail("SETITEMS with an odd number of items");
-        PickleValuePtr& target = top("SETITEMS");
-        for (size_t i = 0; i < items.size(); i += 2) setItem(*target, items[i], items[i + 1]);
+        const size_t mark = takeMark("SETITEMS");
+        if ((stack_.size() - mark) % 2) fail("SETITEMS with an odd number of items");
+        if (mark <= fence()) fail("stack underflow in SETITEMS");
+        PickleValue& target = *stack_[mark - 1];
+        for (size_t i = mark; i < stack_.size(); i += 2) setItem(target, stack_[i], stack_[i + 1]);
+        stack_.resize(mark);
         return;
       }
 
@@ -976,7 +1193,7 @@ class Unpickler {
         PickleValuePtr module = pop("STACK_GLOBAL");
         if (module->kind != Kind::String || name->kind != Kind::String)
           fail("STACK_GLOBAL needs two strings");
-        push(global(module->text, name->text));
+        push(global(str(module->text), str(name->text)));
         return;
       }
       case INST: {
@@ -985,27 +1202,28 @@ class Unpickler {
         const std::string name = line("INST");
         PickleValuePtr cls = global(module, name);
         PickleValuePtr args = makeTuple(popMark("INST"));
-        push(call(cls, args, "INST"));
+        push(call(*cls, *args, "INST"));
         return;
       }
       case OBJ: {
-        std::vector<PickleValuePtr> items = popMark("OBJ");
-        if (items.empty()) fail("stack underflow in OBJ");
-        PickleValuePtr cls = items.front();
-        items.erase(items.begin());
-        push(call(cls, makeTuple(std::move(items)), "OBJ"));
+        const size_t mark = takeMark("OBJ");
+        if (stack_.size() == mark) fail("stack underflow in OBJ");
+        PickleValuePtr cls = stack_[mark];
+        PickleValuePtr args = makeTuple(popTo(mark + 1));
+        stack_.resize(mark);
+        push(call(*cls, *args, "OBJ"));
         return;
       }
       case REDUCE: {
         PickleValuePtr args = pop("REDUCE");
         PickleValuePtr fn = pop("REDUCE");
-        push(call(fn, args, "REDUCE"));
+        push(call(*fn, *args, "REDUCE"));
         return;
       }
       case NEWOBJ: {
         PickleValuePtr args = pop("NEWOBJ");
         PickleValuePtr cls = pop("NEWOBJ");
-        push(call(cls, args, "NEWOBJ"));
+        push(call(*cls, *args, "NEWOBJ"));
         return;
       }
       case NEWOBJ_EX: {
@@ -1014,12 +1232,12 @@ class Unpickler {
         PickleValuePtr cls = pop("NEWOBJ_EX");
         if (kwargs->kind != Kind::Dict || !kwargs->entries.empty())
           fail("NEWOBJ_EX with keyword arguments is not supported");
-        push(call(cls, args, "NEWOBJ_EX"));
+        push(call(*cls, *args, "NEWOBJ_EX"));
         return;
       }
       case BUILD: {
-        PickleValuePtr state = pop("BUILD");
-        PickleValuePtr& target = top("BUILD");
+        pop("BUILD");  // the state
+        PickleValuePtr target = top("BUILD");
         // state_dict() sets OrderedDict._metadata and tensor subclasses carry Python
         // attributes: both are object attributes, never entries, so they are dropped.
         if (target->kind != Kind::Dict && target->kind != Kind::Tensor && !opaque_)
@@ -1032,7 +1250,7 @@ class Unpickler {
       }
       case BINPERSID: {
         PickleValuePtr pid = pop("BINPERSID");
-        push(persistentLoad(pid));
+        push(persistentLoad(*pid));
         return;
       }
 
@@ -1065,7 +1283,7 @@ class Unpickler {
   size_t memoSize() const { return memoDense_.size() + memoSparse_.size(); }
 
   void memoPut(uint64_t key, const char* op) {
-    PickleValuePtr& value = top(op);
+    PickleValuePtr value = top(op);
     if (key < memoDense_.size()) {
       memoDense_[size_t(key)] = value;
       return;
@@ -1080,7 +1298,7 @@ class Unpickler {
       // Keys stored out of order before may now continue the run: move them over.
       for (auto it = memoSparse_.find(memoDense_.size()); it != memoSparse_.end();
            it = memoSparse_.find(memoDense_.size())) {
-        memoDense_.push_back(std::move(it->second));
+        memoDense_.push_back(it->second);
         memoSparse_.erase(it);
       }
     } else {
@@ -1112,17 +1330,11 @@ class Unpickler {
     }
   }
 
-  /// Rejects cycles and nesting deeper than kPickleMaxDepth; then empties the containers the
-  /// result does not reach, so garbage cycles left in the memo cannot leak.
-  void validate(const PickleValuePtr& root) {
+  /// Rejects cycles and nesting deeper than kPickleMaxDepth. (Garbage left in the memo,
+  /// cycles included, goes with the arena.)
+  void validate(const PickleValue* root) {
     std::unordered_map<const PickleValue*, int> height;  // -1 while on the current path
-    measure(root.get(), 1, height);
-    for (auto& c : containers_) {
-      if (!height.count(c.get())) {
-        c->items.clear();
-        c->entries.clear();
-      }
-    }
+    measure(root, 1, height);
   }
   int measure(const PickleValue* v, int depth,
               std::unordered_map<const PickleValue*, int>& height) {
@@ -1139,10 +1351,10 @@ class Unpickler {
     }
     height[v] = -1;
     int h = 0;
-    for (const auto& c : v->items) h = std::max(h, measure(c.get(), depth + 1, height));
+    for (const PickleValue* c : v->items) h = std::max(h, measure(c, depth + 1, height));
     for (const auto& [k, val] : v->entries) {
-      h = std::max(h, measure(k.get(), depth + 1, height));
-      h = std::max(h, measure(val.get(), depth + 1, height));
+      h = std::max(h, measure(k, depth + 1, height));
+      h = std::max(h, measure(val, depth + 1, height));
     }
     height[v] = h + 1;
     return h + 1;
@@ -1154,9 +1366,9 @@ class Unpickler {
   const PickleStorageLoader& loader_;
   /// unpickleOpaque(): other globals are opaque values, calling or BUILDing them makes None.
   const bool opaque_ = false;
+  std::unique_ptr<PickleArena> arena_ = std::make_unique<PickleArena>();
   size_t pos_ = 0;
   size_t op_pos_ = 0;
-  bool succeeded_ = false;
   uint64_t objects_ = 0;       ///< values made so far (see kObjectBase)
   uint64_t held_ = 0;          ///< bytes held, as charged (see kHeldBase)
   uint64_t storageBytes_ = 0;  ///< data bytes of the distinct storages read
@@ -1165,18 +1377,18 @@ class Unpickler {
   std::vector<PickleValuePtr> memoDense_;                    ///< memo keys 0 .. size-1
   std::unordered_map<uint64_t, PickleValuePtr> memoSparse_;  ///< any other memo key
   static constexpr size_t kSharedInts = 256;
-  std::vector<PickleValuePtr> sharedInts_ = std::vector<PickleValuePtr>(kSharedInts);
-  PickleValuePtr sharedBools_[2];
-  PickleValuePtr emptyTuple_;
-  std::vector<PickleValuePtr> containers_;
-  /// Each dict's keys -> entry position (str and int keys apart, as Python has them).
-  struct DictIndex {
-    std::unordered_map<std::string_view, size_t> strings;  ///< views of the keys' text
-    std::unordered_map<int64_t, size_t> ints;
-  };
-  std::unordered_map<const PickleValue*, DictIndex> dict_index_;
+  PickleValuePtr sharedInts_[kSharedInts] = {};
+  PickleValuePtr sharedBools_[2] = {};
+  PickleValuePtr emptyTuple_ = nullptr;
+  /// Indexes of the dicts larger than kScannedDict.
+  std::unordered_map<const PickleValue*, DictIndex> dictIndex_;
   uint64_t copied_ = 0;  ///< bytes copied by emulated callables (chargeCopy)
-  std::unordered_map<std::string, at::Tensor> storages_;
+  /// The distinct storages, in the order first read; storageWhole_[i]: storages_[i] was
+  /// already handed out as a tensor itself (see rebuildTensor).
+  std::vector<at::Tensor> storages_;
+  std::vector<bool> storageWhole_;
+  std::vector<size_t> storageByNumber_;                   ///< key "n" -> slot, for n = 0, 1, ...
+  std::unordered_map<std::string, size_t> storageByKey_;  ///< any other key -> slot
 };
 
 }  // namespace
@@ -1208,12 +1420,12 @@ std::string PickleValue::typeName() const {
     case Kind::Storage:
       return "storage";
     case Kind::Global:
-      return "global " + text;
+      return "global " + std::string(text);
   }
   return "?";
 }
 
-PickleValuePtr PickleValue::get(const std::string& key) const {
+PickleValuePtr PickleValue::get(std::string_view key) const {
   for (const auto& [k, v] : entries)
     if (k->kind == Kind::String && k->text == key) return v;
   return nullptr;
@@ -1223,8 +1435,8 @@ bool isPickleGlobalAllowed(const std::string& module, const std::string& name) {
   return findAllowed(normalizeModule(module), name) != nullptr;
 }
 
-PickleValuePtr unpickle(const uint8_t* data, size_t size, const std::string& where,
-                        const PickleStorageLoader& loader) {
+PickleTree unpickle(const uint8_t* data, size_t size, const std::string& where,
+                    const PickleStorageLoader& loader) {
   return Unpickler(data, size, where, loader).run();
 }
 

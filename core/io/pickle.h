@@ -17,19 +17,52 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace fl {
 
 struct PickleValue;
-using PickleValuePtr = std::shared_ptr<PickleValue>;
+/// Nodes refer to each other by plain pointers: every node lives in the arena of the
+/// PickleTree that unpickle() returns and dies with it, all at once. A shared_ptr and a heap
+/// block per node were most of the time a 100,000-tensor checkpoint took to read.
+using PickleValuePtr = PickleValue*;
 
-/// One node of an unpickled value tree. Containers hold shared nodes (a pickle may refer to
+/// A run of `T` in a PickleTree's arena (List/Tuple/Set items, Dict entries). Read-only to
+/// everyone but the unpickler, which sets it with assign().
+template <typename T>
+class PickleArray {
+ public:
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  size_t capacity() const { return capacity_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& front() const { return data_[0]; }
+  const T& back() const { return data_[size_ - 1]; }
+  /// For the unpickler: `data` (arena memory of `capacity` slots) holds the first `size`.
+  void assign(T* data, size_t size, size_t capacity) {
+    data_ = data;
+    size_ = size;
+    capacity_ = capacity;
+  }
+
+ private:
+  T* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+/// One node of an unpickled value tree. Containers may share nodes (a pickle may refer to
 /// the same object twice through its memo); the tree is guaranteed acyclic and at most
 /// kPickleMaxDepth deep.
 struct PickleValue {
-  enum class Kind {
+  enum class Kind : uint8_t {
     None,
     Bool,
     Int,
@@ -47,18 +80,40 @@ struct PickleValue {
 
   Kind kind = Kind::None;
   bool boolean = false;
+  bool ordered = false;  ///< Dict: built as collections.OrderedDict
   int64_t integer = 0;
   double real = 0.0;
-  std::string text;                   ///< String, Bytes, Global ("module.name")
-  std::vector<PickleValuePtr> items;  ///< List, Tuple, Set
-  std::vector<std::pair<PickleValuePtr, PickleValuePtr>> entries;  ///< Dict
-  bool ordered = false;  ///< Dict: built as collections.OrderedDict
-  at::Tensor tensor;     ///< Tensor, Storage
+  std::string_view text;                ///< String, Bytes, Global ("module.name"); in the arena
+  PickleArray<PickleValuePtr> items;  ///< List, Tuple, Set
+  PickleArray<std::pair<PickleValuePtr, PickleValuePtr>> entries;  ///< Dict
+  at::Tensor tensor;  ///< Tensor, Storage
 
   /// Python-ish type name for messages: "int", "str", "OrderedDict", "tensor", ...
   std::string typeName() const;
   /// The value of `key` (a str) in a Dict, or nullptr.
-  PickleValuePtr get(const std::string& key) const;
+  PickleValuePtr get(std::string_view key) const;
+};
+
+/// Owns the nodes, arrays and text of one unpickled tree (internal to pickle.cpp).
+class PickleArena;
+
+/// What unpickle() returns: the root and the arena that holds every node. Move-only; nodes
+/// reached from it are valid while it lives.
+class PickleTree {
+ public:
+  PickleTree();
+  PickleTree(std::unique_ptr<PickleArena> arena, PickleValuePtr root);
+  PickleTree(PickleTree&&) noexcept;
+  PickleTree& operator=(PickleTree&&) noexcept;
+  ~PickleTree();
+
+  const PickleValue* get() const { return root_; }
+  const PickleValue& operator*() const { return *root_; }
+  const PickleValue* operator->() const { return root_; }
+
+ private:
+  std::unique_ptr<PickleArena> arena_;
+  PickleValuePtr root_ = nullptr;
 };
 
 /// A persistent id of torch.save: ('storage', torch.FloatStorage, '0', 'cpu', 6).
@@ -78,8 +133,8 @@ constexpr int kPickleMaxDepth = 256;
 
 /// Unpickles `data`. `where` names the source in errors (e.g. "weights.pt"). Persistent ids
 /// are resolved through `loader`; without one they are refused. Throws fl::Error(Input).
-PickleValuePtr unpickle(const uint8_t* data, size_t size, const std::string& where,
-                        const PickleStorageLoader& loader = {});
+PickleTree unpickle(const uint8_t* data, size_t size, const std::string& where,
+                    const PickleStorageLoader& loader = {});
 
 /// Walks a pickle whose objects we do not model (a TorchScript archive's data.pkl, with its
 /// `__torch__.*` classes): any global is accepted as an opaque value and calling or BUILDing one

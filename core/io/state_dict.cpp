@@ -51,7 +51,7 @@ std::string describeNonStateDict(const PickleValue& root) {
   for (size_t i = 0; i < root.entries.size() && i < 6; ++i) {
     const auto& k = *root.entries[i].first;
     keys += (i ? ", " : "") +
-            (k.kind == PickleValue::Kind::String ? "'" + k.text + "'" : std::to_string(k.integer));
+            (k.kind == PickleValue::Kind::String ? "'" + std::string(k.text) + "'" : std::to_string(k.integer));
   }
   if (root.entries.size() > 6) keys += ", ...";
   for (const auto& [k, v] : root.entries) {
@@ -61,14 +61,14 @@ std::string describeNonStateDict(const PickleValue& root) {
     }
     if (v->kind != PickleValue::Kind::Tensor) {
       return "expected a dict of name -> tensor (a state_dict), found a " + root.typeName() +
-             " whose value for '" + k->text + "' is a " + v->typeName() + " (keys: " + keys +
+             " whose value for '" + std::string(k->text) + "' is a " + v->typeName() + " (keys: " + keys +
              "); if this is a training checkpoint, save model.state_dict() on its own";
     }
   }
   return "unexpected content";
 }
 
-PickleValuePtr readTorchPickle(const std::string& path) {
+PickleTree readTorchPickle(const std::string& path) {
   ZipArchive zip = ZipArchive::open(path);
   // The pickle sits at "<folder>/data.pkl"; the folder is "archive" or the file stem.
   const ZipEntry* pkl = nullptr;
@@ -76,7 +76,7 @@ PickleValuePtr readTorchPickle(const std::string& path) {
   for (const ZipEntry& e : zip.entries()) {
     const size_t slash = e.name.find('/');
     if (slash == std::string::npos) continue;
-    const std::string rest = e.name.substr(slash + 1);
+    const std::string_view rest = e.name.substr(slash + 1);
     if (rest == "data.pkl") {
       if (pkl) fail(path, "archive holds more than one data.pkl");
       pkl = &e;
@@ -93,7 +93,7 @@ PickleValuePtr readTorchPickle(const std::string& path) {
          "zip archive without '<name>/data.pkl': not a torch.save file (an .npz? use "
          "the tensor file reader)");
   }
-  const std::string prefix = pkl->name.substr(0, pkl->name.size() - std::strlen("data.pkl"));
+  const std::string prefix(pkl->name.substr(0, pkl->name.size() - std::strlen("data.pkl")));
   if (const ZipEntry* order = zip.find(prefix + "byteorder")) {
     const std::vector<uint8_t> bytes = zip.read(*order);
     if (std::string(bytes.begin(), bytes.end()) != "little")
@@ -135,7 +135,7 @@ PickleValuePtr readTorchPickle(const std::string& path) {
 }
 
 NamedTensors readTorchZip(const std::string& path) {
-  const PickleValuePtr root = readTorchPickle(path);
+  const PickleTree root = readTorchPickle(path);
 
   bool flat = root->kind == PickleValue::Kind::Dict;
   if (flat) {
@@ -145,7 +145,7 @@ NamedTensors readTorchZip(const std::string& path) {
   if (!flat) fail(path, describeNonStateDict(*root));
   NamedTensors out;
   out.reserve(root->entries.size());
-  for (const auto& [k, v] : root->entries) out.emplace_back(k->text, v->tensor);
+  for (const auto& [k, v] : root->entries) out.emplace_back(std::string(k->text), v->tensor);
   return out;
 }
 
@@ -177,9 +177,9 @@ bool isTorchZip(const std::string& path) {
 
 /// `parent.key`, or the key alone at the root: built once per tensor, in one string.
 std::string childPath(const std::string& parent, const PickleValue& k) {
-  std::string key = k.kind == PickleValue::Kind::String ? std::string() : std::to_string(k.integer);
-  const std::string& text = k.kind == PickleValue::Kind::String ? k.text : key;
-  if (parent.empty()) return text;
+  const std::string key = k.kind == PickleValue::Kind::String ? std::string() : std::to_string(k.integer);
+  const std::string_view text = k.kind == PickleValue::Kind::String ? k.text : std::string_view(key);
+  if (parent.empty()) return std::string(text);
   std::string path;
   path.reserve(parent.size() + 1 + text.size());
   return path.append(parent).append(1, '.').append(text);
@@ -286,7 +286,7 @@ Checkpoint flattenCheckpoint(const PickleValue& root, const std::string& where) 
 
 Checkpoint readCheckpoint(const std::string& path) {
   if (isTorchZip(path)) {
-    const PickleValuePtr root = readTorchPickle(path);
+    const PickleTree root = readTorchPickle(path);
     return flattenCheckpoint(*root, path);
   }
   Checkpoint cp;

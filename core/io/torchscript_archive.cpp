@@ -44,12 +44,12 @@ void checkTorchScriptArchive(const std::string& path) {
     const ZipEntry* entry = zip.find(prefix + p.pickle);
     if (!entry) continue;  // constants.pkl is optional
     if (entry->uncompressedSize > kMaxPickleBytes) {
-      throwInput("'" + path + "': " + entry->name + " is " + std::to_string(entry->uncompressedSize) +
+      throwInput("'" + path + "': " + std::string(entry->name) + " is " + std::to_string(entry->uncompressedSize) +
                  " bytes (more than " + std::to_string(kMaxPickleBytes) + ": not a TorchScript model?)");
     }
     const std::vector<uint8_t> pickle = zip.read(*entry);
     const std::string folder = prefix + p.folder;
-    const std::string where = "'" + path + "' (" + entry->name + ")";
+    const std::string where = "'" + path + "' (" + std::string(entry->name) + ")";
     unpickleOpaque(pickle.data(), pickle.size(), where, [&](const PickleStorageRef& ref) {
       const std::string name = folder + ref.key;
       const ZipEntry* record = zip.find(name);

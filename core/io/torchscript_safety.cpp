@@ -171,7 +171,7 @@ void refuse(const std::vector<OperatorUse>& uses, const std::string& where) {
   throwInput(msg);
 }
 
-bool endsWith(const std::string& s, const std::string& tail) {
+bool endsWith(std::string_view s, std::string_view tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
@@ -280,7 +280,7 @@ void checkArchive(const std::string& path) {
       const std::vector<uint8_t> bytes = zip.read(e);
       const std::string code(bytes.begin(), bytes.end());
       if (code.find("def __setstate__") != std::string::npos) {
-        throwInput(head + "refused: " + e.name +
+        throwInput(head + "refused: " + std::string(e.name) +
                    " defines __setstate__, code that would run while loading");
       }
     }

@@ -117,9 +117,18 @@ ZipArchive ZipArchive::fromMemory(const uint8_t* data, size_t size, const std::s
 
 uint64_t ZipArchive::size() const { return source_->size(); }
 
+size_t ZipArchive::slotOf(std::string_view name) const {
+  const size_t mask = index_.size() - 1;
+  for (size_t s = std::hash<std::string_view>()(name) & mask;; s = (s + 1) & mask) {
+    const size_t at = index_[s];
+    if (at == 0 || entries_[at - 1].name == name) return s;
+  }
+}
+
 const ZipEntry* ZipArchive::find(std::string_view name) const {
-  const auto it = index_.find(name);
-  return it == index_.end() ? nullptr : &entries_[it->second];
+  if (index_.empty()) return nullptr;
+  const size_t at = index_[slotOf(name)];
+  return at ? &entries_[at - 1] : nullptr;
 }
 
 void ZipArchive::readDirectory() {
@@ -203,11 +212,14 @@ void ZipArchive::readDirectory() {
                      std::to_string(cdSize) + " bytes (damaged archive)");
   }
 
-  std::vector<uint8_t> cd(cdSize);
+  std::vector<uint8_t>& cd = directory_;
+  cd.assign(cdSize, 0);
   source_->readAt(cdOffset, cd.data(), cd.size());
   entries_.clear();
   entries_.reserve(size_t(entryCount));
-  index_.clear();
+  size_t slots = 16;
+  while (slots < 2 * entryCount) slots *= 2;
+  index_.assign(slots, 0);
   uint64_t pos = 0;
   for (uint64_t n = 0; n < entryCount; ++n) {
     if (pos + kCentralHeaderSize > cd.size() || le32(&cd[pos]) != kCentralHeaderSig)
@@ -227,19 +239,19 @@ void ZipArchive::readDirectory() {
     const uint64_t recordLen = kCentralHeaderSize + nameLen + extraLen + commentLen;
     if (pos + recordLen > cd.size())
       fail(where_, "damaged central directory at entry " + std::to_string(n));
-    e.name.assign(reinterpret_cast<const char*>(h + kCentralHeaderSize), nameLen);
+    e.name = std::string_view(reinterpret_cast<const char*>(h + kCentralHeaderSize), nameLen);
 
     // Zip64 extra field: 64-bit values for exactly those fields saturated in the header.
     const uint8_t* extra = h + kCentralHeaderSize + nameLen;
     for (uint64_t x = 0; x + 4 <= extraLen;) {
       const uint16_t id = le16(extra + x);
       const uint64_t len = le16(extra + x + 2);
-      if (x + 4 + len > extraLen) fail(where_, "damaged extra field in entry '" + e.name + "'");
+      if (x + 4 + len > extraLen) fail(where_, "damaged extra field in entry '" + std::string(e.name) + "'");
       if (id == kZip64ExtraId) {
         const uint8_t* f = extra + x + 4;
         uint64_t used = 0;
         auto take = [&](uint64_t& field) {
-          if (used + 8 > len) fail(where_, "damaged zip64 field in entry '" + e.name + "'");
+          if (used + 8 > len) fail(where_, "damaged zip64 field in entry '" + std::string(e.name) + "'");
           field = le64(f + used);
           used += 8;
         };
@@ -255,29 +267,33 @@ void ZipArchive::readDirectory() {
     const uint64_t minEnd =
         addSat(addSat(e.localHeaderOffset, kLocalHeaderSize + nameLen), e.compressedSize);
     if (minEnd > cdOffset) {
-      fail(where_, "entry '" + e.name + "' ends at byte " + std::to_string(minEnd) +
+      fail(where_, "entry '" + std::string(e.name) + "' ends at byte " + std::to_string(minEnd) +
                        " beyond the file data (" + std::to_string(cdOffset) + " bytes before the " +
                        "directory; truncated archive or lying sizes)");
     }
-    // Stored first, then indexed by a view of the stored name (reserved above: no moves).
-    entries_.push_back(std::move(e));
-    if (!index_.emplace(std::string_view(entries_.back().name), entries_.size() - 1).second)
-      fail(where_, "duplicate entry '" + entries_.back().name + "'");
+    const size_t slot = slotOf(e.name);
+    if (index_[slot]) fail(where_, "duplicate entry '" + std::string(e.name) + "'");
+    entries_.push_back(e);
+    index_[slot] = entries_.size();
     pos += recordLen;
   }
   // Entries whose data overlap are how "non-recursive" zip bombs multiply one deflate stream
-  // into thousands of entries; no zip writer produces them.
+  // into thousands of entries; no zip writer produces them. Writers put the entries in
+  // directory order, so the sort is only needed for others.
   std::vector<const ZipEntry*> byOffset;
+  byOffset.reserve(entries_.size());
   for (const ZipEntry& x : entries_) byOffset.push_back(&x);
-  std::sort(byOffset.begin(), byOffset.end(), [](const ZipEntry* a, const ZipEntry* b) {
+  const auto earlier = [](const ZipEntry* a, const ZipEntry* b) {
     return a->localHeaderOffset < b->localHeaderOffset;
-  });
+  };
+  if (!std::is_sorted(byOffset.begin(), byOffset.end(), earlier))
+    std::sort(byOffset.begin(), byOffset.end(), earlier);
   for (size_t i = 1; i < byOffset.size(); ++i) {
     const ZipEntry& a = *byOffset[i - 1];
     const uint64_t end =
         addSat(addSat(a.localHeaderOffset, kLocalHeaderSize + a.name.size()), a.compressedSize);
     if (end > byOffset[i]->localHeaderOffset) {
-      fail(where_, "entries '" + a.name + "' and '" + byOffset[i]->name +
+      fail(where_, "entries '" + std::string(a.name) + "' and '" + std::string(byOffset[i]->name) +
                        "' overlap in the file (a zip-bomb construction); refusing the archive");
     }
   }
@@ -286,21 +302,21 @@ void ZipArchive::readDirectory() {
 uint64_t ZipArchive::dataOffset(const ZipEntry& entry) const {
   const uint64_t fileSize = source_->size();
   if (addSat(entry.localHeaderOffset, kLocalHeaderSize) > fileSize)
-    fail(where_, "entry '" + entry.name + "' has its header beyond the file");
+    fail(where_, "entry '" + std::string(entry.name) + "' has its header beyond the file");
   uint8_t h[kLocalHeaderSize];
   source_->readAt(entry.localHeaderOffset, h, sizeof h);
   if (le32(h) != kLocalHeaderSig)
-    fail(where_, "entry '" + entry.name + "' has a damaged local header");
+    fail(where_, "entry '" + std::string(entry.name) + "' has a damaged local header");
   const uint64_t nameLen = le16(h + 26);
   const uint64_t extraLen = le16(h + 28);
   const uint64_t start = entry.localHeaderOffset + kLocalHeaderSize + nameLen + extraLen;
   const uint64_t end = addSat(start, entry.compressedSize);
   if (end > fileSize) {
-    fail(where_, "entry '" + entry.name + "' ends at byte " + std::to_string(end) +
+    fail(where_, "entry '" + std::string(entry.name) + "' ends at byte " + std::to_string(end) +
                      " beyond the file (" + std::to_string(fileSize) + " bytes)");
   }
   if (nameLen != entry.name.size())
-    fail(where_, "entry '" + entry.name + "': local header names another file");
+    fail(where_, "entry '" + std::string(entry.name) + "': local header names another file");
   // Compared through a stack buffer: a heap string per entry showed in large archives.
   char small[256];
   std::string large;
@@ -311,7 +327,7 @@ uint64_t ZipArchive::dataOffset(const ZipEntry& entry) const {
   }
   source_->readAt(entry.localHeaderOffset + kLocalHeaderSize, localName, nameLen);
   if (std::memcmp(localName, entry.name.data(), nameLen) != 0)
-    fail(where_, "entry '" + entry.name + "': local header names another file");
+    fail(where_, "entry '" + std::string(entry.name) + "': local header names another file");
   return start;
 }
 
@@ -327,7 +343,7 @@ void checkDeflateRatio(const ZipEntry& entry, const std::string& where) {
                            ? UINT64_MAX
                            : entry.compressedSize * kMaxRatio + 4096;
   if (entry.uncompressedSize > cap) {
-    fail(where, "entry '" + entry.name + "' claims " + std::to_string(entry.uncompressedSize) +
+    fail(where, "entry '" + std::string(entry.name) + "' claims " + std::to_string(entry.uncompressedSize) +
                     " bytes from " + std::to_string(entry.compressedSize) +
                     " compressed bytes, more than DEFLATE can produce (lying sizes)");
   }
@@ -351,7 +367,7 @@ std::vector<uint8_t> ZipArchive::read(const ZipEntry& entry) const {
 uint64_t ZipArchive::checkEntry(const ZipEntry& entry) const { return checkedDataOffset(entry); }
 
 uint64_t ZipArchive::checkedDataOffset(const ZipEntry& entry) const {
-  const auto what = [&entry] { return "entry '" + entry.name + "'"; };  // built only for a message
+  const auto what = [&entry] { return "entry '" + std::string(entry.name) + "'"; };  // built only for a message
   if (entry.flags & 1) fail(where_, what() + " is encrypted (not supported)");
   checkDeflateRatio(entry, where_);
   if (entry.method != kMethodStored && entry.method != kMethodDeflate) {
@@ -376,7 +392,7 @@ void ZipArchive::readInto(const ZipEntry& entry, void* dst, uint64_t dstSize) co
 }
 
 void ZipArchive::readChecked(const ZipEntry& entry, uint64_t start, void* dst, uint64_t dstSize) const {
-  const auto what = [&entry] { return "entry '" + entry.name + "'"; };  // built only for a message
+  const auto what = [&entry] { return "entry '" + std::string(entry.name) + "'"; };  // built only for a message
   if (dstSize != entry.uncompressedSize) {
     throw Error(ErrorKind::Internal,
                 where_ + ": " + what() + " holds " + std::to_string(entry.uncompressedSize) +

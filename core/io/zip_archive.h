@@ -11,14 +11,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace fl {
 
 /// One file inside a zip archive, as its central directory describes it.
 struct ZipEntry {
-  std::string name;
+  /// A view of the archive's central directory, which the ZipArchive keeps: valid while it
+  /// lives (a heap string per entry was a good part of opening a 100,000-entry archive).
+  std::string_view name;
   uint16_t method = 0;  ///< 0 STORED, 8 DEFLATE (others are refused when read)
   uint16_t flags = 0;   ///< general purpose bit flags (bit 0: encrypted)
   uint32_t crc32 = 0;
@@ -100,9 +101,13 @@ class ZipArchive {
   std::unique_ptr<Source> source_;
   std::string where_;
   std::vector<ZipEntry> entries_;
-  /// Views of entries_' names (entries_ never reallocates once read, and a move keeps its
-  /// buffer): a second copy of every name was a third of reading a large directory.
-  std::unordered_map<std::string_view, size_t> index_;
+  /// The central directory as read: entries_' names are views of it (a move keeps the buffer).
+  std::vector<uint8_t> directory_;
+  /// Open addressing over entries_ by name: 0 empty, else entry position + 1; a power of two,
+  /// at most half full (a hash node per entry was a third of reading a large directory).
+  std::vector<size_t> index_;
+  /// The slot of `name` in index_: the one holding it, or the empty one where it belongs.
+  size_t slotOf(std::string_view name) const;
   uint64_t max_entry_bytes_ = kDefaultMaxEntryBytes;
 };
 

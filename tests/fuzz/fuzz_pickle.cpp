@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return at::zeros({ref.numel}, at::TensorOptions().dtype(ref.dtype));
   };
   try {
-    const fl::PickleValuePtr root = fl::unpickle(data, size, "fuzz.pkl", loader);
+    const fl::PickleTree root = fl::unpickle(data, size, "fuzz.pkl", loader);
     fl::fuzz::consume(fl::flattenCheckpoint(*root, "fuzz.pkl").tensors);
   } catch (const fl::Error&) {
   }

@@ -20,11 +20,11 @@ std::string raw(const char (&s)[N]) {
   return std::string(s, N - 1);
 }
 
-PickleValuePtr unpickleBytes(const std::string& bytes, const PickleStorageLoader& loader = {}) {
+PickleTree unpickleBytes(const std::string& bytes, const PickleStorageLoader& loader = {}) {
   return unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "p.pkl", loader);
 }
 
-PickleValuePtr unpickleFile(const std::string& path) {
+PickleTree unpickleFile(const std::string& path) {
   const std::vector<uint8_t> b = test::readBytes(path);
   return unpickle(b.data(), b.size(), path);
 }
@@ -43,7 +43,7 @@ for p in (2, 3, 4, 5):
 )PY"));
   for (int p = 2; p <= 5; ++p) {
     SCOPED_TRACE("protocol " + std::to_string(p));
-    const PickleValuePtr v = unpickleFile(dir.file("p" + std::to_string(p) + ".pkl"));
+    const PickleTree v = unpickleFile(dir.file("p" + std::to_string(p) + ".pkl"));
     ASSERT_EQ(v->kind, Kind::Dict);
     EXPECT_FALSE(v->ordered);
     ASSERT_EQ(v->entries.size(), 18u);
@@ -94,10 +94,10 @@ import pickle
 x = [1, 2]
 pickle.dump([x, x, {'k': x}], open('s.pkl', 'wb'), protocol=2)
 )PY"));
-  const PickleValuePtr v = unpickleFile(dir.file("s.pkl"));
+  const PickleTree v = unpickleFile(dir.file("s.pkl"));
   ASSERT_EQ(v->items.size(), 3u);
-  EXPECT_EQ(v->items[0].get(), v->items[1].get());
-  EXPECT_EQ(v->items[2]->get("k").get(), v->items[0].get());
+  EXPECT_EQ(v->items[0], v->items[1]);
+  EXPECT_EQ(v->items[2]->get("k"), v->items[0]);
   EXPECT_EQ(v->items[0]->items[1]->integer, 2);
 }
 
@@ -241,9 +241,9 @@ TEST(Pickle, DeepNestingIsRefusedWithoutCrashing) {
   bytes += std::string(size_t(kPickleMaxDepth), ']');
   bytes += std::string(size_t(kPickleMaxDepth - 1), 'a');
   bytes += '.';
-  PickleValuePtr v = unpickleBytes(bytes);
+  PickleTree v = unpickleBytes(bytes);
   int depth = 1;
-  for (const PickleValue* p = v.get(); !p->items.empty(); p = p->items[0].get()) ++depth;
+  for (const PickleValue* p = v.get(); !p->items.empty(); p = p->items[0]) ++depth;
   EXPECT_EQ(depth, kPickleMaxDepth);
 }
 
@@ -260,7 +260,7 @@ TEST(Pickle, PersistentStoragesGoThroughTheLoader) {
                                  "ccollections\nOrderedDict\n)RtR");
   const std::string bytes = raw("\x80\x02]") + "(" + tensor + tensor + "e.";
   int calls = 0;
-  const PickleValuePtr v = unpickleBytes(bytes, [&](const PickleStorageRef& ref) {
+  const PickleTree v = unpickleBytes(bytes, [&](const PickleStorageRef& ref) {
     ++calls;
     EXPECT_EQ(ref.key, "7");
     EXPECT_EQ(ref.location, "cpu");
@@ -276,6 +276,52 @@ TEST(Pickle, PersistentStoragesGoThroughTheLoader) {
 
   const std::string msg = errorOf([&] { unpickleBytes(bytes); });
   EXPECT_NE(msg.find("no storage loader"), std::string::npos) << msg;
+}
+
+/// _rebuild_tensor_v2 of storage `key` (6 floats) at `offset` with one dim of `size`.
+std::string oneDimTensor(const std::string& key, int offset, int size) {
+  const std::string pid = raw("((X\x07\x00\x00\x00" "storage") + "ctorch\nFloatStorage\nX" +
+                          std::string(1, char(key.size())) + std::string(3, '\0') + key +
+                          raw("X\x03\x00\x00\x00" "cpuK\x06tQ");
+  return "ctorch._utils\n_rebuild_tensor_v2\n" + pid + "K" + std::string(1, char(offset)) + "K" +
+         std::string(1, char(size)) + raw("\x85K\x01\x85\x89" "ccollections\nOrderedDict\n)RtR");
+}
+
+TEST(Pickle, StorageKeysInAnyOrderAndWholeStorageTensors) {
+  // torch.save numbers storages "0", "1", ... in order (found by number); any other order or
+  // key goes through a map. A 1-D tensor that is its whole storage is the loader's tensor
+  // itself the first time; every later one gets a view of its own, so no two tensors of
+  // the tree share a TensorImpl.
+  const std::string bytes = raw("\x80\x02]") + "(" + oneDimTensor("1", 0, 6) + oneDimTensor("0", 0, 6) +
+                            oneDimTensor("1", 0, 6) + oneDimTensor("00", 2, 4) + oneDimTensor("x", 0, 6) +
+                            oneDimTensor("0", 0, 6) + "e.";
+  std::vector<std::string> loaded;
+  std::vector<at::Tensor> made;
+  const PickleTree v = unpickleBytes(bytes, [&](const PickleStorageRef& ref) {
+    loaded.push_back(ref.key);
+    made.push_back(at::arange(6, at::kFloat) + 10 * double(loaded.size()));
+    return made.back();
+  });
+  EXPECT_EQ(loaded, (std::vector<std::string>{"1", "0", "00", "x"}));
+  ASSERT_EQ(v->items.size(), 6u);
+  const auto tensor = [&](size_t i) { return v->items[i]->tensor; };
+  for (size_t i = 0; i < 6; ++i) {
+    ASSERT_EQ(v->items[i]->kind, Kind::Tensor);
+    for (size_t j = 0; j < i; ++j)
+      EXPECT_NE(tensor(i).unsafeGetTensorImpl(), tensor(j).unsafeGetTensorImpl()) << i << " " << j;
+  }
+  EXPECT_EQ(tensor(0).unsafeGetTensorImpl(), made[0].unsafeGetTensorImpl());  // "1", whole
+  EXPECT_EQ(tensor(1).unsafeGetTensorImpl(), made[1].unsafeGetTensorImpl());  // "0", whole
+  EXPECT_EQ(tensor(2).data_ptr(), tensor(0).data_ptr());                      // "1" again: a view
+  EXPECT_TRUE(at::equal(tensor(2), made[0]));
+  EXPECT_EQ(tensor(3).storage_offset(), 2);                                   // "00" is not "0"
+  EXPECT_TRUE(at::equal(tensor(3), made[2].slice(0, 2)));
+  EXPECT_TRUE(at::equal(tensor(4), made[3]));
+  EXPECT_EQ(tensor(5).data_ptr(), tensor(1).data_ptr());
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(tensor(i).strides(), at::IntArrayRef({1}));
+    EXPECT_TRUE(tensor(i).is_contiguous());
+  }
 }
 
 }  // namespace
