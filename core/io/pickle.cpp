@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/util/SmallVector.h>
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -19,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/common/error.h"
+#include "core/common/huge_pages.h"
 
 namespace fl {
 
@@ -304,7 +303,7 @@ class PickleArena {
   static constexpr size_t kAlign = alignof(std::max_align_t);
   static constexpr size_t kFirstSlab = size_t{64} << 10;
   static constexpr size_t kLastSlab = size_t{4} << 20;
-  static constexpr size_t kHugePage = size_t{2} << 20;
+  static constexpr size_t kHugePage = kHugePageBytes;
 
   static size_t nextBytes(const std::vector<Slab>& slabs) {
     return slabs.empty() ? kFirstSlab : std::min(slabs.back().bytes * 2, kLastSlab);
@@ -316,9 +315,7 @@ class PickleArena {
     void* p = nullptr;
     if (bytes >= kHugePage && bytes % kHugePage == 0) {
       p = std::aligned_alloc(kHugePage, bytes);
-#ifdef MADV_HUGEPAGE
-      if (p) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without it, ordinary pages
-#endif
+      if (p) adviseHugePages(p, bytes);
     } else {
       p = std::malloc(bytes);
     }

@@ -10,11 +10,8 @@
 #include <limits>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "core/common/cpu_clones.h"
+#include "core/common/huge_pages.h"
 #include "core/modules/progress.h"
 
 namespace fl::attn {
@@ -262,19 +259,10 @@ at::Tensor emptyLarge(at::IntArrayRef sizes, const at::TensorOptions& options) {
   // LibTorch's allocator, so that the job's memory meter and budget (core/run/memory_meter.h,
   // memory_limit.h) see it; only the advice is added, before anything touches the pages.
   auto t = at::empty(sizes, options);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
   const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
   if (t.device().is_cpu() && bytes >= (int64_t{32} << 20)) {
-    const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
-    const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);  // whole huge pages inside
-    const uintptr_t last = (begin + static_cast<uintptr_t>(bytes)) & ~(kHuge - 1);
-    if (last > first) {
-      // advice: when it fails the memory is ordinary pages, as without it
-      madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-    }
+    adviseHugePages(t.data_ptr(), static_cast<size_t>(bytes));
   }
-#endif
   return t;
 }
 
