@@ -811,6 +811,7 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fl::setAllocatorPolicy();
   try {
     return dispatch(argc, argv);
   } catch (const Error& e) {

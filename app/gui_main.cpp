@@ -61,6 +61,7 @@ void setNames() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fl::setAllocatorPolicy();
   fl::ui::timingMark("main entered (libraries loaded)");
   QCommandLineParser parser;
   parser.setApplicationDescription(QStringLiteral("See what attention and feature-fusion modules do."));

@@ -2,6 +2,10 @@
 
 #include <sys/resource.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +17,13 @@
 #include "core/common/numbers.h"
 
 namespace fl {
+
+void setAllocatorPolicy() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest dynamic threshold on 64-bit
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
 
 int64_t availableMemoryBytes() {
   std::ifstream in("/proc/meminfo");

@@ -15,6 +15,14 @@ int64_t defaultMemoryBudget();
 /// Peak resident set size of this process so far, in bytes.
 int64_t peakRssBytes();
 
+/// Called first in main() by both executables: glibc's malloc serves blocks of up to 32 MiB
+/// (feature maps, activations) from its heap and keeps up to 64 MiB of freed memory before
+/// trimming. By default it maps every block over 128 KiB afresh, paying a page fault per 4 KiB
+/// on first touch (msf at 1x64x128x128: 42 ms a run instead of 3), and raises that threshold
+/// only after the process happens to free a large block, so speed depended on what ran
+/// before. No-op off glibc.
+void setAllocatorPolicy();
+
 /// "1.5 GiB", "300 MiB", "12 KiB", "17 B".
 std::string formatBytes(int64_t bytes);
 
